@@ -1,0 +1,42 @@
+"""Pure, typed loss functions for domain adaptation.
+
+Every function takes tensors and returns a scalar tensor (or per-sample values); none holds state.
+Schedules (for example the gradient-reversal coefficient) are passed in by the caller.
+"""
+
+from .adversarial import (
+    domain_adversarial_loss,
+    entropy_weights,
+    multilinear_map,
+    randomized_multilinear_map,
+)
+from .coral import coral_loss, covariance
+from .entropy import (
+    bnm_loss,
+    diversity_loss,
+    entropy,
+    information_maximization_loss,
+    mcc_loss,
+)
+from .grl import gradient_reversal
+from .mmd import DAN_MULTIPLIERS, jmmd, mean_squared_distance, mmd, squared_distances
+
+__all__ = [
+    "DAN_MULTIPLIERS",
+    "bnm_loss",
+    "coral_loss",
+    "covariance",
+    "diversity_loss",
+    "domain_adversarial_loss",
+    "entropy",
+    "entropy_weights",
+    "gradient_reversal",
+    "information_maximization_loss",
+    "jmmd",
+    "mcc_loss",
+    "mean_squared_distance",
+    "mmd",
+    "multilinear_map",
+    "randomized_multilinear_map",
+    "squared_distances",
+]

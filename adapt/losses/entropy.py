@@ -1,0 +1,107 @@
+"""Prediction-entropy losses: entropy, diversity, information maximization, BNM and MCC."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+
+from ._utils import float32_region
+
+Reduction = Literal["mean", "sum", "none"]
+
+
+def _reduce(values: torch.Tensor, reduction: Reduction) -> torch.Tensor:
+    if reduction == "mean":
+        return values.mean()
+    if reduction == "sum":
+        return values.sum()
+    if reduction == "none":
+        return values
+    raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+def entropy(logits: torch.Tensor, reduction: Reduction = "mean") -> torch.Tensor:
+    """Shannon entropy of the softmax predictions, :math:`H(p) = -\\sum_c p_c \\log p_c`.
+
+    Grandvalet & Bengio, "Semi-supervised Learning by Entropy Minimization", NeurIPS 2004, Eq. 2.
+    Computed from logits with ``log_softmax`` (no epsilon) in float32.
+
+    Parameters
+    ----------
+    logits : Tensor (B, C)
+    reduction : 'mean' (default), 'sum' or 'none' (per-sample, shape (B,)).
+    """
+    with float32_region(logits):
+        log_p = torch.log_softmax(logits.float(), dim=1)
+        values = -(log_p.exp() * log_p).sum(dim=1)
+    return _reduce(values, reduction)
+
+
+def diversity_loss(logits: torch.Tensor) -> torch.Tensor:
+    """Negative entropy of the batch-mean prediction, :math:`-H(\\bar p)`, :math:`\\bar p = \\frac1B\\sum_i p_i`.
+
+    The diversity term of information maximization (Gomes, Krause & Perona, NeurIPS 2010, Eq. 4;
+    Liang et al., SHOT, ICML 2020, Eq. 2). Minimizing it spreads predictions over the classes.
+
+    Parameters
+    ----------
+    logits : Tensor (B, C)
+    """
+    with float32_region(logits):
+        mean_p = torch.softmax(logits.float(), dim=1).mean(dim=0)
+        return (mean_p * torch.log(mean_p.clamp_min(torch.finfo(torch.float32).tiny))).sum()
+
+
+def information_maximization_loss(logits: torch.Tensor, diversity_weight: float = 1.0) -> torch.Tensor:
+    """Information-maximization loss :math:`\\frac1B\\sum_i H(p_i) - \\beta H(\\bar p)`.
+
+    Gomes, Krause & Perona, NeurIPS 2010, Eq. 4 (the negative mutual information between inputs
+    and predicted labels when :math:`\\beta = 1`); SHOT (Liang et al., ICML 2020, Eq. 2).
+
+    Parameters
+    ----------
+    logits : Tensor (B, C)
+    diversity_weight : float, :math:`\\beta`.
+    """
+    return entropy(logits) + diversity_weight * diversity_loss(logits)
+
+
+def bnm_loss(logits: torch.Tensor) -> torch.Tensor:
+    """Batch nuclear-norm maximization, :math:`-\\frac1B \\lVert P \\rVert_*` with :math:`P = \\mathrm{softmax}(Z)`.
+
+    Cui et al., "Towards Discriminability and Diversity: Batch Nuclear-norm Maximization under
+    Label Insufficient Situations", CVPR 2020, Eq. 9.
+
+    Parameters
+    ----------
+    logits : Tensor (B, C)
+    """
+    with float32_region(logits):
+        probs = torch.softmax(logits.float(), dim=1)
+        return -torch.linalg.matrix_norm(probs, ord="nuc") / probs.shape[0]
+
+
+def mcc_loss(logits: torch.Tensor, temperature: float = 2.5) -> torch.Tensor:
+    """Minimum class confusion on target logits.
+
+    Jin et al., "Minimum Class Confusion for Versatile Domain Adaptation", ECCV 2020, Eqs. 1-6:
+    temperature-scaled predictions :math:`\\hat Y = \\mathrm{softmax}(Z/T)`, entropy weights
+    :math:`W_{ii} = B\\,(1+e^{-H(\\hat y_i)}) / \\sum_j (1+e^{-H(\\hat y_j)})`, class confusion
+    :math:`C = \\hat Y^\\top W \\hat Y`, row-normalized :math:`\\tilde C`, and the loss
+    :math:`\\frac{1}{|\\mathcal C|}\\sum_j \\sum_{j' \\ne j} \\tilde C_{jj'}`.
+
+    Parameters
+    ----------
+    logits : Tensor (B, C), target logits.
+    temperature : float, :math:`T` (2.5 in the paper).
+    """
+    with float32_region(logits):
+        probs = torch.softmax(logits.float() / temperature, dim=1)
+        sample_entropy = entropy(logits.detach().float() / temperature, reduction="none")
+        weights = 1.0 + torch.exp(-sample_entropy)
+        weights = probs.shape[0] * weights / weights.sum()
+        confusion = (probs * weights.unsqueeze(1)).t() @ probs
+        confusion = confusion / confusion.sum(dim=1, keepdim=True)
+        num_classes = confusion.shape[0]
+        return (confusion.sum() - confusion.trace()) / num_classes

@@ -1,0 +1,332 @@
+"""The base class of every method: an ``nn.Module`` with a scikit-learn style estimator API.
+
+A method subclass declares
+
+* its hyperparameters as keyword-only ``__init__`` arguments with the paper's defaults (stored
+  under the same attribute names; no other work in ``__init__``);
+* its extra modules in :meth:`Adapter.build_modules` (called once the feature width is known);
+* its loss terms for one batch in :meth:`Adapter.loss`.
+
+The shared engine (:mod:`adapt.train.engine`) does the rest.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..train.data import InputError, iterate_inputs
+from ..train.engine import Batch, Callback, Stepper, TrainConfig, train
+
+CHECKPOINT_FORMAT = 1
+
+#: name -> ("log_uniform", low, high) | ("uniform", low, high) | ("choice", [values])
+SearchSpace = dict[str, tuple[Any, ...]]
+
+
+class NotFittedError(RuntimeError):
+    """The model was used before ``fit`` or ``load``."""
+
+
+@dataclass
+class Outputs:
+    """Features and logits of a source batch and a target batch from one forward pass."""
+
+    source_features: torch.Tensor
+    target_features: torch.Tensor
+    source_logits: torch.Tensor
+    target_logits: torch.Tensor
+
+
+def _hparam_value(value: Any) -> Any:
+    # Tuples become lists so that checkpoints hold only JSON-like types (weights_only loading).
+    return list(value) if isinstance(value, tuple) else value
+
+
+class Adapter(nn.Module):
+    """Classifier ``classifier(bottleneck(backbone(x)))`` trained with a method's loss.
+
+    Parameters
+    ----------
+    backbone : nn.Module mapping inputs to a 2-D feature tensor (B, D). It is trained in place.
+    num_classes : number of classes, at least 2.
+    feature_dim : D; inferred by one dry forward pass when None.
+    bottleneck_dim : if given, a Linear-BatchNorm-ReLU bottleneck of this width follows the
+        backbone (TLlib uses 256 for ResNets).
+    """
+
+    name: ClassVar[str] = ""
+    #: False only for methods that by design ignore the target batch (SourceOnly).
+    uses_target: ClassVar[bool] = True
+    #: Smallest per-domain batch the loss is defined for (covariances and MMD need pairs).
+    min_batch_size: ClassVar[int] = 1
+    #: Hyperparameter search space used by sweeps (see :data:`SearchSpace`).
+    search_space: ClassVar[SearchSpace] = {}
+
+    def __init__(
+        self,
+        backbone: nn.Module,
+        num_classes: int,
+        *,
+        feature_dim: int | None = None,
+        bottleneck_dim: int | None = None,
+    ) -> None:
+        super().__init__()
+        if not isinstance(backbone, nn.Module):
+            raise TypeError(f"backbone must be a torch.nn.Module, got {type(backbone).__name__}")
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+            raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
+        self.backbone = backbone
+        self.num_classes = num_classes
+        self.feature_dim = feature_dim
+        self.bottleneck_dim = bottleneck_dim
+        self.is_built = False
+        self.history_: pd.DataFrame | None = None
+
+    # ----------------------------------------------------------------- what a method defines
+    def build_modules(self, feature_dim: int) -> None:
+        """Create the method's extra modules (discriminators, random maps). Default: none."""
+
+    def loss(self, batch: Batch, progress: float) -> dict[str, torch.Tensor]:
+        """Weighted loss terms for one batch; the engine minimizes their sum."""
+        raise NotImplementedError
+
+    def update(self, batch: Batch, progress: float, stepper: Stepper) -> dict[str, torch.Tensor]:
+        """One training update. The default is one forward, one backward, one optimizer step.
+
+        Methods with several optimizer stages per batch (MCD, ADDA) override this and call
+        ``stepper.step(loss, only=[modules])`` once per stage.
+        """
+        with stepper.autocast():
+            terms = self.loss(batch, progress)
+        stepper.step(torch.stack([t.float() for t in terms.values()]).sum())
+        return terms
+
+    # ----------------------------------------------------------------- building
+    def build(self, example: torch.Tensor) -> None:
+        """Infer the feature width with a dry forward pass on ``example`` and build the heads."""
+        device = next(iter(self.backbone.parameters()), torch.empty(0)).device
+        was_training = self.backbone.training
+        self.backbone.eval()  # no BatchNorm statistics update during the dry run
+        try:
+            with torch.no_grad():
+                out = self.backbone(example.to(device))
+        except Exception as exc:
+            raise InputError(f"the backbone failed on inputs of shape {tuple(example.shape)}: {exc}") from exc
+        finally:
+            self.backbone.train(was_training)
+        if not isinstance(out, torch.Tensor) or out.ndim != 2:
+            shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise InputError(
+                f"the backbone must return a 2-D (batch, features) tensor, got {shape}; "
+                f"add nn.Flatten() or global pooling at its end"
+            )
+        if self.feature_dim is not None and out.shape[1] != self.feature_dim:
+            raise InputError(f"feature_dim={self.feature_dim} but the backbone returns {out.shape[1]} features")
+        self._build_heads(int(out.shape[1]))
+
+    def _build_heads(self, backbone_dim: int) -> None:
+        from ..models.heads import Bottleneck
+
+        self.feature_dim = backbone_dim
+        if self.bottleneck_dim:
+            self.bottleneck: nn.Module = Bottleneck(backbone_dim, self.bottleneck_dim)
+            width = self.bottleneck_dim
+        else:
+            self.bottleneck = nn.Identity()
+            width = backbone_dim
+        self.classifier = nn.Linear(width, self.num_classes)
+        self.build_modules(width)
+        self.is_built = True
+        device = next(iter(self.backbone.parameters()), torch.empty(0)).device
+        self.to(device)
+
+    def _require_built(self) -> None:
+        if not self.is_built:
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit() or load() first")
+
+    # ----------------------------------------------------------------- forward helpers
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Features fed to the classifier: ``bottleneck(backbone(x))``."""
+        return self.bottleneck(self.backbone(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class logits (B, C)."""
+        return self.classifier(self.embed(x))
+
+    def forward_domains(self, batch: Batch) -> Outputs:
+        """Source and target through the network in one concatenated pass (shared BatchNorm statistics)."""
+        n = batch.source_x.shape[0]
+        features = self.embed(torch.cat([batch.source_x, batch.target_x]))
+        logits = self.classifier(features)
+        return Outputs(features[:n], features[n:], logits[:n], logits[n:])
+
+    @staticmethod
+    def classification_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy on the labeled source batch (float32)."""
+        return F.cross_entropy(logits.float(), labels)
+
+    def param_groups(self, backbone_lr_mult: float = 1.0) -> list[dict[str, Any]]:
+        """Backbone parameters at ``lr * backbone_lr_mult``, everything else at ``lr``."""
+        backbone = {id(p) for p in self.backbone.parameters()}
+        rest = [p for p in self.parameters() if id(p) not in backbone and p.requires_grad]
+        return [
+            {"params": [p for p in self.backbone.parameters() if p.requires_grad], "lr_mult": backbone_lr_mult},
+            {"params": rest, "lr_mult": 1.0},
+        ]
+
+    # ----------------------------------------------------------------- estimator API
+    @classmethod
+    def hyperparameter_defaults(cls) -> dict[str, Any]:
+        """Keyword-only constructor arguments (this class's and its bases') with their defaults."""
+        params: dict[str, Any] = {}
+        for klass in cls.__mro__:
+            if klass is nn.Module or "__init__" not in vars(klass):
+                continue
+            for p in inspect.signature(klass.__init__).parameters.values():
+                if p.kind is p.KEYWORD_ONLY:
+                    params.setdefault(p.name, p.default)
+        return params
+
+    def get_params(self) -> dict[str, Any]:
+        """Constructor arguments except the backbone (scikit-learn convention)."""
+        names = ["num_classes", *self.hyperparameter_defaults()]
+        return {name: _hparam_value(getattr(self, name)) for name in names}
+
+    def fit(
+        self,
+        source: Any,
+        target: Any,
+        *,
+        steps: int = 1000,
+        batch_size: int = 64,
+        seed: int | None = 0,
+        device: str | torch.device = "auto",
+        callbacks: Sequence[Callback] = (),
+        **train_options: Any,
+    ) -> pd.DataFrame:
+        """Train on labeled ``source`` and unlabeled ``target``; return the history DataFrame.
+
+        Parameters
+        ----------
+        source : ``(x, y)`` tensors or arrays, a Dataset yielding ``(x, y)``, or a DataLoader.
+        target : a tensor or array ``x``, a Dataset yielding ``x`` or ``(x, y)``, or a
+            DataLoader. **Target labels, if present, are ignored**: only inputs are used.
+        steps : number of optimizer updates.
+        batch_size : examples per domain per step (a DataLoader keeps its own).
+        seed : seeds initialization and batch order; None leaves the global RNGs alone.
+        device : 'auto' (CUDA if available), 'cpu', 'cuda', 'cuda:1', ...
+        callbacks : objects called every ``callback.every`` steps (validators, checkpoints).
+        **train_options : further :class:`~adapt.train.engine.TrainConfig` fields: ``lr``,
+            ``optimizer``, ``momentum``, ``nesterov``, ``weight_decay``, ``backbone_lr_mult``,
+            ``lr_schedule``, ``amp``, ``compile``, ``channels_last``, ``grad_clip``,
+            ``log_every``, ``num_workers``, ``verbose``.
+
+        Returns
+        -------
+        DataFrame with one row per logged step and one column per loss term.
+        """
+        valid = set(TrainConfig.__dataclass_fields__)
+        unknown = sorted(set(train_options) - valid)
+        if unknown:
+            raise TypeError(f"unknown fit option(s) {', '.join(unknown)}; valid: {', '.join(sorted(valid))}")
+        config = TrainConfig(
+            steps=steps, batch_size=batch_size, seed=seed, device=device, callbacks=tuple(callbacks), **train_options
+        )
+        self.is_built = False
+        self.history_ = train(self, source, target, config)
+        return self.history_
+
+    def _device(self) -> torch.device:
+        return next(iter(self.parameters())).device
+
+    @torch.no_grad()
+    def _collect(self, x: Any, batch_size: int, what: str) -> torch.Tensor:
+        self._require_built()
+        was_training = self.training
+        self.eval()
+        device = self._device()
+        try:
+            outs = [
+                (self.embed(b.to(device)) if what == "features" else self(b.to(device))).float().cpu()
+                for b in iterate_inputs(x, batch_size)
+            ]
+        finally:
+            self.train(was_training)
+        return torch.cat(outs)
+
+    def predict_logits(self, x: Any, batch_size: int = 256) -> torch.Tensor:
+        """Class logits (N, C) on the CPU, in evaluation mode."""
+        return self._collect(x, batch_size, "logits")
+
+    def predict_proba(self, x: Any, batch_size: int = 256) -> torch.Tensor:
+        """Class probabilities (N, C)."""
+        return torch.softmax(self.predict_logits(x, batch_size), dim=1)
+
+    def predict(self, x: Any, batch_size: int = 256) -> torch.Tensor:
+        """Predicted classes (N,) as a LongTensor."""
+        return self.predict_logits(x, batch_size).argmax(dim=1)
+
+    def features(self, x: Any, batch_size: int = 256) -> torch.Tensor:
+        """Classifier-input features (N, D') on the CPU."""
+        return self._collect(x, batch_size, "features")
+
+    def score(self, x: Any, y: Any, batch_size: int = 256) -> float:
+        """Accuracy of :meth:`predict` against labels ``y``."""
+        y = torch.as_tensor(y)
+        return float((self.predict(x, batch_size) == y.cpu()).float().mean())
+
+    # ----------------------------------------------------------------- persistence
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Save hyperparameters and weights (a state dict: plain tensors and JSON-like values)."""
+        from .. import __version__
+
+        self._require_built()
+        payload = {
+            "format": CHECKPOINT_FORMAT,
+            "method": self.name,
+            "adapt_version": __version__,
+            "hparams": self.get_params(),
+            "state_dict": {k: v.detach().cpu() for k, v in self.state_dict().items()},
+        }
+        tmp = f"{os.fspath(path)}.tmp"
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(
+        cls, path: str | os.PathLike[str], backbone: nn.Module, map_location: str | torch.device = "cpu"
+    ) -> Adapter:
+        """Rebuild a saved model around ``backbone`` (same architecture as when it was saved).
+
+        ``Adapter.load`` returns whichever method the file holds; ``DANN.load`` insists on DANN.
+        Loading uses ``torch.load(weights_only=True)``: no code in the file is run.
+        """
+        from .registry import get
+
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"no checkpoint at {os.fspath(path)!r}")
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+        if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError(f"{os.fspath(path)!r} is not an adapt checkpoint (format {CHECKPOINT_FORMAT})")
+        method_cls = get(payload["method"])
+        if cls is not Adapter and not issubclass(method_cls, cls):
+            raise ValueError(f"{os.fspath(path)!r} holds a {method_cls.__name__} model, not {cls.__name__}")
+        hparams = dict(payload["hparams"])
+        num_classes = hparams.pop("num_classes")
+        model = method_cls(backbone, num_classes, **hparams)
+        model._build_heads(int(hparams["feature_dim"]))
+        missing, unexpected = model.load_state_dict(payload["state_dict"], strict=False)
+        if missing or unexpected:
+            raise ValueError(
+                f"checkpoint does not match this backbone: missing {missing[:5]}, unexpected {unexpected[:5]}"
+            )
+        return model

@@ -1,0 +1,40 @@
+"""Deep CORAL: correlation alignment (Sun & Saenko, ECCV Workshops 2016)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from ..losses import coral_loss
+from ..train.engine import Batch
+from .base import Adapter, SearchSpace
+from .registry import register_method
+
+
+@register_method("coral", "deep_coral")
+class DeepCORAL(Adapter):
+    """Align second-order statistics of source and target features.
+
+    Sun & Saenko, "Deep CORAL: Correlation Alignment for Deep Domain Adaptation", 2016, Eq. 5:
+    :math:`L_y + \\text{trade\\_off}\\cdot \\frac{1}{4d^2}\\lVert C_S - C_T\\rVert_F^2`.
+
+    Parameters
+    ----------
+    trade_off : weight of the CORAL term (the paper picks it so both terms end up comparable).
+    """
+
+    min_batch_size = 2
+    search_space: ClassVar[SearchSpace] = {"trade_off": ("log_uniform", 0.1, 100.0)}
+
+    def __init__(self, backbone: nn.Module, num_classes: int, *, trade_off: float = 1.0, **kwargs: Any) -> None:
+        super().__init__(backbone, num_classes, **kwargs)
+        self.trade_off = trade_off
+
+    def loss(self, batch: Batch, progress: float) -> dict[str, torch.Tensor]:
+        out = self.forward_domains(batch)
+        return {
+            "classification": self.classification_loss(out.source_logits, batch.source_y),
+            "coral": self.trade_off * coral_loss(out.source_features, out.target_features),
+        }

@@ -1,0 +1,68 @@
+"""Method registry: the CLI, the docs table and the contract tests iterate over it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from .base import Adapter
+
+_METHODS: dict[str, type[Adapter]] = {}
+_ALIASES: dict[str, str] = {}
+
+A = TypeVar("A", bound="type[Adapter]")
+
+
+def register_method(name: str, *aliases: str) -> Callable[[A], A]:
+    """Class decorator that registers a method under ``name`` (and optional aliases)."""
+
+    def decorate(cls: A) -> A:
+        for key in (name, *aliases):
+            if key in _METHODS or key in _ALIASES:
+                raise ValueError(f"method name {key!r} is already registered")
+        _METHODS[name] = cls
+        for alias in aliases:
+            _ALIASES[alias] = name
+        cls.name = name
+        return cls
+
+    return decorate
+
+
+def available() -> list[str]:
+    """Canonical names of the registered methods, sorted."""
+    return sorted(_METHODS)
+
+
+def aliases() -> dict[str, str]:
+    """Alias -> canonical name."""
+    return dict(_ALIASES)
+
+
+def get(name: str) -> type[Adapter]:
+    """The method class registered under ``name`` or one of its aliases."""
+    key = _ALIASES.get(name.lower(), name.lower())
+    if key not in _METHODS:
+        valid = ", ".join(available() + [f"{a} (= {n})" for a, n in sorted(_ALIASES.items())])
+        raise ValueError(f"unknown method {name!r}; available: {valid}")
+    return _METHODS[key]
+
+
+def hyperparameters(name: str) -> dict[str, Any]:
+    """The method-specific hyperparameters of ``name`` and their defaults."""
+    return get(name).hyperparameter_defaults()
+
+
+def create(name: str, backbone: nn.Module, num_classes: int, **hparams: Any) -> Adapter:
+    """Build a registered method by name, for example ``create("dann", backbone=net, num_classes=10)``."""
+    cls = get(name)
+    valid = hyperparameters(name)
+    unknown = sorted(set(hparams) - set(valid))
+    if unknown:
+        raise ValueError(
+            f"unknown hyperparameter(s) {', '.join(unknown)} for method {cls.name!r}; valid: {', '.join(sorted(valid))}"
+        )
+    return cls(backbone, num_classes, **hparams)

@@ -1,0 +1,91 @@
+"""Digit backbones of the ADDA / TLlib digit protocols."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class LeNet(nn.Module):
+    """LeNet feature extractor for 28x28 grayscale digits (MNIST, USPS).
+
+    Tzeng et al., "Adversarial Discriminative Domain Adaptation", CVPR 2017 (the LeNet encoder);
+    conv(20, 5x5)-pool-ReLU-conv(50, 5x5)-dropout-pool-ReLU-fc(500)-ReLU-dropout.
+
+    Input (B, 1, 28, 28) -> features (B, 500).
+    """
+
+    def __init__(self, in_channels: int = 1, out_features: int = 500, dropout: float = 0.5) -> None:
+        super().__init__()
+        self.in_channels = in_channels
+        self.out_features = out_features
+        self.conv = nn.Sequential(
+            nn.Conv2d(in_channels, 20, kernel_size=5),
+            nn.MaxPool2d(2),
+            nn.ReLU(),
+            nn.Conv2d(20, 50, kernel_size=5),
+            nn.Dropout2d(dropout),
+            nn.MaxPool2d(2),
+            nn.ReLU(),
+        )
+        self.fc = nn.Sequential(nn.Flatten(), nn.Linear(50 * 4 * 4, out_features), nn.ReLU(), nn.Dropout(dropout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.conv(x))
+
+
+class DTN(nn.Module):
+    """DTN feature extractor for 32x32 RGB digits (SVHN, MNIST-M, MNIST resized).
+
+    The digit network of Hoffman et al., CyCADA (ICML 2018) and TLlib's SVHN->MNIST protocol:
+    three stride-2 5x5 convolutions (64, 128, 256) with BatchNorm, dropout and ReLU, then fc(512).
+
+    Input (B, 3, 32, 32) -> features (B, 512).
+    """
+
+    def __init__(self, in_channels: int = 3, out_features: int = 512) -> None:
+        super().__init__()
+        self.in_channels = in_channels
+        self.out_features = out_features
+
+        def block(cin: int, cout: int, dropout: float) -> list[nn.Module]:
+            return [
+                nn.Conv2d(cin, cout, kernel_size=5, stride=2, padding=2),
+                nn.BatchNorm2d(cout),
+                nn.Dropout2d(dropout),
+                nn.ReLU(),
+            ]
+
+        self.conv = nn.Sequential(*block(in_channels, 64, 0.1), *block(64, 128, 0.3), *block(128, 256, 0.5))
+        self.fc = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(256 * 4 * 4, out_features),
+            nn.BatchNorm1d(out_features),
+            nn.ReLU(),
+            nn.Dropout(0.5),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.conv(x))
+
+
+class MLP(nn.Module):
+    """Small fully connected feature extractor for vector data (the DANN moons experiment).
+
+    Ganin et al., JMLR 2016, Sec. 5.1: one hidden layer of 15 units.
+    """
+
+    def __init__(
+        self, in_features: int, hidden: tuple[int, ...] = (15,), activation: type[nn.Module] = nn.ReLU
+    ) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [nn.Flatten()]
+        width = in_features
+        for h in hidden:
+            layers += [nn.Linear(width, h), activation()]
+            width = h
+        self.net = nn.Sequential(*layers)
+        self.out_features = width
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)

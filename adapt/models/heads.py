@@ -1,0 +1,56 @@
+"""Heads shared by the methods: bottleneck, classifier and domain discriminator."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+
+class Bottleneck(nn.Sequential):
+    """Linear-BatchNorm-ReLU projection between backbone and classifier (TLlib: 256 units)."""
+
+    def __init__(self, in_features: int, out_features: int = 256) -> None:
+        super().__init__(nn.Linear(in_features, out_features), nn.BatchNorm1d(out_features), nn.ReLU())
+        self.out_features = out_features
+
+
+class DomainDiscriminator(nn.Module):
+    """MLP that outputs one domain logit per example (source = 1, target = 0).
+
+    Ganin et al., JMLR 2016 use 1024-1024 hidden units (100 for MNIST); TLlib adds BatchNorm.
+    The output is a raw logit, to be used with :func:`adapt.losses.domain_adversarial_loss`;
+    no sigmoid or softmax is applied (a softmax over one logit is constant).
+
+    Parameters
+    ----------
+    in_features : input width.
+    hidden : hidden layer widths.
+    batch_norm : insert BatchNorm1d after every hidden Linear.
+    dropout : dropout probability after every hidden layer (0 disables it).
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        hidden: Sequence[int] = (1024, 1024),
+        batch_norm: bool = True,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = in_features
+        for h in hidden:
+            layers.append(nn.Linear(width, h))
+            if batch_norm:
+                layers.append(nn.BatchNorm1d(h))
+            layers.append(nn.ReLU())
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+            width = h
+        layers.append(nn.Linear(width, 1))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).squeeze(1)

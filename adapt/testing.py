@@ -1,0 +1,164 @@
+"""Reusable contract checks for methods, so a plugin author can test a new method in one line.
+
+>>> from adapt.testing import check_method
+>>> check_method("dann")                                     # doctest: +SKIP
+
+Each check raises ``AssertionError`` with a message naming what broke.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import tempfile
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+from .methods import Adapter, create, get
+from .train.engine import Batch, Stepper, TrainConfig, make_optimizer
+
+
+def toy_problem(seed: int = 0, n: int = 32, dim: int = 6, num_classes: int = 3) -> dict[str, torch.Tensor]:
+    """A small shifted classification problem: source, a target and a second, different target."""
+    g = torch.Generator().manual_seed(seed)
+    centers = torch.randn(num_classes, dim, generator=g) * 3
+    ys = torch.arange(n) % num_classes
+    xs = centers[ys] + torch.randn(n, dim, generator=g)
+    yt = torch.arange(n) % num_classes
+    xt = centers[yt] + torch.randn(n, dim, generator=g) + 1.5
+    xt_other = torch.randn(n, dim, generator=g) * 4 - 2
+    return {"xs": xs, "ys": ys, "xt": xt, "yt": yt, "xt_other": xt_other}
+
+
+def default_backbone(dim: int = 6) -> nn.Module:
+    return nn.Sequential(nn.Linear(dim, 16), nn.ReLU(), nn.Linear(16, 8), nn.ReLU())
+
+
+def _build(
+    name: str, make_backbone: Callable[[], nn.Module], hparams: dict[str, Any], x: torch.Tensor, seed: int
+) -> Adapter:
+    torch.manual_seed(seed)
+    model = create(name, make_backbone(), 3, **hparams)
+    model.build(x[:2])
+    return model
+
+
+def _one_update(model: Adapter, batch: Batch, progress: float = 0.5) -> dict[str, torch.Tensor]:
+    config = TrainConfig(steps=1, lr=0.05)
+    stepper = Stepper(make_optimizer(model.param_groups(), config), torch.device("cpu"), None, None)
+    model.train()
+    return model.update(batch, progress, stepper)
+
+
+def _params(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.named_parameters()}
+
+
+def check_one_step_changes_parameters(
+    name: str, make_backbone: Callable[[], nn.Module], hparams: dict[str, Any]
+) -> None:
+    data = toy_problem()
+    model = _build(name, make_backbone, hparams, data["xs"], 0)
+    before = _params(model)
+    _one_update(model, Batch(data["xs"], data["ys"], data["xt"]))
+    after = _params(model)
+    for child_name, child in model.named_children():
+        keys = [f"{child_name}.{k}" for k, p in child.named_parameters() if p.requires_grad]
+        if keys:
+            assert any(not torch.equal(before[k], after[k]) for k in keys), (
+                f"{name}: one update left every parameter of '{child_name}' unchanged"
+            )
+
+
+def check_gradients_reach_modules(name: str, make_backbone: Callable[[], nn.Module], hparams: dict[str, Any]) -> None:
+    data = toy_problem()
+    model = _build(name, make_backbone, hparams, data["xs"], 0)
+    model.train()
+    batch = Batch(data["xs"], data["ys"], data["xt"])
+    terms = model.loss(batch, 0.5)
+    assert "classification" in terms, f"{name}: loss() must return a 'classification' term"
+    adaptation = {k: v for k, v in terms.items() if k != "classification"}
+    if get(name).uses_target:
+        assert adaptation, f"{name}: a method that uses the target must return an adaptation term"
+    # The adaptation term alone must reach the feature extractor (not only the classifier).
+    for term_name, term in adaptation.items():
+        model.zero_grad(set_to_none=True)
+        term.backward(retain_graph=True)
+        grads = [p.grad for p in model.backbone.parameters() if p.grad is not None]
+        assert grads and any(g.abs().sum() > 0 for g in grads), (
+            f"{name}: the '{term_name}' term sends no gradient to the backbone"
+        )
+    model.zero_grad(set_to_none=True)
+    sum(terms.values()).backward()
+    for child_name, child in model.named_children():
+        params = [p for p in child.parameters() if p.requires_grad]
+        if params:
+            assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in params), (
+                f"{name}: no gradient reaches '{child_name}'"
+            )
+
+
+def check_target_changes_update(name: str, make_backbone: Callable[[], nn.Module], hparams: dict[str, Any]) -> None:
+    data = toy_problem()
+    model_a = _build(name, make_backbone, hparams, data["xs"], 0)
+    model_b = copy.deepcopy(model_a)
+    _one_update(model_a, Batch(data["xs"], data["ys"], data["xt"]))
+    _one_update(model_b, Batch(data["xs"], data["ys"], data["xt_other"]))
+    same = all(torch.equal(a, b) for a, b in zip(model_a.parameters(), model_b.parameters()))
+    if get(name).uses_target:
+        assert not same, f"{name}: the update does not depend on the target batch"
+    else:
+        assert same, f"{name}: declares uses_target=False but the target batch changed the update"
+
+
+def check_fit_predict_save_load(name: str, make_backbone: Callable[[], nn.Module], hparams: dict[str, Any]) -> None:
+    data = toy_problem()
+    fit_options = dict(steps=6, batch_size=8, seed=3, device="cpu", verbose=False, log_every=2)
+    results = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        model = create(name, make_backbone(), 3, **hparams)
+        history = model.fit((data["xs"], data["ys"]), data["xt"], **fit_options)
+        results.append((model, history))
+    (model, history), (twin, twin_history) = results
+    assert list(history["step"]) == [2, 4, 6], f"{name}: unexpected logging steps {list(history['step'])}"
+    assert history.drop(columns="seconds").equals(twin_history.drop(columns="seconds")), (
+        f"{name}: same seed gave different training histories"
+    )
+    n = data["xt"].shape[0]
+    pred = model.predict(data["xt"])
+    assert pred.shape == (n,) and pred.dtype == torch.long, f"{name}: predict gave {pred.shape} {pred.dtype}"
+    proba = model.predict_proba(data["xt"])
+    assert proba.shape == (n, 3) and torch.allclose(proba.sum(1), torch.ones(n), atol=1e-5)
+    assert model.features(data["xt"]).shape[0] == n
+    assert torch.equal(model.predict_logits(data["xt"]), twin.predict_logits(data["xt"])), (
+        f"{name}: same seed gave different predictions"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "model.pt")
+        model.save(path)
+        loaded = type(model).load(path, backbone=make_backbone())
+        assert type(loaded) is type(model)
+        assert loaded.get_params() == model.get_params()
+        assert torch.equal(loaded.predict_logits(data["xt"]), model.predict_logits(data["xt"])), (
+            f"{name}: predictions changed after save/load"
+        )
+
+
+CONTRACT_CHECKS = (
+    check_one_step_changes_parameters,
+    check_gradients_reach_modules,
+    check_target_changes_update,
+    check_fit_predict_save_load,
+)
+
+
+def check_method(
+    name: str, make_backbone: Callable[[], nn.Module] = default_backbone, hparams: dict[str, Any] | None = None
+) -> None:
+    """Run every contract check on the registered method ``name``."""
+    for check in CONTRACT_CHECKS:
+        check(name, make_backbone, dict(hparams or {}))

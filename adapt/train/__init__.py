@@ -1,0 +1,17 @@
+"""The shared training engine, input handling and schedules."""
+
+from .data import InputError
+from .engine import Batch, Callback, NonFiniteLossError, Stepper, TrainConfig, train
+from .schedules import grl_coefficient, lr_factor
+
+__all__ = [
+    "Batch",
+    "Callback",
+    "InputError",
+    "NonFiniteLossError",
+    "Stepper",
+    "TrainConfig",
+    "grl_coefficient",
+    "lr_factor",
+    "train",
+]

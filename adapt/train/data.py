@@ -1,0 +1,260 @@
+"""Turn what a user passes to ``fit``/``predict`` into checked, infinite batch streams.
+
+Accepted inputs
+---------------
+* a pair ``(x, y)`` of tensors or numpy arrays (labeled) -- kept in memory and sliced by index,
+  which is much faster than a per-item ``DataLoader``;
+* a tensor or numpy array ``x`` (unlabeled);
+* a ``torch.utils.data.Dataset`` yielding ``(x, y)`` or ``x``;
+* a ``torch.utils.data.DataLoader`` yielding batches of the same (its own batch size is used).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+
+class InputError(ValueError):
+    """Bad user input: wrong shape, dtype, label range, empty domain or non-finite values."""
+
+
+def _to_tensor(value: Any, what: str) -> torch.Tensor:
+    if isinstance(value, np.ndarray):
+        if value.dtype == object:
+            raise InputError(f"{what} is a numpy array of dtype object; pass a numeric array")
+        value = torch.from_numpy(np.ascontiguousarray(value))
+    if not isinstance(value, torch.Tensor):
+        raise InputError(f"{what} must be a tensor or numpy array, got {type(value).__name__}")
+    return value
+
+
+def check_inputs(x: torch.Tensor, what: str) -> torch.Tensor:
+    """Check floating dtype and finiteness of an input batch or array; float64 becomes float32."""
+    if not torch.is_floating_point(x):
+        raise InputError(
+            f"{what} has dtype {x.dtype}; inputs must be floating point (for uint8 images use x.float() / 255)"
+        )
+    if x.dtype == torch.float64:
+        x = x.float()
+    if x.ndim < 1 or x.shape[0] == 0:
+        raise InputError(f"{what} is empty (shape {tuple(x.shape)})")
+    if not torch.isfinite(x).all():
+        bad = int((~torch.isfinite(x)).flatten(1).any(1).nonzero()[0]) if x.ndim > 1 else 0
+        kind = "NaN" if torch.isnan(x).any() else "inf"
+        raise InputError(f"{what} contains {kind} values (first at row {bad})")
+    return x
+
+
+def check_labels(y: torch.Tensor, num_classes: int, what: str) -> torch.Tensor:
+    """Check that labels are integers in ``[0, num_classes)``; returns them as int64."""
+    if torch.is_floating_point(y) or y.dtype == torch.bool or torch.is_complex(y):
+        raise InputError(f"{what} have dtype {y.dtype}; class labels must be integers")
+    if y.ndim != 1:
+        raise InputError(f"{what} must be 1-D class indices, got shape {tuple(y.shape)}")
+    if y.numel() and (int(y.min()) < 0 or int(y.max()) >= num_classes):
+        raise InputError(
+            f"{what} must lie in [0, {num_classes}) for num_classes={num_classes}, "
+            f"got values from {int(y.min())} to {int(y.max())}"
+        )
+    return y.long()
+
+
+def _first(item: Any) -> Any:
+    return item[0] if isinstance(item, (tuple, list)) else item
+
+
+@dataclass
+class Domain:
+    """One domain's data, either in memory (``x``, ``y``) or behind a Dataset/DataLoader."""
+
+    role: str
+    labeled: bool
+    num_classes: int | None
+    x: torch.Tensor | None = None
+    y: torch.Tensor | None = None
+    dataset: Dataset | None = None
+    loader: DataLoader | None = None
+
+    def __len__(self) -> int:
+        if self.x is not None:
+            return self.x.shape[0]
+        if self.dataset is not None:
+            return len(self.dataset)  # type: ignore[arg-type]
+        assert self.loader is not None
+        return len(self.loader.dataset)  # type: ignore[arg-type]
+
+    def example(self, n: int = 2) -> torch.Tensor:
+        """The first ``n`` inputs (fewer if the domain is smaller), for shape checks and dry runs."""
+        if self.x is not None:
+            return self.x[:n]
+        if self.dataset is not None:
+            items = [_first(self.dataset[i]) for i in range(min(n, len(self)))]
+            return check_inputs(torch.stack([_to_tensor(i, f"{self.role} input") for i in items]), f"{self.role} x")
+        assert self.loader is not None
+        return check_inputs(_to_tensor(_first(next(iter(self.loader))), f"{self.role} batch"), f"{self.role} batch")[:n]
+
+    def check_batch(self, batch: Any, what: str) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Validate one batch from a Dataset/DataLoader (in-memory data was checked up front)."""
+        if self.labeled:
+            if not isinstance(batch, (tuple, list)) or len(batch) < 2:
+                raise InputError(f"{what} must be (x, y) pairs; got {type(batch).__name__}")
+            x = check_inputs(_to_tensor(batch[0], f"{what} x"), f"{what} x")
+            y = check_labels(_to_tensor(batch[1], f"{what} labels"), self.num_classes or 0, f"{what} labels")
+            return x, y
+        return check_inputs(_to_tensor(_first(batch), f"{what} x"), f"{what} x"), None
+
+
+def as_domain(data: Any, role: str, labeled: bool, num_classes: int | None = None) -> Domain:
+    """Coerce user input into a checked :class:`Domain`.
+
+    ``labeled=False`` accepts labeled inputs too and drops the labels: the target labels of a
+    ``(x, y)`` target dataset are never read for training.
+    """
+    if data is None:
+        raise InputError(f"no {role} data given")
+    if isinstance(data, DataLoader):
+        if len(data.dataset) == 0:  # type: ignore[arg-type]
+            raise InputError(f"the {role} DataLoader's dataset is empty")
+        return Domain(role, labeled, num_classes, loader=data)
+    if isinstance(data, Dataset) and not isinstance(data, (tuple, list)):
+        try:
+            n = len(data)  # type: ignore[arg-type]
+        except TypeError as exc:
+            raise InputError(f"the {role} dataset has no length; wrap it in a DataLoader") from exc
+        if n == 0:
+            raise InputError(f"the {role} dataset is empty")
+        return Domain(role, labeled, num_classes, dataset=data)
+    if isinstance(data, (tuple, list)):
+        if len(data) != 2:
+            raise InputError(f"{role} must be a pair (x, y); got a sequence of length {len(data)}")
+        x = check_inputs(_to_tensor(data[0], f"{role} x"), f"{role} x")
+        if not labeled:
+            return Domain(role, labeled, num_classes, x=x)
+        y = _to_tensor(data[1], f"{role} y")
+        if y.shape[0] != x.shape[0]:
+            raise InputError(f"{role} x has {x.shape[0]} rows but y has {y.shape[0]}")
+        return Domain(role, labeled, num_classes, x=x, y=check_labels(y, num_classes or 0, f"{role} labels"))
+    if isinstance(data, (torch.Tensor, np.ndarray)):
+        if labeled:
+            raise InputError(f"{role} must be labeled: pass (x, y) or a Dataset yielding (x, y)")
+        x = check_inputs(_to_tensor(data, f"{role} x"), f"{role} x")
+        return Domain(role, labeled, num_classes, x=x)
+    raise InputError(
+        f"unsupported {role} type {type(data).__name__}; pass (x, y) arrays, a tensor, a Dataset or a DataLoader"
+    )
+
+
+def check_compatible(source: Domain, target: Domain) -> None:
+    """Source and target samples must have the same per-sample shape (channels included)."""
+    s_shape, t_shape = tuple(source.example(1).shape[1:]), tuple(target.example(1).shape[1:])
+    if s_shape != t_shape:
+        detail = ""
+        if len(s_shape) == len(t_shape) == 3 and s_shape[0] != t_shape[0]:
+            detail = f": channels differ ({s_shape[0]} vs {t_shape[0]})"
+        raise InputError(f"source samples have shape {s_shape} but target samples have {t_shape}{detail}")
+
+
+class InMemoryBatches:
+    """Endless shuffled batches sliced from tensors; one ``randperm`` per epoch.
+
+    The tensors are moved to the device once when they fit comfortably, so a GPU step needs no
+    host-to-device copy at all.
+    """
+
+    def __init__(self, domain: Domain, batch_size: int, generator: torch.Generator, device: torch.device) -> None:
+        assert domain.x is not None
+        self.batch_size = min(batch_size, len(domain))
+        self.generator = generator
+        self.device = device
+        on_device = domain.x.numel() * domain.x.element_size() < 2**30
+        target = device if on_device else torch.device("cpu")
+        self.x = domain.x.to(target)
+        self.y = domain.y.to(target) if domain.y is not None else None
+        if not on_device and device.type == "cuda":
+            self.x = self.x.pin_memory()
+            self.y = self.y.pin_memory() if self.y is not None else None
+        self._order = torch.empty(0, dtype=torch.long)
+        self._pos = 0
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+        return self
+
+    def __next__(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if self._pos + self.batch_size > self._order.numel():
+            self._order = torch.randperm(len(self.x), generator=self.generator).to(self.x.device)
+            self._pos = 0
+        idx = self._order[self._pos : self._pos + self.batch_size]
+        self._pos += self.batch_size
+        x = self.x.index_select(0, idx).to(self.device, non_blocking=True)
+        y = self.y.index_select(0, idx).to(self.device, non_blocking=True) if self.y is not None else None
+        return x, y
+
+
+class LoaderBatches:
+    """Endless batches from a DataLoader, checked on the host before the (non-blocking) copy."""
+
+    def __init__(self, domain: Domain, loader: DataLoader, device: torch.device) -> None:
+        self.domain = domain
+        self.loader = loader
+        self.device = device
+        self._it: Iterator[Any] | None = None
+        self._count = 0
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+        return self
+
+    def __next__(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if self._it is None:
+            self._it = iter(self.loader)
+        try:
+            batch = next(self._it)
+        except StopIteration:
+            self._it = iter(self.loader)
+            batch = next(self._it)
+        self._count += 1
+        x, y = self.domain.check_batch(batch, f"{self.domain.role} batch {self._count}")
+        x = x.to(self.device, non_blocking=True)
+        return x, (y.to(self.device, non_blocking=True) if y is not None else None)
+
+
+def batch_stream(
+    domain: Domain,
+    batch_size: int,
+    generator: torch.Generator,
+    device: torch.device,
+    num_workers: int = 0,
+) -> InMemoryBatches | LoaderBatches:
+    """An endless stream of ``(x, y)`` device batches (``y`` None for unlabeled domains)."""
+    if domain.x is not None:
+        return InMemoryBatches(domain, batch_size, generator, device)
+    loader = domain.loader
+    if loader is None:
+        loader = DataLoader(
+            domain.dataset,  # type: ignore[arg-type]
+            batch_size=min(batch_size, len(domain)),
+            shuffle=True,
+            drop_last=True,
+            generator=generator,
+            num_workers=num_workers,
+            pin_memory=device.type == "cuda",
+            persistent_workers=num_workers > 0,
+        )
+    return LoaderBatches(domain, loader, device)
+
+
+def iterate_inputs(data: Any, batch_size: int, role: str = "input") -> Iterator[torch.Tensor]:
+    """Finite, ordered iteration over inputs for prediction (labels, if any, are ignored)."""
+    domain = as_domain(data, role, labeled=False)
+    if domain.x is not None:
+        for start in range(0, len(domain.x), batch_size):
+            yield domain.x[start : start + batch_size]
+        return
+    loader = domain.loader or DataLoader(domain.dataset, batch_size=batch_size, shuffle=False)  # type: ignore[arg-type]
+    for i, batch in enumerate(loader):
+        yield domain.check_batch(batch, f"{role} batch {i + 1}")[0]

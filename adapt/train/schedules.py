@@ -1,0 +1,36 @@
+"""Schedules driven by training progress ``p`` in [0, 1] (or the step, for the TLlib schedule)."""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+LRSchedule = Literal["dann", "inverse", "cosine", "constant"]
+
+
+def grl_coefficient(progress: float, max_value: float = 1.0, gamma: float = 10.0) -> float:
+    """Gradient-reversal coefficient :math:`\\lambda_p = \\frac{2}{1+\\exp(-\\gamma p)} - 1`.
+
+    Ganin et al., JMLR 2016, Sec. 5.2.2 (gamma = 10): rises from 0 to ``max_value`` so that the
+    discriminator's noisy early signal does not disturb the features.
+    """
+    return max_value * (2.0 / (1.0 + math.exp(-gamma * progress)) - 1.0)
+
+
+def lr_factor(schedule: LRSchedule, progress: float, step: int) -> float:
+    """Multiplier of the base learning rate at ``progress`` (``step`` for 'inverse').
+
+    * ``"dann"``: :math:`(1 + 10p)^{-0.75}`, Ganin et al., JMLR 2016, Sec. 5.2.2.
+    * ``"inverse"``: :math:`(1 + 0.001\\,t)^{-0.75}`, TLlib's Office-31 protocol (t = step).
+    * ``"cosine"``: :math:`\\frac12(1 + \\cos \\pi p)`.
+    * ``"constant"``: 1.
+    """
+    if schedule == "dann":
+        return (1.0 + 10.0 * progress) ** -0.75
+    if schedule == "inverse":
+        return (1.0 + 0.001 * step) ** -0.75
+    if schedule == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+    if schedule == "constant":
+        return 1.0
+    raise ValueError(f"unknown lr_schedule {schedule!r}; choose 'dann', 'inverse', 'cosine' or 'constant'")

@@ -1,0 +1,157 @@
+"""The shared training engine: inputs, schedules, history, callbacks, progress, AMP."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch.utils.data import DataLoader, Dataset, TensorDataset
+
+from adapt import DANN, MCC, SourceOnly
+from adapt.testing import default_backbone, toy_problem
+from adapt.train import grl_coefficient, lr_factor
+
+FIT = dict(steps=4, batch_size=8, device="cpu", verbose=False, log_every=2)
+
+
+def test_schedules_follow_the_dann_paper():
+    assert grl_coefficient(0.0) == 0.0
+    assert math.isclose(grl_coefficient(1.0), 2 / (1 + math.exp(-10)) - 1)
+    assert math.isclose(grl_coefficient(0.5, max_value=2.0), 2 * (2 / (1 + math.exp(-5)) - 1))
+    assert lr_factor("dann", 0.0, 0) == 1.0
+    assert math.isclose(lr_factor("dann", 0.3, 0), (1 + 3) ** -0.75)
+    assert math.isclose(lr_factor("inverse", 0.9, 1000), 2**-0.75)
+    assert math.isclose(lr_factor("cosine", 1.0, 0), 0.0, abs_tol=1e-12)
+
+
+def test_learning_rate_is_annealed_and_backbone_multiplier_applied():
+    d = toy_problem()
+    model = SourceOnly(default_backbone(), 3)
+    history = model.fit(
+        (d["xs"], d["ys"]),
+        d["xt"],
+        steps=10,
+        batch_size=8,
+        lr=0.1,
+        device="cpu",
+        verbose=False,
+        log_every=5,
+        backbone_lr_mult=0.1,
+    )
+    # the logged lr is the head's lr at the last step of each interval
+    np.testing.assert_allclose(history["lr"], [0.1 * (1 + 10 * 4 / 10) ** -0.75, 0.1 * (1 + 10 * 9 / 10) ** -0.75])
+
+
+def test_history_is_a_dataframe_with_one_column_per_term():
+    d = toy_problem()
+    history = DANN(default_backbone(), 3, discriminator_hidden=(8,)).fit((d["xs"], d["ys"]), d["xt"], **FIT)
+    assert isinstance(history, pd.DataFrame)
+    assert list(history.columns) == ["step", "progress", "lr", "seconds", "classification", "domain", "total"]
+    np.testing.assert_allclose(history["total"], history["classification"] + history["domain"], rtol=1e-6)
+
+
+class PairDataset(Dataset):
+    def __init__(self, x, y):
+        self.x, self.y = x, y
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, i):
+        return self.x[i], self.y[i]
+
+
+def test_accepts_datasets_loaders_and_numpy():
+    d = toy_problem()
+    xs, ys, xt, yt = d["xs"], d["ys"], d["xt"], d["yt"]
+    for source, target in [
+        (PairDataset(xs, ys), PairDataset(xt, yt)),
+        (DataLoader(TensorDataset(xs, ys), batch_size=8, shuffle=True), DataLoader(TensorDataset(xt), batch_size=8)),
+        ((xs.numpy().astype(np.float64), ys.numpy()), xt.numpy()),
+        ((xs, ys), TensorDataset(xt)),
+    ]:
+        model = MCC(default_backbone(), 3)
+        history = model.fit(source, target, **FIT)
+        assert len(history) == 2 and np.isfinite(history["total"]).all()
+        assert model.predict(target).shape == (32,)
+
+
+def test_target_labels_are_never_used():
+    d = toy_problem()
+    results = []
+    for labels in (d["yt"], d["yt"][torch.randperm(32)], torch.full((32,), 99)):
+        torch.manual_seed(0)
+        model = DANN(default_backbone(), 3, discriminator_hidden=(8,))
+        model.fit((d["xs"], d["ys"]), PairDataset(d["xt"], labels), **FIT)
+        results.append(model.predict_logits(d["xt"]))
+    assert torch.equal(results[0], results[1]) and torch.equal(results[0], results[2])
+
+
+def test_callbacks_run_every_k_steps_and_add_columns():
+    d = toy_problem()
+    calls = []
+
+    class TargetEntropy:
+        every = 3
+
+        def __call__(self, step, model):
+            calls.append((step, model.training))
+            return {"target_entropy": float(model.predict_proba(d["xt"]).clamp_min(1e-12).log().mul(-1).mean())}
+
+    model = SourceOnly(default_backbone(), 3)
+    history = model.fit(
+        (d["xs"], d["ys"]),
+        d["xt"],
+        steps=7,
+        batch_size=8,
+        device="cpu",
+        verbose=False,
+        log_every=100,
+        callbacks=[TargetEntropy()],
+    )
+    assert [c[0] for c in calls] == [3, 6, 7]
+    assert all(training for _, training in calls)  # predict_* restores the mode it found
+    assert history["step"].tolist() == [3, 6, 7]
+    assert history["target_entropy"].notna().all()
+
+
+def test_progress_bar_when_verbose(capsys):
+    d = toy_problem()
+    SourceOnly(default_backbone(), 3).fit(
+        (d["xs"], d["ys"]), d["xt"], steps=4, batch_size=8, device="cpu", verbose=True
+    )
+    err = capsys.readouterr().err
+    assert "SourceOnly" in err and "step" in err and "classification" in err
+
+
+def test_bf16_autocast_on_cpu_trains():
+    d = toy_problem()
+    model = DANN(default_backbone(), 3, discriminator_hidden=(8,))
+    history = model.fit((d["xs"], d["ys"]), d["xt"], amp="bf16", **FIT)
+    assert np.isfinite(history["total"]).all()
+
+
+def test_grad_clip_and_adam():
+    d = toy_problem()
+    model = MCC(default_backbone(), 3)
+    history = model.fit((d["xs"], d["ys"]), d["xt"], optimizer="adam", lr=1e-3, grad_clip=0.1, **FIT)
+    assert np.isfinite(history["total"]).all()
+
+
+def test_refit_rebuilds_heads_and_batch_larger_than_domain():
+    d = toy_problem()
+    model = SourceOnly(default_backbone(), 3)
+    model.fit((d["xs"][:5], d["ys"][:5]), d["xt"][:3], steps=2, batch_size=64, device="cpu", verbose=False)
+    first = model.classifier
+    model.fit((d["xs"], d["ys"]), d["xt"], **FIT)
+    assert model.classifier is not first
+
+
+@pytest.mark.gpu
+def test_cuda_training_with_amp():
+    d = toy_problem()
+    model = DANN(default_backbone(), 3, discriminator_hidden=(8,))
+    history = model.fit((d["xs"], d["ys"]), d["xt"], steps=4, batch_size=8, device="cuda", amp="fp16", verbose=False)
+    assert np.isfinite(history["total"]).all()
+    assert model.predict(d["xt"]).device.type == "cpu"
