@@ -50,11 +50,25 @@ def test_bad_labels(labels, message):
         SourceOnly(default_backbone(), 3).fit((xs, labels), xt, **FIT)
 
 
+class ItemDataset(torch.utils.data.Dataset):
+    """A generic map-style dataset (no in-memory fast path)."""
+
+    def __init__(self, *tensors):
+        self.tensors = tensors
+
+    def __len__(self):
+        return len(self.tensors[0])
+
+    def __getitem__(self, i):
+        return tuple(t[i] for t in self.tensors)
+
+
 def test_bad_labels_from_a_dataset_are_caught_per_batch():
     xs, _, xt = data()
-    dataset = TensorDataset(xs, torch.full((16,), 7))
     with pytest.raises(InputError, match=r"source batch 1 labels must lie in \[0, 3\)"):
-        SourceOnly(default_backbone(), 3).fit(dataset, xt, **FIT)
+        SourceOnly(default_backbone(), 3).fit(ItemDataset(xs, torch.full((16,), 7)), xt, **FIT)
+    with pytest.raises(InputError, match=r"source labels must lie in \[0, 3\)"):
+        SourceOnly(default_backbone(), 3).fit(TensorDataset(xs, torch.full((16,), 7)), xt, **FIT)
 
 
 def test_empty_domains():
@@ -64,7 +78,7 @@ def test_empty_domains():
     with pytest.raises(InputError, match="target x is empty"):
         SourceOnly(default_backbone(), 3).fit((xs, ys), xt[:0], **FIT)
     with pytest.raises(InputError, match="target dataset is empty"):
-        SourceOnly(default_backbone(), 3).fit((xs, ys), TensorDataset(xt[:0]), **FIT)
+        SourceOnly(default_backbone(), 3).fit((xs, ys), ItemDataset(xt[:0]), **FIT)
 
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf")])
@@ -80,7 +94,7 @@ def test_non_finite_batch_from_a_dataset():
     xs, ys, xt = data()
     xs[10] = float("nan")
     with pytest.raises(InputError, match=r"source batch \d+ x contains NaN values \(first at row \d\)"):
-        SourceOnly(default_backbone(), 3).fit(TensorDataset(xs, ys), xt, **FIT)
+        SourceOnly(default_backbone(), 3).fit(ItemDataset(xs, ys), xt, **FIT)
 
 
 def test_non_float_inputs():

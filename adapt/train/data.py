@@ -5,7 +5,8 @@ Accepted inputs
 * a pair ``(x, y)`` of tensors or numpy arrays (labeled) -- kept in memory and sliced by index,
   which is much faster than a per-item ``DataLoader``;
 * a tensor or numpy array ``x`` (unlabeled);
-* a ``torch.utils.data.Dataset`` yielding ``(x, y)`` or ``x``;
+* a ``torch.utils.data.Dataset`` yielding ``(x, y)`` or ``x`` (a ``TensorDataset`` takes the
+  in-memory path);
 * a ``torch.utils.data.DataLoader`` yielding batches of the same (its own batch size is used).
 """
 
@@ -17,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 
 class InputError(ValueError):
@@ -122,6 +123,12 @@ def as_domain(data: Any, role: str, labeled: bool, num_classes: int | None = Non
         if len(data.dataset) == 0:  # type: ignore[arg-type]
             raise InputError(f"the {role} DataLoader's dataset is empty")
         return Domain(role, labeled, num_classes, loader=data)
+    if isinstance(data, TensorDataset) and len(data.tensors) in (1, 2):
+        # Tensors in memory: slice them directly instead of collating item by item.
+        tensors = data.tensors if labeled else data.tensors[:1]
+        if labeled and len(tensors) != 2:
+            raise InputError(f"the {role} TensorDataset must hold (x, y) tensors")
+        return as_domain(tuple(tensors) if labeled else tensors[0], role, labeled, num_classes)
     if isinstance(data, Dataset) and not isinstance(data, (tuple, list)):
         try:
             n = len(data)  # type: ignore[arg-type]
