@@ -41,3 +41,148 @@ def moons_shift(
     xs, ys = make_moons(n_per_moon, noise, rng)
     xt, yt = make_moons(n_per_moon, noise, rng)
     return xs, ys, _rotate(xt, angle).astype(np.float32), yt
+
+
+BLOB_SHIFTS = ("covariate", "label", "conditional", "subspace")
+
+
+def blobs_shift(
+    shift: str = "conditional", n_per_class: int = 100, num_classes: int = 3, dim: int = 2, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Gaussian-mixture domains with one named kind of shift (the SKADA shift taxonomy).
+
+    * ``covariate``: each class is two sub-clusters; the source draws 85 % from the first, the
+      target 85 % from the second. p(x) changes, p(y|x) does not.
+    * ``label``: same class-conditionals; the source is balanced, the target's class proportions
+      fall geometrically (most examples in class 0). p(y) changes.
+    * ``conditional``: the target's class clusters are rotated by 40 degrees and translated. p(x|y)
+      changes (what feature alignment methods target).
+    * ``subspace``: classes differ along dimension 0; the source has large nuisance variance along
+      dimension 1, the target along the last dimension (needs ``dim >= 3``).
+
+    Returns xs (n_s, dim) float32, ys int64, xt (n_t, dim) float32, yt int64.
+    """
+    if shift not in BLOB_SHIFTS:
+        raise ValueError(f"unknown blobs shift {shift!r}; choose one of {', '.join(BLOB_SHIFTS)}")
+    if dim < 2 or (shift == "subspace" and dim < 3):
+        raise ValueError(f"blobs with a {shift} shift need dim >= {3 if shift == 'subspace' else 2}, got {dim}")
+    rng = np.random.default_rng(seed)
+    angles = 2 * math.pi * np.arange(num_classes) / num_classes
+    means = np.zeros((num_classes, dim))
+    means[:, 0], means[:, 1] = 3 * np.cos(angles), 3 * np.sin(angles)
+
+    def draw(counts: np.ndarray, centers: np.ndarray, scale: np.ndarray | float = 0.8) -> tuple[np.ndarray, np.ndarray]:
+        y = np.repeat(np.arange(num_classes), counts)
+        x = centers[y] + rng.normal(0, 1, (len(y), dim)) * scale
+        return x.astype(np.float32), y.astype(np.int64)
+
+    balanced = np.full(num_classes, n_per_class)
+    if shift == "covariate":
+        offset = np.zeros(dim)
+        offset[:2] = [1.2, -1.2]
+
+        def mixture(p_first: float) -> tuple[np.ndarray, np.ndarray]:
+            y = np.repeat(np.arange(num_classes), n_per_class)
+            first = rng.random(len(y)) < p_first
+            centers = means[y] + np.where(first[:, None], -offset, offset)
+            return (centers + rng.normal(0, 0.6, (len(y), dim))).astype(np.float32), y.astype(np.int64)
+
+        xs, ys = mixture(0.85)
+        xt, yt = mixture(0.15)
+    elif shift == "label":
+        # overlapping classes, so the source-trained decision boundary is wrong for the target prior
+        xs, ys = draw(balanced, means, 1.6)
+        proportions = 0.25 ** np.arange(num_classes)
+        counts = np.maximum(1, np.round(n_per_class * num_classes * proportions / proportions.sum())).astype(int)
+        xt, yt = draw(counts, means, 1.6)
+    elif shift == "conditional":
+        xs, ys = draw(balanced, means)
+        rotated = means.copy()
+        theta = math.radians(40)
+        rot = np.array([[math.cos(theta), -math.sin(theta)], [math.sin(theta), math.cos(theta)]])
+        rotated[:, :2] = means[:, :2] @ rot.T + np.array([1.0, 0.5])
+        xt, yt = draw(balanced, rotated)
+    else:
+        means = np.zeros((num_classes, dim))
+        means[:, 0] = 3 * (np.arange(num_classes) - (num_classes - 1) / 2)
+        source_scale = np.full(dim, 0.6)
+        source_scale[1] = 4.0
+        target_scale = np.full(dim, 0.6)
+        target_scale[-1] = 4.0
+        xs, ys = draw(balanced, means, source_scale)
+        xt, yt = draw(balanced, means, target_scale)
+    return xs, ys, xt, yt
+
+
+OPTDIGITS_ANGLES = (0, 15, 30, 45, 60, 75)
+
+
+def _optdigits(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's bundled UCI optical digits (1797 images, 8x8, 0..16) as 16x16 floats in [0, 1]."""
+    import torch
+    import torch.nn.functional as F
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    images = torch.from_numpy(bunch.images.astype(np.float32) / 16.0).unsqueeze(1)
+    images = F.interpolate(images, size=(16, 16), mode="bilinear", align_corners=False).clamp(0, 1)
+    return images.numpy(), bunch.target.astype(np.int64)
+
+
+def _photo_patches(count: int, size: int, rng: np.random.Generator) -> np.ndarray:
+    """Random ``size`` x ``size`` RGB patches of the two photos bundled with scikit-learn."""
+    from sklearn.datasets import load_sample_images
+
+    photos = [img.astype(np.float32) / 255.0 for img in load_sample_images().images]
+    which = rng.integers(0, len(photos), count)
+    patches = np.empty((count, 3, size, size), np.float32)
+    for i, w in enumerate(which):
+        photo = photos[w]
+        top = rng.integers(0, photo.shape[0] - size)
+        left = rng.integers(0, photo.shape[1] - size)
+        patches[i] = photo[top : top + size, left : left + size].transpose(2, 0, 1)
+    return patches
+
+
+def optdigits_shift(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """optdigits -> optdigits-m: the MNIST-M recipe (Ganin et al., JMLR 2016, Sec. 5.2.1) on UCI digits.
+
+    The 1797 digits are split (stratified, seeded) into two disjoint halves. The source half is the
+    plain digit (white on black) repeated over three channels; the target half is the per-channel
+    absolute difference between the digit and a random 16x16 patch of one of the colour photos
+    bundled with scikit-learn. Values in [-1, 1], shape (N, 3, 16, 16).
+    """
+    from .base import stratified_split
+
+    images, labels = _optdigits(seed)
+    rng = np.random.default_rng(seed)
+    source_idx, target_idx = stratified_split(labels, 0.5, seed)
+    xs = np.repeat(images[source_idx], 3, axis=1)
+    digits = images[target_idx]
+    xt = np.abs(_photo_patches(len(target_idx), 16, rng) - digits)
+    return (xs - 0.5) / 0.5, labels[source_idx], ((xt - 0.5) / 0.5).astype(np.float32), labels[target_idx]
+
+
+def rotated_optdigits(
+    seed: int = 0, angles: tuple[int, ...] = OPTDIGITS_ANGLES
+) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """RotatedMNIST-style domains from the UCI digits: disjoint, stratified parts, one per angle.
+
+    Returns angle -> (x (N, 1, 16, 16) in [-1, 1], y).
+    """
+    import torch
+    from torchvision.transforms.functional import InterpolationMode, rotate
+
+    images, labels = _optdigits(seed)
+    rng = np.random.default_rng(seed)
+    parts: list[list[int]] = [[] for _ in angles]
+    for c in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == c))
+        for k, chunk in enumerate(np.array_split(idx, len(angles))):
+            parts[k].extend(chunk.tolist())
+    domains = {}
+    for angle, part in zip(angles, parts):
+        idx = np.sort(np.asarray(part))
+        x = rotate(torch.from_numpy(images[idx]), float(angle), interpolation=InterpolationMode.BILINEAR)
+        domains[angle] = (((x.numpy() - 0.5) / 0.5).astype(np.float32), labels[idx])
+    return domains

@@ -1,0 +1,175 @@
+"""Tasks (an ordered source -> target pair), protocols and label-safe dataset views."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Subset, TensorDataset
+
+Protocol = Literal["transductive", "inductive"]
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """A dataset is not where it should be; the message shows the expected layout."""
+
+
+def dataset_labels(dataset: Dataset) -> np.ndarray:
+    """Class labels of a labeled dataset without loading its inputs when possible."""
+    if isinstance(dataset, TensorDataset):
+        return dataset.tensors[1].numpy()
+    if isinstance(dataset, Subset):
+        return dataset_labels(dataset.dataset)[np.asarray(dataset.indices)]
+    targets = getattr(dataset, "targets", None)
+    if targets is not None:
+        return np.asarray(targets)
+    return np.asarray([int(dataset[i][1]) for i in range(len(dataset))])  # type: ignore[arg-type]
+
+
+def subset(dataset: Dataset, indices: Sequence[int] | np.ndarray) -> Dataset:
+    """Rows ``indices`` of ``dataset``; a TensorDataset stays a TensorDataset (fast in-memory path)."""
+    idx = torch.as_tensor(np.asarray(indices), dtype=torch.long)
+    if isinstance(dataset, TensorDataset):
+        return TensorDataset(*(t[idx] for t in dataset.tensors))
+    return Subset(dataset, idx.tolist())
+
+
+class Unlabeled(Dataset):
+    """Inputs only: the view of a target dataset that training may see."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int) -> Any:
+        item = self.dataset[index]
+        return item[0] if isinstance(item, (tuple, list)) else item
+
+
+def unlabeled(dataset: Dataset) -> Dataset:
+    """Drop the labels: a TensorDataset keeps only its input tensor, other datasets are wrapped."""
+    if isinstance(dataset, TensorDataset):
+        return TensorDataset(dataset.tensors[0])
+    return Unlabeled(dataset)
+
+
+def stratified_split(labels: np.ndarray, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded split keeping class proportions; every class with >= 2 examples lands on both sides."""
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    rng = np.random.default_rng(seed)
+    train, test = [], []
+    for c in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == c))
+        n_test = round(test_fraction * len(idx))
+        if len(idx) >= 2:
+            n_test = min(max(n_test, 1), len(idx) - 1)
+        test.append(idx[:n_test])
+        train.append(idx[n_test:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+
+
+@dataclass
+class Task:
+    """An ordered (source domain, target domain) pair ready for training and scoring.
+
+    ``target_train`` yields inputs only: target labels cannot reach a training batch.
+    ``target_test`` is labeled and is for scoring only. Under the *transductive* protocol it holds
+    the same examples as ``target_train`` (as in the Office papers); under the *inductive*
+    protocol it is a disjoint split (seeded and stratified, or the dataset's official test split).
+    """
+
+    benchmark: str
+    source: str
+    target: str
+    classes: list[str]
+    input_shape: tuple[int, ...]
+    protocol: Protocol
+    source_train: Dataset
+    target_train: Dataset
+    target_test: Dataset
+    source_val: Dataset | None = None
+    description: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return f"{self.benchmark}/{self.source}->{self.target}"
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def __repr__(self) -> str:
+        return (
+            f"Task({self.name}, {self.protocol}, {self.num_classes} classes, input {self.input_shape}, "
+            f"source {len(self.source_train)}, target train {len(self.target_train)}, "  # type: ignore[arg-type]
+            f"target test {len(self.target_test)})"  # type: ignore[arg-type]
+        )
+
+
+def make_task(
+    benchmark: str,
+    source: str,
+    source_data: Dataset,
+    target: str,
+    target_data: Dataset,
+    classes: list[str],
+    input_shape: tuple[int, ...],
+    protocol: Protocol = "transductive",
+    seed: int = 0,
+    test_fraction: float = 0.3,
+    source_holdout: float = 0.0,
+    target_test_data: Dataset | None = None,
+    target_eval_data: Dataset | None = None,
+    source_eval_data: Dataset | None = None,
+    description: str = "",
+) -> Task:
+    """Assemble a :class:`Task` under a protocol.
+
+    Parameters
+    ----------
+    source_data, target_data : labeled datasets (training transforms).
+    target_test_data : an official labeled target test split (inductive protocol); if None the
+        inductive protocol splits ``target_data`` (stratified, seeded by ``seed``).
+    target_eval_data, source_eval_data : the same examples as ``target_data``/``source_data``
+        with evaluation transforms (for image datasets with random augmentation); default: same.
+    source_holdout : fraction of the source held out as a labeled validation split.
+    """
+    if len(source_data) == 0:  # type: ignore[arg-type]
+        raise ValueError(f"{benchmark}: source domain {source!r} is empty")
+    if len(target_data) == 0:  # type: ignore[arg-type]
+        raise ValueError(f"{benchmark}: target domain {target!r} is empty")
+    if protocol not in ("transductive", "inductive"):
+        raise ValueError(f"protocol must be 'transductive' or 'inductive', got {protocol!r}")
+    target_eval_data = target_eval_data if target_eval_data is not None else target_data
+    source_eval_data = source_eval_data if source_eval_data is not None else source_data
+    source_val = None
+    if source_holdout > 0:
+        train_idx, val_idx = stratified_split(dataset_labels(source_data), source_holdout, seed)
+        source_data, source_val = subset(source_data, train_idx), subset(source_eval_data, val_idx)
+    if protocol == "transductive":
+        target_train, target_test = unlabeled(target_data), target_eval_data
+    elif target_test_data is not None:
+        target_train, target_test = unlabeled(target_data), target_test_data
+    else:
+        train_idx, test_idx = stratified_split(dataset_labels(target_data), test_fraction, seed)
+        target_train, target_test = unlabeled(subset(target_data, train_idx)), subset(target_eval_data, test_idx)
+    return Task(
+        benchmark,
+        source,
+        target,
+        list(classes),
+        tuple(input_shape),
+        protocol,
+        source_data,
+        target_train,
+        target_test,
+        source_val,
+        description,
+    )
