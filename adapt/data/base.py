@@ -94,6 +94,8 @@ class Task:
     target_train: Dataset
     target_test: Dataset
     source_val: Dataset | None = None
+    #: The labeled twin of ``target_train`` (inductive protocol only), for scoring, never training.
+    target_train_scoring: Dataset | None = None
     description: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -153,23 +155,26 @@ def make_task(
     if source_holdout > 0:
         train_idx, val_idx = stratified_split(dataset_labels(source_data), source_holdout, seed)
         source_data, source_val = subset(source_data, train_idx), subset(source_eval_data, val_idx)
+    scoring = None
     if protocol == "transductive":
         target_train, target_test = unlabeled(target_data), target_eval_data
     elif target_test_data is not None:
-        target_train, target_test = unlabeled(target_data), target_test_data
+        target_train, target_test, scoring = unlabeled(target_data), target_test_data, target_eval_data
     else:
         train_idx, test_idx = stratified_split(dataset_labels(target_data), test_fraction, seed)
         target_train, target_test = unlabeled(subset(target_data, train_idx)), subset(target_eval_data, test_idx)
+        scoring = subset(target_eval_data, train_idx)
     return Task(
-        benchmark,
-        source,
-        target,
-        list(classes),
-        tuple(input_shape),
-        protocol,
-        source_data,
-        target_train,
-        target_test,
-        source_val,
-        description,
+        benchmark=benchmark,
+        source=source,
+        target=target,
+        classes=list(classes),
+        input_shape=tuple(input_shape),
+        protocol=protocol,
+        source_train=source_data,
+        target_train=target_train,
+        target_test=target_test,
+        source_val=source_val,
+        target_train_scoring=scoring,
+        description=description,
     )

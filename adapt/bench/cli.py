@@ -1,0 +1,151 @@
+"""``adapt-bench``: run suites of methods x tasks x seeds, report tables and plots, list what exists."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+EPILOG = """examples:
+  adapt-bench run --suite quick --out results/            # the offline suite: 6 methods x 4 tasks x 3 seeds
+  adapt-bench run --suite quick --methods dann,coral --seeds 1 --jobs 2
+  adapt-bench report results/                             # tables (terminal, CSV, Markdown, LaTeX) and plots
+  adapt-bench list                                        # methods and hyperparameters, suites, benchmarks
+  adapt-bench show optdigits optdigits optdigits-m        # a PNG grid of source and target samples
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="adapt-bench",
+        description="Benchmark unsupervised domain adaptation methods. Training never sees target labels; "
+        "target labels are used only to score the selected checkpoint.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = sub.add_parser("run", help="run a suite (resumes: finished runs are skipped)", epilog=EPILOG,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    run.add_argument(
+        "--suite", default="quick", help="suite name in benchmarks/suites/ or a .toml path (default: quick)"
+    )
+    run.add_argument("--methods", help="comma-separated subset of the suite's methods (default: all of them)")
+    run.add_argument("--seeds", type=int, help="number of seeds, 0..N-1 (default: the suite's)")
+    run.add_argument("--out", default="results", help="results folder; records go to <out>/runs (default: results)")
+    run.add_argument(
+        "--jobs", type=int, default=1, help="parallel worker processes (CPU threads are shared fairly; one GPU each)"
+    )
+    run.add_argument(
+        "--device", default="auto", help="'auto' (CUDA if available), 'cpu', 'cuda', 'cuda:1' (default: auto)"
+    )
+    run.add_argument("--data-root", help="folder holding the downloadable datasets (overrides the suite's data_root)")
+    run.add_argument("--retry-failed", action="store_true", help="rerun runs whose record says 'failed'")
+    run.add_argument("--no-report", action="store_true", help="do not write the report after the sweep")
+    run.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    report = sub.add_parser("report", help="print the summary and write CSV, Markdown, LaTeX and plots")
+    report.add_argument("results", help="results folder of 'adapt-bench run'")
+    report.add_argument("--out", help="where to write the report (default: <results>/report)")
+    report.add_argument("--no-figures", action="store_true", help="tables only")
+
+    sub.add_parser("list", help="list methods (with hyperparameters and defaults), suites and benchmarks")
+
+    show = sub.add_parser("show", help="write a PNG grid of source samples above target samples")
+    show.add_argument("benchmark")
+    show.add_argument("source")
+    show.add_argument("target")
+    show.add_argument("--root", help="data root for downloadable benchmarks")
+    show.add_argument("--download", action="store_true", help="download missing data (verified)")
+    show.add_argument("--out", help="PNG path (default: <benchmark>_<source>_<target>.png)")
+    return parser
+
+
+def _print_report(result: dict) -> None:
+    print(result["caption"])
+    print(result["table"].to_string())
+    if not result["failed"].empty:
+        print(f"\n{len(result['failed'])} failed run(s):")
+        print(result["failed"].to_string(index=False))
+    print(f"\nwritten to {result['out']}: runs.csv, summary.csv, summary.md, summary.tex"
+          + "".join(f", {p.name}" for p in result["figures"]))  # fmt: skip
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .report import write_report
+    from .runner import run_sweep
+    from .suite import load_suite
+
+    suite = load_suite(args.suite)
+    methods = [m.strip() for m in args.methods.split(",")] if args.methods else None
+    if args.seeds is not None and args.seeds < 1:
+        raise ValueError(f"--seeds must be >= 1, got {args.seeds}")
+    if args.jobs < 1:
+        raise ValueError(f"--jobs must be >= 1, got {args.jobs}")
+    counts = run_sweep(suite, args.out, methods, args.seeds, args.jobs, args.device, args.data_root,
+                       args.retry_failed, verbose=False if args.quiet else None)  # fmt: skip
+    print(f"suite {suite.name}: {counts['total']} runs, {counts['skipped']} already done, "
+          f"{counts['ok']} finished now, {counts['failed']} failed")  # fmt: skip
+    if not args.no_report:
+        print()
+        _print_report(write_report(args.out))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import write_report
+
+    _print_report(write_report(args.results, args.out, figures=not args.no_figures))
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from ..data import benchmarks
+    from ..methods import aliases, available, get, hyperparameters
+    from .suite import available_suites, load_suite
+
+    print("methods (hyperparameters = paper defaults):")
+    alias_of: dict[str, list[str]] = {}
+    for alias, name in aliases().items():
+        alias_of.setdefault(name, []).append(alias)
+    for name in available():
+        extra = f" (alias {', '.join(alias_of[name])})" if name in alias_of else ""
+        print(f"  {name}{extra}: {get(name).__name__}")
+        for key, value in hyperparameters(name).items():
+            print(f"      {key} = {value!r}")
+    print("\nsuites:")
+    for name, path in available_suites().items():
+        suite = load_suite(str(path))
+        print(f"  {name}: {len(suite.tasks)} tasks x {len(suite.methods)} methods x {suite.seeds} seeds  ({path})")
+        if suite.description:
+            print(f"      {suite.description}")
+    print("\nbenchmarks (tasks are source -> target pairs of these domains):")
+    for name, b in benchmarks().items():
+        kind = "offline" if b.offline else "needs data"
+        print(f"  {name} [{kind}, {b.protocol}]: domains {', '.join(b.domains)}")
+        print(f"      {b.description}")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from ..data import show, task
+
+    path = show(task(args.benchmark, args.source, args.target, args.root, download=args.download), args.out)
+    print(f"wrote {path}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    handler = {"run": cmd_run, "report": cmd_report, "list": cmd_list, "show": cmd_show}[args.command]
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        print("interrupted; finished runs are saved, rerun the same command to resume", file=sys.stderr)
+        return 130
+    except (ValueError, FileNotFoundError, TypeError) as exc:
+        print(f"adapt-bench {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,238 @@
+"""Tables and figures from the run records alone (no model is loaded, nothing is retrained)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .runner import read_records
+
+
+def runs_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per run: configuration, status and scores."""
+    rows = []
+    for r in records:
+        c = r["config"]
+        rows.append({
+            "id": r["id"],
+            "method": c["method"],
+            "task": f"{c['benchmark']}/{c['source']}->{c['target']}",
+            "seed": c["seed"],
+            "status": r["status"],
+            "selection": r.get("selection", "last"),
+            "protocol": r.get("protocol"),
+            "metric": r.get("metric", "accuracy"),
+            "score": r.get(r.get("metric", "accuracy")),
+            "accuracy": r.get("accuracy"),
+            "mean_class_accuracy": r.get("mean_class_accuracy"),
+            "accuracy_heldout": r.get("accuracy_heldout"),
+            "accuracy_transductive": r.get("accuracy_transductive"),
+            "error": r.get("error"),
+            "failed_step": r.get("failed_step"),
+            "device": r.get("device"),
+            "wall_seconds": r.get("wall_seconds"),
+        })  # fmt: skip
+    columns = ["id", "method", "task", "seed", "status", "selection", "protocol", "accuracy"]
+    frame = pd.DataFrame(rows, columns=columns + [k for k in (rows[0] if rows else {}) if k not in columns])
+    return frame.sort_values(["task", "method", "seed"]).reset_index(drop=True)
+
+
+def _ci95(values: pd.Series) -> float:
+    n = values.count()
+    if n < 2:
+        return float("nan")
+    return float(stats.t.ppf(0.975, n - 1) * values.std(ddof=1) / np.sqrt(n))
+
+
+def summarize(runs: pd.DataFrame, score: str = "score") -> pd.DataFrame:
+    """Per task x method: mean, std and 95 % confidence half-width over seeds (in %), run counts.
+
+    ``score`` is each run's suite metric (accuracy, or mean class accuracy for VisDA).
+    """
+    ok = runs[runs.status == "ok"]
+    grouped = ok.groupby(["task", "method", "selection", "metric"])[score]
+    summary = grouped.agg(mean="mean", std="std", n="count").reset_index()
+    summary["ci95"] = grouped.apply(_ci95).values
+    for col in ("mean", "std", "ci95"):
+        summary[col] = 100 * summary[col]
+    failed = runs[runs.status != "ok"].groupby(["task", "method"]).size().rename("failed")
+    summary = summary.merge(failed, on=["task", "method"], how="left").fillna({"failed": 0})
+    summary["failed"] = summary["failed"].astype(int)
+    return summary
+
+
+def leaderboard(summary: pd.DataFrame) -> pd.DataFrame:
+    """Methods x tasks of mean accuracy, plus the average over tasks and the average rank."""
+    table = summary.pivot(index="method", columns="task", values="mean")
+    table["avg"] = table.mean(axis=1)
+    ranks = table.drop(columns="avg").rank(ascending=False, method="average")
+    table["avg rank"] = ranks.mean(axis=1)
+    return table.sort_values("avg", ascending=False)
+
+
+def _cell(mean: float, ci: float) -> str:
+    if np.isnan(mean):
+        return "-"
+    return f"{mean:.1f} ± {ci:.1f}" if not np.isnan(ci) else f"{mean:.1f}"
+
+
+def formatted_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """The leaderboard as strings: 'mean ± ci95' per task, the average and the rank."""
+    table = leaderboard(summary)
+    cells = summary.assign(cell=[_cell(m, c) for m, c in zip(summary["mean"], summary["ci95"])])
+    text = cells.pivot(index="method", columns="task", values="cell").reindex(table.index)
+    text["avg"] = table["avg"].map(lambda v: f"{v:.1f}")
+    text["avg rank"] = table["avg rank"].map(lambda v: f"{v:.2f}")
+    return text
+
+
+def to_markdown(table: pd.DataFrame, caption: str) -> str:
+    header = ["method", *map(str, table.columns)]
+    lines = [f"{caption}\n", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for method, row in table.iterrows():
+        lines.append("| " + " | ".join([str(method), *map(str, row.values)]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def to_latex(table: pd.DataFrame, caption: str) -> str:
+    def esc(s: str) -> str:
+        return str(s).replace("_", r"\_").replace("%", r"\%").replace("->", r"$\to$").replace("±", r"$\pm$")
+
+    cols = "l" + "c" * len(table.columns)
+    lines = [r"\begin{table}[t]", r"\centering", f"\\caption{{{esc(caption)}}}", f"\\begin{{tabular}}{{{cols}}}",
+             r"\toprule", " & ".join(["method", *map(esc, table.columns)]) + r" \\", r"\midrule"]  # fmt: skip
+    for method, row in table.iterrows():
+        lines.append(" & ".join([esc(method), *map(esc, row.values)]) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+    return "\n".join(lines) + "\n"
+
+
+def curves_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+    rows = []
+    for r in records:
+        if r["status"] != "ok":
+            continue
+        c = r["config"]
+        for point in r.get("curve", []):
+            if point.get("target_accuracy") is not None:
+                rows.append({
+                    "method": c["method"], "task": f"{c['benchmark']}/{c['source']}->{c['target']}",
+                    "seed": c["seed"], "step": point["step"], "target accuracy (%)": 100 * point["target_accuracy"],
+                })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def make_figures(runs: pd.DataFrame, summary: pd.DataFrame, curves: pd.DataFrame, out: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    sns.set_theme(style="whitegrid", context="notebook")
+    paths = []
+    table = leaderboard(summary)
+    order = list(table.index)
+    tasks = [c for c in table.columns if c not in ("avg", "avg rank")]
+    # one colour per method in every figure
+    palette = dict(zip(order, sns.color_palette("deep", len(order))))
+
+    # 1. heatmap: methods x tasks (+ average), numbers in the cells
+    heat = table[[*tasks, "avg"]]
+    fig, ax = plt.subplots(figsize=(1.6 + 1.5 * len(heat.columns), 0.9 + 0.55 * len(heat)))
+    sns.heatmap(heat, annot=True, fmt=".1f", cmap="viridis", cbar_kws={"label": "target accuracy (%)"}, ax=ax,
+                linewidths=0.5, annot_kws={"fontsize": 10})  # fmt: skip
+    ax.set_xticklabels([t.replace("/", "\n") for t in heat.columns], rotation=0, fontsize=8)
+    ax.set_xlabel("")
+    ax.set_ylabel("")
+    ax.set_title("Target accuracy (%), mean over seeds; selection: last checkpoint")
+    paths.append(_save(fig, out / "heatmap.png"))
+
+    # 2. per-method bars: each seed's accuracy averaged over tasks, with a 95 % CI over seeds
+    ok = runs[runs.status == "ok"].copy()
+    ok["accuracy (%)"] = 100 * ok["score"]
+    per_seed = ok.groupby(["method", "seed"])["accuracy (%)"].mean().reset_index()
+    fig, ax = plt.subplots(figsize=(1.2 + 1.1 * len(order), 4))
+    sns.barplot(data=per_seed, x="method", y="accuracy (%)", order=order, errorbar=("ci", 95), ax=ax,
+                hue="method", hue_order=order, palette=palette, legend=False)  # fmt: skip
+    for container in ax.containers:
+        ax.bar_label(container, fmt="%.1f", padding=3, fontsize=9)
+    ax.set_ylim(0, 105)
+    ax.set_title("Average target accuracy over tasks (95 % CI over seeds)")
+    ax.set_xlabel("")
+    paths.append(_save(fig, out / "bars.png"))
+
+    # 3. target accuracy against training step (monitoring; never used for selection)
+    if not curves.empty:
+        cols = min(len(tasks), 3)
+        grid = sns.relplot(data=curves, x="step", y="target accuracy (%)", hue="method", hue_order=order, col="task",
+                           col_order=[t for t in tasks if t in set(curves["task"])], col_wrap=cols, kind="line",
+                           errorbar=("ci", 95), height=3.2, aspect=1.3, palette=palette,
+                           facet_kws={"sharey": False})  # fmt: skip
+        grid.set_titles("{col_name}")
+        grid.figure.suptitle("Target accuracy during training (monitoring only)", y=1.03)
+        paths.append(_save(grid.figure, out / "curves.png"))
+
+    # 4. gain over SourceOnly, per task
+    if "source_only" in table.index and len(order) > 1:
+        base = table.loc["source_only", tasks]
+        gains = (table.loc[[m for m in order if m != "source_only"], tasks] - base).reset_index()
+        gains = gains.melt(id_vars="method", var_name="task", value_name="gain (points)")
+        fig, ax = plt.subplots(figsize=(2 + 1.6 * len(tasks), 4))
+        methods = [m for m in order if m != "source_only"]
+        sns.barplot(data=gains, x="task", y="gain (points)", hue="method", hue_order=methods, palette=palette, ax=ax)
+        ax.axhline(0, color="black", linewidth=1)
+        ax.set_xticks(range(len(tasks)))
+        ax.set_xticklabels([t.replace("/", "\n") for t in tasks], fontsize=8)
+        ax.set_xlabel("")
+        ax.set_title("Gain over SourceOnly (accuracy points, mean over seeds)")
+        ax.legend(bbox_to_anchor=(1.01, 1), loc="upper left", frameon=False)
+        paths.append(_save(fig, out / "gain.png"))
+    return paths
+
+
+def _save(fig, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def write_report(
+    results: str | os.PathLike[str], out: str | os.PathLike[str] | None = None, figures: bool = True
+) -> dict[str, Any]:
+    """Build every table and figure from ``<results>/runs/*.json`` into ``<results>/report``."""
+    results = Path(results)
+    if not (results / "runs").is_dir():
+        raise FileNotFoundError(f"no run records under {results / 'runs'}; run 'adapt-bench run' first")
+    records = read_records(results)
+    if not records:
+        raise FileNotFoundError(f"{results / 'runs'} holds no records")
+    out = Path(out) if out else results / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    runs = runs_frame(records)
+    summary = summarize(runs)
+    text = formatted_table(summary) if not summary.empty else pd.DataFrame()
+    metric = "mean class accuracy" if (runs["metric"] == "mean_class_accuracy").all() else "accuracy"
+    caption = f"Target {metric} (%), mean ± 95% CI over seeds; selection: last checkpoint (no target labels used)"
+    runs.to_csv(out / "runs.csv", index=False)
+    summary.to_csv(out / "summary.csv", index=False)
+    (out / "summary.md").write_text(to_markdown(text, caption))
+    (out / "summary.tex").write_text(to_latex(text, caption))
+    failed = runs[runs.status != "ok"][["method", "task", "seed", "error", "failed_step"]]
+    paths = make_figures(runs, summary, curves_frame(records), out) if figures and not summary.empty else []
+    return {
+        "runs": runs,
+        "summary": summary,
+        "table": text,
+        "caption": caption,
+        "failed": failed,
+        "figures": paths,
+        "out": out,
+    }

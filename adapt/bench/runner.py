@@ -1,0 +1,293 @@
+"""Expand a suite into runs, execute them (resumable, optionally in parallel), write one record each.
+
+A run is (method, task, seed, hyperparameters, training protocol). Its id is a hash of that full
+configuration, and it writes exactly one JSON record, atomically (temporary file, then rename),
+under ``<out>/runs/<id>.json``. A rerun of the same sweep skips every id that has a record.
+Training never sees target labels; the target test set is only scored.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import math
+import os
+import platform
+import sys
+import time
+import traceback
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .. import __version__
+from ..methods import create, get
+from ..train.engine import NonFiniteLossError, resolve_device
+from .backbones import build_backbone
+from .suite import Suite, TaskSpec
+
+RECORD_FORMAT = 1
+#: The only checkpoint-selection rule until validators are configured: the last step.
+DEFAULT_SELECTION = "last"
+
+
+@dataclass
+class RunSpec:
+    method: str
+    task: TaskSpec
+    seed: int
+    hparams: dict[str, Any]
+    train: dict[str, Any]
+    eval_every: int
+    #: What the report ranks by; it does not change training, so it is not part of the run id.
+    metric: str = "accuracy"
+
+    def config(self) -> dict[str, Any]:
+        """Everything that determines the result (and so the run id)."""
+        return {
+            "method": get(self.method).name,
+            "benchmark": self.task.benchmark,
+            "source": self.task.source,
+            "target": self.task.target,
+            "protocol": self.task.protocol,
+            "data": self.task.data,
+            "backbone": self.task.backbone,
+            "model": self.task.model,
+            "hparams": self.hparams,
+            "train": self.train,
+            "seed": self.seed,
+            "eval_every": self.eval_every,
+        }
+
+    @property
+    def run_id(self) -> str:
+        blob = json.dumps(self.config(), sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    @property
+    def label(self) -> str:
+        return f"{get(self.method).name} | {self.task.name} | seed {self.seed}"
+
+
+def expand(suite: Suite, methods: list[str] | None = None, seeds: int | None = None) -> list[RunSpec]:
+    """All runs of a suite (optionally a subset of its methods, or another number of seeds)."""
+    names = methods or list(suite.methods)
+    unknown = [m for m in names if m not in suite.methods and get(m).name not in suite.methods]
+    if unknown:
+        raise ValueError(f"method(s) {', '.join(unknown)} are not in suite {suite.name!r}: {', '.join(suite.methods)}")
+    runs = []
+    for task in suite.tasks:
+        for name in names:
+            hparams = suite.methods.get(name, suite.methods.get(get(name).name, {}))
+            for seed in range(seeds if seeds is not None else suite.seeds):
+                runs.append(
+                    RunSpec(
+                        name, task, seed, dict(hparams), {**suite.train, **task.train}, suite.eval_every, suite.metric
+                    )
+                )
+    return runs
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (np.floating, np.integer)):
+        return _jsonable(value.item())
+    return value
+
+
+def write_record(path: Path, record: dict[str, Any]) -> None:
+    """Atomic: a reader sees either no file or the whole record, even after SIGKILL."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w") as f:
+        json.dump(_jsonable(record), f, indent=1, sort_keys=True)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def read_records(out: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    records = []
+    for path in sorted(Path(out, "runs").glob("*.json")):
+        with open(path) as f:
+            records.append(json.load(f))
+    return records
+
+
+@functools.lru_cache(maxsize=16)
+def _load_task(benchmark: str, source: str, target: str, protocol: str | None, data_json: str, root: str | None):
+    from ..data import task
+
+    return task(benchmark, source, target, root, protocol=protocol, **json.loads(data_json))  # type: ignore[arg-type]
+
+
+def _accuracies(model, dataset, classes: list[str]) -> tuple[float, dict[str, float]]:
+    from ..data import dataset_labels
+
+    labels = torch.as_tensor(dataset_labels(dataset))
+    predictions = model.predict(dataset)
+    per_class = {}
+    for c, name in enumerate(classes):
+        mask = labels == c
+        if mask.any():
+            per_class[name] = float((predictions[mask] == c).float().mean())
+    return float((predictions == labels).float().mean()), per_class
+
+
+class TargetAccuracyCurve:
+    """Monitoring only: target test accuracy every ``every`` steps, for the learning-curve plot.
+
+    It is never used to select checkpoints or hyperparameters (that would be an oracle).
+    """
+
+    def __init__(self, every: int, dataset) -> None:
+        self.every = every
+        self.dataset = dataset
+
+    def __call__(self, step: int, model) -> dict[str, float]:
+        from ..data import dataset_labels
+
+        labels = torch.as_tensor(dataset_labels(self.dataset))
+        return {"target_accuracy": float((model.predict(self.dataset) == labels).float().mean())}
+
+
+def execute(
+    spec: RunSpec, device: str = "auto", data_root: str | None = None, verbose: bool | None = None
+) -> dict[str, Any]:
+    """Train and score one run; failures become a 'failed' record instead of an exception."""
+    start = time.perf_counter()
+    resolved = resolve_device(device)
+    record: dict[str, Any] = {
+        "format": RECORD_FORMAT,
+        "id": spec.run_id,
+        "config": spec.config(),
+        "versions": {"adapt": __version__, "torch": torch.__version__, "python": platform.python_version()},
+        "device": str(resolved),
+        "selection": DEFAULT_SELECTION,
+        "metric": spec.metric,
+    }
+    try:
+        task = _load_task(
+            spec.task.benchmark,
+            spec.task.source,
+            spec.task.target,
+            spec.task.protocol,
+            json.dumps(spec.task.data, sort_keys=True),
+            data_root,
+        )
+        torch.manual_seed(spec.seed)
+        backbone = build_backbone(spec.task.backbone, task.input_shape)
+        model = create(spec.method, backbone, task.num_classes, **spec.task.model, **spec.hparams)
+        callbacks = [TargetAccuracyCurve(spec.eval_every, task.target_test)] if spec.eval_every else []
+        history = model.fit(
+            task.source_train,
+            task.target_train,
+            seed=spec.seed,
+            device=resolved,
+            verbose=verbose,
+            callbacks=callbacks,
+            **spec.train,
+        )
+        accuracy, per_class = _accuracies(model, task.target_test, task.classes)
+        record.update(
+            status="ok",
+            protocol=task.protocol,
+            accuracy=accuracy,
+            mean_class_accuracy=float(np.mean(list(per_class.values()))),
+            per_class_accuracy=per_class,
+            curve=history.to_dict(orient="records"),
+        )
+        if task.protocol == "inductive":
+            record["accuracy_heldout"] = accuracy
+            if task.target_train_scoring is not None:
+                record["accuracy_transductive"] = _accuracies(model, task.target_train_scoring, task.classes)[0]
+        else:
+            record["accuracy_transductive"] = accuracy
+    except Exception as exc:
+        record.update(
+            status="failed",
+            error=f"{type(exc).__name__}: {exc}",
+            failed_step=getattr(exc, "step", None) if isinstance(exc, NonFiniteLossError) else None,
+            traceback=traceback.format_exc(limit=6),
+        )
+    record["wall_seconds"] = time.perf_counter() - start
+    return record
+
+
+def _worker_init(threads: int) -> None:
+    torch.set_num_threads(threads)
+
+
+def _worker_run(spec: RunSpec, device: str, data_root: str | None, out: str) -> tuple[str, str]:
+    record = execute(spec, device, data_root, verbose=False)
+    write_record(Path(out) / "runs" / f"{spec.run_id}.json", record)
+    return spec.run_id, record["status"]
+
+
+def run_sweep(
+    suite: Suite,
+    out: str | os.PathLike[str],
+    methods: list[str] | None = None,
+    seeds: int | None = None,
+    jobs: int = 1,
+    device: str = "auto",
+    data_root: str | None = None,
+    retry_failed: bool = False,
+    verbose: bool | None = None,
+) -> dict[str, int]:
+    """Run every pending run of the suite; returns counts of done / skipped / failed runs."""
+    out = Path(out)
+    runs = expand(suite, methods, seeds)
+    existing = {r["id"]: r for r in read_records(out)} if (out / "runs").exists() else {}
+    pending = [r for r in runs if r.run_id not in existing or (retry_failed and existing[r.run_id]["status"] != "ok")]
+    (out / "runs").mkdir(parents=True, exist_ok=True)
+    for stale in (out / "runs").glob(".*.tmp"):  # left by a killed sweep; never a record
+        stale.unlink()
+    counts = {"total": len(runs), "skipped": len(runs) - len(pending), "ok": 0, "failed": 0}
+    show = verbose if verbose is not None else sys.stderr.isatty()
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(runs), initial=counts["skipped"], desc=f"suite {suite.name}", unit="run", disable=not show)
+    data_root = data_root or suite.data_root
+    try:
+        if jobs <= 1:
+            for spec in pending:
+                bar.set_postfix_str(spec.label)
+                record = execute(spec, device, data_root, verbose=show)
+                write_record(out / "runs" / f"{spec.run_id}.json", record)
+                counts[record["status"]] += 1
+                bar.update(1)
+        else:
+            threads = max(1, (os.cpu_count() or 1) // jobs)
+            devices = [device] * jobs
+            if resolve_device(device).type == "cuda" and torch.cuda.device_count() > 1:
+                devices = [f"cuda:{i % torch.cuda.device_count()}" for i in range(jobs)]
+            with ProcessPoolExecutor(
+                jobs, mp_context=get_context("spawn"), initializer=_worker_init, initargs=(threads,)
+            ) as pool:
+                futures = {
+                    pool.submit(_worker_run, spec, devices[i % jobs], data_root, str(out)): spec
+                    for i, spec in enumerate(pending)
+                }
+                remaining = set(futures)
+                while remaining:
+                    done, remaining = wait(remaining, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        _, status = future.result()
+                        counts[status] += 1
+                        bar.set_postfix_str(futures[future].label)
+                        bar.update(1)
+    finally:
+        bar.close()
+    return counts

@@ -1,0 +1,240 @@
+"""Suite files: which methods, tasks, seeds and training protocol a sweep runs.
+
+A suite is a TOML file in ``benchmarks/suites/``::
+
+    name = "quick"
+    description = "..."
+    seeds = 3
+    eval_every = 100                      # target-accuracy curve points (monitoring only)
+
+    [train]                               # TrainConfig fields, defaults for every run
+    steps = 1000
+    lr = 0.05
+
+    [backbones.mlp]
+    kind = "mlp"
+    hidden = [64]
+
+    [[tasks]]
+    benchmark = "moons"
+    source = "source"
+    target = "rotated"
+    backbone = "mlp"
+    train = { steps = 500 }               # optional per-task overrides
+    data = { angle = 35 }                 # options of the task's generator
+    model = { bottleneck_dim = 256 }      # options shared by every method on this task
+
+    [methods.dann]                        # one table per method: its hyperparameters
+    discriminator_hidden = [64]
+"""
+
+from __future__ import annotations
+
+import sys
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..data.registry import BENCHMARKS
+from ..methods import aliases, available, hyperparameters
+from ..train.engine import TrainConfig
+from .backbones import BACKBONE_OPTIONS
+
+TOP_KEYS = {
+    "name",
+    "description",
+    "seeds",
+    "eval_every",
+    "metric",
+    "train",
+    "backbones",
+    "tasks",
+    "methods",
+    "data_root",
+}
+METRICS = ("accuracy", "mean_class_accuracy")
+TASK_KEYS = {"benchmark", "source", "target", "backbone", "train", "data", "model", "protocol"}
+MODEL_KEYS = {"feature_dim", "bottleneck_dim"}
+# Fields a suite may not set: they belong to the command line or the harness.
+TRAIN_RESERVED = {"seed", "device", "callbacks", "verbose"}
+
+
+class SuiteError(ValueError):
+    """A suite file is invalid; the message names the file, the key and the allowed values."""
+
+
+def _suite_dirs() -> list[Path]:
+    here = Path(__file__).resolve()
+    return [here.parents[2] / "benchmarks" / "suites", Path(sys.prefix) / "share" / "adapt" / "suites"]
+
+
+def available_suites() -> dict[str, Path]:
+    """Suite name -> file, from the repository's ``benchmarks/suites`` (or the installed copy)."""
+    found: dict[str, Path] = {}
+    for folder in _suite_dirs():
+        if folder.is_dir():
+            for path in sorted(folder.glob("*.toml")):
+                found.setdefault(path.stem, path)
+    return found
+
+
+def resolve_suite(name_or_path: str) -> Path:
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or path.exists():
+        if not path.exists():
+            raise SuiteError(f"suite file {path} does not exist")
+        return path
+    suites = available_suites()
+    if name_or_path not in suites:
+        raise SuiteError(f"unknown suite {name_or_path!r}; available: {', '.join(suites) or 'none found'}")
+    return suites[name_or_path]
+
+
+@dataclass
+class TaskSpec:
+    benchmark: str
+    source: str
+    target: str
+    backbone: dict[str, Any]
+    backbone_name: str
+    train: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
+    model: dict[str, Any] = field(default_factory=dict)
+    protocol: str | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.benchmark}/{self.source}->{self.target}"
+
+
+@dataclass
+class Suite:
+    name: str
+    path: Path
+    description: str
+    seeds: int
+    eval_every: int
+    train: dict[str, Any]
+    tasks: list[TaskSpec]
+    methods: dict[str, dict[str, Any]]
+    data_root: str | None = None
+    metric: str = "accuracy"
+
+
+def _fail(path: Path, key: str, problem: str, allowed: Any = None) -> SuiteError:
+    text = f"{path}: {key}: {problem}"
+    if allowed is not None:
+        text += f"; allowed: {', '.join(map(str, sorted(allowed)))}"
+    return SuiteError(text)
+
+
+def _check_keys(path: Path, where: str, table: Any, allowed: set[str]) -> dict[str, Any]:
+    if not isinstance(table, dict):
+        raise _fail(path, where, f"must be a table, got {type(table).__name__}")
+    for key in table:
+        if key not in allowed:
+            raise _fail(path, f"{where}.{key}" if where else key, "unknown key", allowed)
+    return table
+
+
+def _check_type(path: Path, key: str, value: Any, types: type | tuple[type, ...], what: str) -> None:
+    if isinstance(value, bool) and bool not in (types if isinstance(types, tuple) else (types,)):
+        raise _fail(path, key, f"must be {what}, got a boolean")
+    if not isinstance(value, types):
+        raise _fail(path, key, f"must be {what}, got {type(value).__name__} {value!r}")
+
+
+def _check_train(path: Path, where: str, table: Any) -> dict[str, Any]:
+    allowed = set(TrainConfig.__dataclass_fields__) - TRAIN_RESERVED
+    table = _check_keys(path, where, table, allowed)
+    types = {"steps": int, "batch_size": int, "log_every": int, "num_workers": int, "lr": (int, float),
+             "momentum": (int, float), "weight_decay": (int, float), "backbone_lr_mult": (int, float),
+             "grad_clip": (int, float), "nesterov": bool, "compile": bool, "channels_last": bool,
+             "optimizer": str, "lr_schedule": str, "amp": str}  # fmt: skip
+    for key, value in table.items():
+        _check_type(path, f"{where}.{key}", value, types[key], "a string" if types[key] is str else "a number")
+    try:
+        TrainConfig(**table)
+    except ValueError as exc:
+        raise _fail(path, where, str(exc)) from exc
+    return table
+
+
+def load_suite(name_or_path: str) -> Suite:
+    """Read and fully validate a suite before anything runs."""
+    path = resolve_suite(name_or_path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise SuiteError(f"{path}: not valid TOML: {exc}") from exc
+    _check_keys(path, "", raw, TOP_KEYS)
+    for key in ("tasks", "methods"):
+        if key not in raw:
+            raise _fail(path, key, "missing")
+    seeds = raw.get("seeds", 3)
+    _check_type(path, "seeds", seeds, int, "a positive integer")
+    eval_every = raw.get("eval_every", 0)
+    _check_type(path, "eval_every", eval_every, int, "a non-negative integer")
+    train = _check_train(path, "train", raw.get("train", {}))
+    metric = raw.get("metric", "accuracy")
+    if metric not in METRICS:
+        raise _fail(path, "metric", f"unknown metric {metric!r}", METRICS)
+
+    backbones = _check_keys(path, "backbones", raw.get("backbones", {}), set(raw.get("backbones", {})))
+    for name, spec in backbones.items():
+        spec = _check_keys(path, f"backbones.{name}", spec, {"kind"} | set().union(*BACKBONE_OPTIONS.values()))
+        if spec.get("kind") not in BACKBONE_OPTIONS:
+            raise _fail(path, f"backbones.{name}.kind", f"unknown backbone kind {spec.get('kind')!r}", BACKBONE_OPTIONS)
+        _check_keys(path, f"backbones.{name}", spec, {"kind"} | BACKBONE_OPTIONS[spec["kind"]])
+
+    if not isinstance(raw["tasks"], list) or not raw["tasks"]:
+        raise _fail(path, "tasks", "must be a non-empty array of tables ([[tasks]])")
+    tasks = []
+    for i, t in enumerate(raw["tasks"]):
+        where = f"tasks[{i}]"
+        _check_keys(path, where, t, TASK_KEYS)
+        for key in ("benchmark", "source", "target", "backbone"):
+            if key not in t:
+                raise _fail(path, f"{where}.{key}", "missing")
+        if t["benchmark"] not in BENCHMARKS:
+            raise _fail(path, f"{where}.benchmark", f"unknown benchmark {t['benchmark']!r}", BENCHMARKS)
+        domains = BENCHMARKS[t["benchmark"]].domains
+        for role in ("source", "target"):
+            if str(t[role]) not in domains:
+                raise _fail(path, f"{where}.{role}", f"unknown {t['benchmark']} domain {t[role]!r}", domains)
+        if t["backbone"] not in backbones:
+            raise _fail(path, f"{where}.backbone", f"unknown backbone {t['backbone']!r}", backbones)
+        if t.get("protocol") not in (None, "transductive", "inductive"):
+            raise _fail(path, f"{where}.protocol", f"unknown protocol {t['protocol']!r}", ["inductive", "transductive"])
+        model = _check_keys(path, f"{where}.model", t.get("model", {}), MODEL_KEYS)
+        tasks.append(
+            TaskSpec(
+                t["benchmark"],
+                str(t["source"]),
+                str(t["target"]),
+                dict(backbones[t["backbone"]]),
+                t["backbone"],
+                _check_train(path, f"{where}.train", t.get("train", {})),
+                _check_keys(path, f"{where}.data", t.get("data", {}), set(t.get("data", {}))),
+                model,
+                t.get("protocol"),
+            )
+        )
+
+    methods = _check_keys(path, "methods", raw["methods"], set(available()) | set(aliases()))
+    for name, hp in methods.items():
+        valid = set(hyperparameters(name)) - MODEL_KEYS
+        _check_keys(path, f"methods.{name}", hp, valid)
+    return Suite(
+        raw.get("name", path.stem),
+        path,
+        raw.get("description", ""),
+        seeds,
+        eval_every,
+        train,
+        tasks,
+        {name: dict(hp) for name, hp in methods.items()},
+        raw.get("data_root"),
+        metric,
+    )
