@@ -66,8 +66,13 @@ def _print_report(result: dict) -> None:
     if not result["failed"].empty:
         print(f"\n{len(result['failed'])} failed run(s):")
         print(result["failed"].to_string(index=False))
-    print(f"\nwritten to {result['out']}: runs.csv, summary.csv, summary.md, summary.tex"
-          + "".join(f", {p.name}" for p in result["figures"]))  # fmt: skip
+    if "selection_table" in result:
+        print(f"\n{result['selection_caption']}")
+        print(result["selection_table"].to_string())
+        print(f"\n{result['quality_caption']}")
+        print(result["quality"].round(3).to_string())
+    files = ", ".join(sorted(p.name for p in result["out"].iterdir() if p.is_file()))
+    print(f"\nwritten to {result['out']}: {files}")
 
 
 def cmd_run(args: argparse.Namespace) -> int:

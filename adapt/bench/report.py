@@ -227,6 +227,8 @@ def write_report(
     (out / "summary.tex").write_text(to_latex(text, caption))
     failed = runs[runs.status != "ok"][["method", "task", "seed", "error", "failed_step"]]
     paths = make_figures(runs, summary, curves_frame(records), out) if figures and not summary.empty else []
+    selection = write_selection_report(records, out, figures)
+    paths += selection.pop("figures", [])
     return {
         "runs": runs,
         "summary": summary,
@@ -235,4 +237,144 @@ def write_report(
         "failed": failed,
         "figures": paths,
         "out": out,
+        **selection,
     }
+
+
+# ---------------------------------------------------------------- model selection (validators)
+ORACLE = "oracle (uses target labels)"
+
+
+def checkpoints_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per evaluated checkpoint: run identity, step, target accuracy and validator scores."""
+    rows = []
+    for r in records:
+        if r["status"] != "ok":
+            continue
+        c = r["config"]
+        for point in r.get("curve", []):
+            if point.get("target_accuracy") is None:
+                continue
+            row = {"id": r["id"], "method": c["method"], "task": f"{c['benchmark']}/{c['source']}->{c['target']}",
+                   "draw": c.get("draw", 0), "seed": c["seed"], "step": point["step"],
+                   "target_accuracy": point["target_accuracy"]}  # fmt: skip
+            row.update({k[4:]: v for k, v in point.items() if k.startswith("val_")})
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def selection_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """Per run and selection rule: the chosen checkpoint's step, target accuracy and rule score.
+
+    Rules: 'last'; 'val: <name>' (the checkpoint with the best validator score); and the oracle
+    (the checkpoint with the best target accuracy), which uses target labels and is an upper bound.
+    """
+    checkpoints = checkpoints_frame(records)
+    if checkpoints.empty:
+        return pd.DataFrame()
+    by_id = {r["id"]: r for r in records}
+    validators = [c for c in checkpoints.columns if c not in
+                  ("id", "method", "task", "draw", "seed", "step", "target_accuracy")]  # fmt: skip
+    rows = []
+    for run_id, group in checkpoints.groupby("id", sort=True):
+        group = group.sort_values("step")
+        base = group.iloc[0][["method", "task", "draw", "seed"]].to_dict()
+        select_by = by_id[run_id]["config"].get("select_by")
+        last = group.iloc[-1]
+        rows.append({**base, "rule": "last", "step": last["step"], "accuracy": by_id[run_id]["accuracy"],
+                     "score": last.get(select_by, np.nan) if select_by else np.nan})  # fmt: skip
+        for v in validators:
+            if group[v].notna().any():
+                best = group.loc[group[v].idxmax()]
+                rows.append({**base, "rule": f"val: {v}", "step": best["step"], "accuracy": best["target_accuracy"],
+                             "score": best[v]})  # fmt: skip
+        best = group.loc[group["target_accuracy"].idxmax()]
+        rows.append({**base, "rule": ORACLE, "step": best["step"], "accuracy": best["target_accuracy"],
+                     "score": best["target_accuracy"]})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def select_hyperparameters(selection: pd.DataFrame) -> pd.DataFrame:
+    """Per task, method and rule: the hyperparameter draw the rule picks, and its accuracy over seeds.
+
+    A validator rule picks the draw with the best mean validator score (never target accuracy);
+    the oracle picks by target accuracy; 'last' uses the suite's select_by score when there are
+    several draws (else its single draw).
+    """
+    if selection.empty:
+        return pd.DataFrame()
+    per_draw = selection.groupby(["task", "method", "rule", "draw"]).agg(
+        score=("score", "mean"), accuracy=("accuracy", "mean"), std=("accuracy", "std"), n=("accuracy", "count"),
+        ci95=("accuracy", _ci95),
+    ).reset_index()  # fmt: skip
+    chosen = []
+    for _, group in per_draw.groupby(["task", "method", "rule"], sort=True):
+        pick = group.loc[group["score"].idxmax()] if group["score"].notna().any() else group.iloc[0]
+        chosen.append(pick)
+    out = pd.DataFrame(chosen).reset_index(drop=True)
+    for col in ("accuracy", "std", "ci95"):
+        out[col] = 100 * out[col]
+    return out
+
+
+def selection_table(chosen: pd.DataFrame) -> pd.DataFrame:
+    """Methods x rules: target accuracy (%) averaged over tasks; the oracle column comes last."""
+    table = chosen.pivot_table(index="method", columns="rule", values="accuracy", aggfunc="mean")
+    rules = ["last", *sorted(c for c in table.columns if c.startswith("val: ")), ORACLE]
+    return table[[r for r in rules if r in table.columns]].round(1)
+
+
+def validator_quality(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """Per task and validator: Spearman and weighted Spearman (Musgrave et al. 2022) between the
+    validator's scores and target accuracy across all checkpoints and hyperparameter draws."""
+    from ..validators import spearman, weighted_spearman
+
+    checkpoints = checkpoints_frame(records)
+    validators = [c for c in checkpoints.columns if c not in
+                  ("id", "method", "task", "draw", "seed", "step", "target_accuracy")]  # fmt: skip
+    rows = []
+    for task, group in checkpoints.groupby("task", sort=True):
+        for v in validators:
+            ok = group[[v, "target_accuracy"]].dropna()
+            scores, accuracy = ok[v].values, ok["target_accuracy"].values
+            rows.append({"task": task, "validator": v, "checkpoints": len(ok), "spearman": spearman(scores, accuracy),
+                         "weighted_spearman": weighted_spearman(scores, accuracy)})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def write_selection_report(records: list[dict[str, Any]], out: Path, figures: bool = True) -> dict[str, Any]:
+    """Selection-rule and validator-quality tables (and a figure) when the runs scored validators."""
+    selection = selection_frame(records)
+    if selection.empty or not selection["rule"].str.startswith("val: ").any():
+        return {}
+    chosen = select_hyperparameters(selection)
+    table = selection_table(chosen)
+    quality = validator_quality(records)
+    caption = ("Target accuracy (%) under each selection rule (checkpoint and hyperparameters), mean over tasks; "
+               f"'{ORACLE}' is an upper bound, not a result")  # fmt: skip
+    chosen.to_csv(out / "selection.csv", index=False)
+    (out / "selection.md").write_text(to_markdown(table, caption))
+    quality.to_csv(out / "validators.csv", index=False)
+    wide = quality.pivot(index="validator", columns="task", values="weighted_spearman")
+    wide["mean"] = wide.mean(axis=1)
+    wide = wide.sort_values("mean", ascending=False)
+    quality_caption = "Weighted Spearman correlation (Musgrave et al. 2022) of each validator with target accuracy"
+    (out / "validators.md").write_text(to_markdown(wide.round(3), quality_caption))
+    paths = []
+    if figures:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        import seaborn as sns
+
+        fig, ax = plt.subplots(figsize=(1.8 + 1.5 * len(wide.columns), 0.9 + 0.5 * len(wide)))
+        sns.heatmap(wide, annot=True, fmt=".2f", cmap="RdBu_r", vmin=-1, vmax=1, center=0, ax=ax,
+                    linewidths=0.5, cbar_kws={"label": "weighted Spearman"})  # fmt: skip
+        ax.set_xticklabels([t.get_text().replace("/", "\n") for t in ax.get_xticklabels()], rotation=0, fontsize=8)
+        ax.set_xlabel("")
+        ax.set_ylabel("")
+        ax.set_title("How well each validator ranks checkpoints (1 = perfectly, 0 = no better than chance)")
+        paths.append(_save(fig, out / "validators.png"))
+    return {"selection": chosen, "selection_table": table, "selection_caption": caption, "quality": wide,
+            "quality_caption": quality_caption, "figures": paths}  # fmt: skip

@@ -47,6 +47,10 @@ class RunSpec:
     eval_every: int
     #: What the report ranks by; it does not change training, so it is not part of the run id.
     metric: str = "accuracy"
+    validators: tuple[str, ...] = ()
+    select_by: str | None = None
+    source_holdout: float = 0.0
+    draw: int = 0
 
     def config(self) -> dict[str, Any]:
         """Everything that determines the result (and so the run id)."""
@@ -63,6 +67,10 @@ class RunSpec:
             "train": self.train,
             "seed": self.seed,
             "eval_every": self.eval_every,
+            "validators": list(self.validators),
+            "select_by": self.select_by,
+            "source_holdout": self.source_holdout,
+            "draw": self.draw,
         }
 
     @property
@@ -84,14 +92,51 @@ def expand(suite: Suite, methods: list[str] | None = None, seeds: int | None = N
     runs = []
     for task in suite.tasks:
         for name in names:
-            hparams = suite.methods.get(name, suite.methods.get(get(name).name, {}))
-            for seed in range(seeds if seeds is not None else suite.seeds):
-                runs.append(
-                    RunSpec(
-                        name, task, seed, dict(hparams), {**suite.train, **task.train}, suite.eval_every, suite.metric
+            key = name if name in suite.methods else get(name).name
+            for draw, hparams in enumerate(hyperparameter_draws(suite, key)):
+                for seed in range(seeds if seeds is not None else suite.seeds):
+                    runs.append(
+                        RunSpec(
+                            method=name,
+                            task=task,
+                            seed=seed,
+                            hparams=hparams,
+                            train={**suite.train, **task.train},
+                            eval_every=suite.eval_every,
+                            metric=suite.metric,
+                            validators=tuple(suite.validators),
+                            select_by=suite.select_by,
+                            source_holdout=suite.source_holdout,
+                            draw=draw,
+                        )
                     )
-                )
     return runs
+
+
+def hyperparameter_draws(suite: Suite, method: str) -> list[dict[str, Any]]:
+    """The suite's fixed hyperparameters of ``method``, plus seeded draws from its search space.
+
+    Without a search space there is one draw. The draws depend only on the suite's search seed
+    and the method name, so a rerun expands to the same runs.
+    """
+    fixed = dict(suite.methods.get(method, {}))
+    space = suite.search.get(method)
+    if not space:
+        return [fixed]
+    seed = suite.search_seed + int(hashlib.sha256(method.encode()).hexdigest()[:8], 16)
+    rng = np.random.default_rng(seed)
+    draws = []
+    for _ in range(suite.search_draws):
+        hp = dict(fixed)
+        for key, (kind, *args) in sorted(space.items()):
+            if kind == "log_uniform":
+                hp[key] = float(np.exp(rng.uniform(np.log(args[0]), np.log(args[1]))))
+            elif kind == "uniform":
+                hp[key] = float(rng.uniform(args[0], args[1]))
+            else:
+                hp[key] = args[0][int(rng.integers(len(args[0])))]
+        draws.append(hp)
+    return draws
 
 
 def _jsonable(value: Any) -> Any:
@@ -126,10 +171,12 @@ def read_records(out: str | os.PathLike[str]) -> list[dict[str, Any]]:
 
 
 @functools.lru_cache(maxsize=16)
-def _load_task(benchmark: str, source: str, target: str, protocol: str | None, data_json: str, root: str | None):
+def _load_task(
+    benchmark: str, source: str, target: str, protocol: str | None, data_json: str, root: str | None, holdout: float
+):
     from ..data import task
 
-    return task(benchmark, source, target, root, protocol=protocol, **json.loads(data_json))  # type: ignore[arg-type]
+    return task(benchmark, source, target, root, protocol=protocol, source_holdout=holdout, **json.loads(data_json))  # type: ignore[arg-type]
 
 
 def _accuracies(model, dataset, classes: list[str]) -> tuple[float, dict[str, float]]:
@@ -185,11 +232,28 @@ def execute(
             spec.task.protocol,
             json.dumps(spec.task.data, sort_keys=True),
             data_root,
+            spec.source_holdout,
         )
         torch.manual_seed(spec.seed)
         backbone = build_backbone(spec.task.backbone, task.input_shape)
         model = create(spec.method, backbone, task.num_classes, **spec.task.model, **spec.hparams)
-        callbacks = [TargetAccuracyCurve(spec.eval_every, task.target_test)] if spec.eval_every else []
+        callbacks: list[Any] = []
+        if spec.validators:
+            from ..validators import ValidationCallback
+
+            # Validators see target *inputs* only (target_train) and the held-out source split.
+            callbacks.append(
+                ValidationCallback(
+                    list(spec.validators),
+                    task.target_train,
+                    task.source_val,
+                    task.source_train,
+                    spec.eval_every,
+                    spec.select_by,
+                )
+            )
+        if spec.eval_every:
+            callbacks.append(TargetAccuracyCurve(spec.eval_every, task.target_test))
         history = model.fit(
             task.source_train,
             task.target_train,
@@ -200,6 +264,15 @@ def execute(
             **spec.train,
         )
         accuracy, per_class = _accuracies(model, task.target_test, task.classes)
+        selected = None
+        if spec.select_by:
+            # the checkpoint kept by the chosen validator (its target accuracy is scored, not used)
+            step = callbacks[0].restore_best(model)
+            selected = {
+                "validator": spec.select_by,
+                "step": step,
+                "accuracy": _accuracies(model, task.target_test, task.classes)[0],
+            }
         record.update(
             status="ok",
             protocol=task.protocol,
@@ -207,6 +280,7 @@ def execute(
             mean_class_accuracy=float(np.mean(list(per_class.values()))),
             per_class_accuracy=per_class,
             curve=history.to_dict(orient="records"),
+            selected=selected,
         )
         if task.protocol == "inductive":
             record["accuracy_heldout"] = accuracy

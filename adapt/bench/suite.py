@@ -52,7 +52,14 @@ TOP_KEYS = {
     "tasks",
     "methods",
     "data_root",
+    "validators",
+    "select_by",
+    "source_holdout",
+    "search",
+    "search_draws",
+    "search_seed",
 }
+SEARCH_KINDS = ("log_uniform", "uniform", "choice")
 METRICS = ("accuracy", "mean_class_accuracy")
 TASK_KEYS = {"benchmark", "source", "target", "backbone", "train", "data", "model", "protocol"}
 MODEL_KEYS = {"feature_dim", "bottleneck_dim"}
@@ -120,6 +127,12 @@ class Suite:
     methods: dict[str, dict[str, Any]]
     data_root: str | None = None
     metric: str = "accuracy"
+    validators: list[str] = field(default_factory=list)
+    select_by: str | None = None
+    source_holdout: float = 0.0
+    search: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
+    search_draws: int = 1
+    search_seed: int = 0
 
 
 def _fail(path: Path, key: str, problem: str, allowed: Any = None) -> SuiteError:
@@ -226,15 +239,63 @@ def load_suite(name_or_path: str) -> Suite:
     for name, hp in methods.items():
         valid = set(hyperparameters(name)) - MODEL_KEYS
         _check_keys(path, f"methods.{name}", hp, valid)
+    from ..validators import VALIDATORS
+
+    validators = raw.get("validators", [])
+    if not isinstance(validators, list):
+        raise _fail(path, "validators", "must be a list of validator names", VALIDATORS)
+    for i, name in enumerate(validators):
+        if name not in VALIDATORS:
+            raise _fail(path, f"validators[{i}]", f"unknown validator {name!r}", VALIDATORS)
+    select_by = raw.get("select_by")
+    if select_by is not None and select_by not in validators:
+        raise _fail(path, "select_by", f"{select_by!r} is not in validators", validators)
+    if validators and not eval_every:
+        raise _fail(path, "eval_every", "validators need checkpoints: set eval_every > 0")
+    source_holdout = raw.get("source_holdout", 0.0)
+    _check_type(path, "source_holdout", source_holdout, (int, float), "a fraction in [0, 1)")
+    if not 0 <= source_holdout < 1:
+        raise _fail(path, "source_holdout", f"must be in [0, 1), got {source_holdout}")
+    needs_val = [v for v in validators if VALIDATORS[v].needs_source_val]
+    if needs_val and not source_holdout:
+        raise _fail(path, "source_holdout", f"validator(s) {', '.join(needs_val)} need a held-out source split; "
+                    "set source_holdout (for example 0.1)")  # fmt: skip
+    search = _check_keys(path, "search", raw.get("search", {}), set(methods))
+    for name, space in search.items():
+        _check_keys(path, f"search.{name}", space, set(hyperparameters(name)) - MODEL_KEYS)
+        for key, spec in space.items():
+            _check_search_spec(path, f"search.{name}.{key}", spec)
+    search_draws = raw.get("search_draws", 1)
+    _check_type(path, "search_draws", search_draws, int, "a positive integer")
+    search_seed = raw.get("search_seed", 0)
+    _check_type(path, "search_seed", search_seed, int, "an integer")
     return Suite(
-        raw.get("name", path.stem),
-        path,
-        raw.get("description", ""),
-        seeds,
-        eval_every,
-        train,
-        tasks,
-        {name: dict(hp) for name, hp in methods.items()},
-        raw.get("data_root"),
-        metric,
+        name=raw.get("name", path.stem),
+        path=path,
+        description=raw.get("description", ""),
+        seeds=seeds,
+        eval_every=eval_every,
+        train=train,
+        tasks=tasks,
+        methods={name: dict(hp) for name, hp in methods.items()},
+        data_root=raw.get("data_root"),
+        metric=metric,
+        validators=list(validators),
+        select_by=select_by,
+        source_holdout=float(source_holdout),
+        search={k: dict(v) for k, v in search.items()},
+        search_draws=search_draws,
+        search_seed=search_seed,
     )
+
+
+def _check_search_spec(path: Path, where: str, spec: Any) -> None:
+    if not isinstance(spec, list) or not spec or spec[0] not in SEARCH_KINDS:
+        raise _fail(path, where, "must be [kind, ...] with kind in " + ", ".join(SEARCH_KINDS))
+    if spec[0] == "choice":
+        if len(spec) != 2 or not isinstance(spec[1], list) or not spec[1]:
+            raise _fail(path, where, 'must be ["choice", [value, ...]]')
+        return
+    numbers = len(spec) == 3 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in spec[1:])
+    if not numbers or not spec[1] < spec[2] or (spec[0] == "log_uniform" and spec[1] <= 0):
+        raise _fail(path, where, f'must be ["{spec[0]}", low, high] with low < high (and low > 0 for log_uniform)')

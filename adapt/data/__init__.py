@@ -6,7 +6,7 @@
 >>> task = data.custom_task("photos/train", "photos/night")   # two ImageFolder dirs  # doctest: +SKIP
 """
 
-from .base import DatasetNotFoundError, Task, Unlabeled, dataset_labels, make_task, stratified_split, unlabeled
+from .base import DatasetNotFoundError, Task, Unlabeled, dataset_labels, make_task, stratified_split, subset, unlabeled
 from .download import DownloadError, download_verified
 from .registry import BENCHMARKS, Benchmark, benchmarks, custom_task, task
 from .show import show
@@ -33,6 +33,7 @@ __all__ = [
     "rotated_optdigits",
     "show",
     "stratified_split",
+    "subset",
     "task",
     "unlabeled",
 ]

@@ -34,7 +34,9 @@ def entropy(logits: torch.Tensor, reduction: Reduction = "mean") -> torch.Tensor
     """
     with float32_region(logits):
         log_p = torch.log_softmax(logits.float(), dim=1)
-        values = -(log_p.exp() * log_p).sum(dim=1)
+        p = log_p.exp()
+        # 0 log 0 = 0: a logit of -inf (an excluded entry) contributes nothing
+        values = -torch.where(p > 0, p * log_p, torch.zeros_like(p)).sum(dim=1)
     return _reduce(values, reduction)
 
 
