@@ -38,7 +38,9 @@ pa_validators = pytest.importorskip("pytorch_adapt.validators")
 def test_scores_match_pytorch_adapt_validators():
     logits = torch.randn(60, 5) * 2
     assert math.isclose(im_score(logits), pa_validators.IMValidator()(target_train={"logits": logits}), abs_tol=1e-5)
-    assert math.isclose(entropy_score(logits), pa_validators.EntropyValidator()(target_train={"logits": logits}), abs_tol=1e-5)
+    assert math.isclose(
+        entropy_score(logits), pa_validators.EntropyValidator()(target_train={"logits": logits}), abs_tol=1e-5
+    )
     assert math.isclose(bnm_score(logits), pa_validators.BNMValidator()(target_train={"logits": logits}), abs_tol=1e-5)
     ref_snd = pa_validators.SNDValidator()(target_train={"preds": torch.softmax(logits, 1)})
     assert math.isclose(snd_score(logits, chunk_size=16), ref_snd, abs_tol=1e-4)
@@ -63,7 +65,9 @@ def test_closed_forms():
     assert math.isclose(bnm_score(confident), 4 * math.sqrt(3) / 12, rel_tol=1e-5)
     # DEV with unit weights is the plain mean loss
     assert math.isclose(dev_risk(np.ones(5), np.arange(5.0)), 2.0)
-    acc = SourceAccuracy().score(ModelOutputs(torch.empty(0), torch.empty(0), torch.eye(3), None, torch.tensor([0, 1, 0])))
+    acc = SourceAccuracy().score(
+        ModelOutputs(torch.empty(0), torch.empty(0), torch.eye(3), None, torch.tensor([0, 1, 0]))
+    )
     assert math.isclose(acc, 2 / 3, rel_tol=1e-6)
 
 
@@ -154,7 +158,9 @@ def test_validator_selection_never_uses_target_accuracy():
     assert set(oracle["step"]) == {20} and np.allclose(oracle["accuracy"], 0.9)
     table = selection_table(select_hyperparameters(selection))
     assert list(table.columns) == ["last", "val: im", ORACLE]
-    assert table.loc["dann", "val: im"] == 60.0 and table.loc["dann", ORACLE] == 90.0 and table.loc["dann", "last"] == 70.0
+    assert (
+        table.loc["dann", "val: im"] == 60.0 and table.loc["dann", ORACLE] == 90.0 and table.loc["dann", "last"] == 70.0
+    )
 
 
 def test_hyperparameter_draw_is_picked_by_the_validator_and_oracle_apart():
@@ -214,11 +220,15 @@ def test_offline_sweep_records_and_reports_selection(tmp_path):
         assert record["selected"]["validator"] == "im" and record["selected"]["step"] in (20, 40)
         assert {"val_im", "val_bnm", "val_devn", "val_source_accuracy", "target_accuracy"} <= set(record["curve"][0])
     table = report["selection_table"]
-    assert list(table.columns)[-1] == ORACLE and list(table.columns)[0] == "last"
+    assert list(table.columns) == ["last", *[c for c in table.columns if c.startswith("val: ")], ORACLE]
     assert (table[ORACLE].values[:, None] >= table.drop(columns=ORACLE).values - 1e-9).all()
     assert (tmp_path / "out" / "report" / "validators.png").exists()
     assert set(report["quality"].index) == {"source_accuracy", "im", "bnm", "devn"}
-    draws = {r["config"]["hparams"].get("trade_off") for r in read_records(tmp_path / "out") if r["config"]["method"] == "dan"}
+    draws = {
+        r["config"]["hparams"].get("trade_off")
+        for r in read_records(tmp_path / "out")
+        if r["config"]["method"] == "dan"
+    }
     assert len(draws) == 2
 
 

@@ -92,7 +92,7 @@ def formatted_table(summary: pd.DataFrame) -> pd.DataFrame:
 
 
 def to_markdown(table: pd.DataFrame, caption: str) -> str:
-    header = ["method", *map(str, table.columns)]
+    header = [table.index.name or "method", *map(str, table.columns)]
     lines = [f"{caption}\n", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for method, row in table.iterrows():
         lines.append("| " + " | ".join([str(method), *map(str, row.values)]) + " |")

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
@@ -279,9 +280,14 @@ class Adapter(nn.Module):
         """Classifier-input features (N, D') on the CPU."""
         return self._collect(x, batch_size, "features")
 
-    def score(self, x: Any, y: Any, batch_size: int = 256) -> float:
-        """Accuracy of :meth:`predict` against labels ``y``."""
-        y = torch.as_tensor(y)
+    def score(self, x: Any, y: Any = None, batch_size: int = 256) -> float:
+        """Accuracy of :meth:`predict` against labels ``y``, or against the labels of a labeled
+        Dataset ``x`` (for example ``task.target_test``) when ``y`` is None."""
+        if y is None:
+            from ..data import dataset_labels
+
+            y = dataset_labels(x)
+        y = torch.as_tensor(np.asarray(y) if not isinstance(y, torch.Tensor) else y)
         return float((self.predict(x, batch_size) == y.cpu()).float().mean())
 
     # ----------------------------------------------------------------- persistence
