@@ -221,3 +221,20 @@ def test_shipped_suites_are_valid():
     assert load_suite("office31").tasks[0].backbone == {"kind": "resnet50", "weights": "IMAGENET1K_V1"}
     with pytest.raises(SuiteError, match="unknown suite"):
         load_suite("nope")
+
+
+def test_report_compares_with_published_numbers(tmp_path):
+    path = write_suite(tmp_path, seeds=1, steps=20)
+    path.write_text(path.read_text() + '\n[published]\nsource = "a paper"\n"moons/source->rotated" = { dann = 90.0 }\n'
+                    'avg = { source_only = 70.0 }\n')  # fmt: skip
+    run_sweep(load_suite(str(path)), tmp_path / "out", verbose=False)
+    table, caption = write_report(tmp_path / "out", figures=False)["published"]
+    assert "a paper" in caption and "target labels" in caption
+    row = table.loc[("moons/source->rotated", "dann")]
+    assert row["published"] == 90.0 and row["difference"] == round(row["ours"] - 90.0, 1)
+    assert table.loc[("avg", "source_only"), "published"] == 70.0
+    assert (tmp_path / "out" / "report" / "published.md").exists()
+    bad = tmp_path / "bad.toml"
+    bad.write_text(path.read_text().replace("dann = 90.0", "danny = 90.0"))
+    with pytest.raises(SuiteError, match=r"published.moons/source->rotated.danny: unknown key; allowed: dann"):
+        load_suite(str(bad))

@@ -282,3 +282,12 @@ def test_entropy_weights_closed_form_and_detached():
     w = losses.entropy_weights(logits)
     torch.testing.assert_close(w, torch.full((2,), 1 + 1 / 4))
     assert not w.requires_grad
+
+
+@pytest.mark.parametrize("multipliers", [(0.125, 0.25, 0.5, 1.0, 2.0), (1.0, 3.0), (2.0,)])
+def test_multi_kernel_families_match_closed_form(multipliers):
+    # the doubling family takes the one-exp squaring path; others evaluate every Gaussian
+    x, y = torch.randn(9, 3, dtype=torch.float64), torch.randn(7, 3, dtype=torch.float64) * 1.5
+    got = losses.mmd(x, y, multipliers=multipliers, bandwidth=1.7, estimator="unbiased")
+    expected = _numpy_mmd(x.numpy(), y.numpy(), [1.7 * m for m in multipliers], "unbiased")
+    assert math.isclose(float(got), expected, rel_tol=1e-5, abs_tol=1e-6)

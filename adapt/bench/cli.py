@@ -71,6 +71,10 @@ def _print_report(result: dict) -> None:
         print(result["selection_table"].to_string())
         print(f"\n{result['quality_caption']}")
         print(result["quality"].round(3).to_string())
+    if "published" in result:
+        table, caption = result["published"]
+        print(f"\n{caption}")
+        print(table.to_string())
     files = ", ".join(sorted(p.name for p in result["out"].iterdir() if p.is_file()))
     print(f"\nwritten to {result['out']}: {files}")
 

@@ -228,6 +228,10 @@ def write_report(
     failed = runs[runs.status != "ok"][["method", "task", "seed", "error", "failed_step"]]
     paths = make_figures(runs, summary, curves_frame(records), out) if figures and not summary.empty else []
     selection = write_selection_report(records, out, figures)
+    published = compare_published(summary, results / "published.json")
+    if published is not None:
+        selection["published"] = published
+        (out / "published.md").write_text(to_markdown(published[0], published[1]))
     paths += selection.pop("figures", [])
     return {
         "runs": runs,
@@ -378,3 +382,24 @@ def write_selection_report(records: list[dict[str, Any]], out: Path, figures: bo
         paths.append(_save(fig, out / "validators.png"))
     return {"selection": chosen, "selection_table": table, "selection_caption": caption, "quality": wide,
             "quality_caption": quality_caption, "figures": paths}  # fmt: skip
+
+
+def compare_published(summary: pd.DataFrame, path: Path) -> tuple[pd.DataFrame, str] | None:
+    """Our mean accuracy beside the published one, per task (or the task average) and method."""
+    if not path.exists() or summary.empty:
+        return None
+    import json
+
+    published = json.loads(path.read_text())
+    source = published.pop("source", "published results")
+    ours = leaderboard(summary)
+    rows = []
+    for key, methods in published.items():
+        for method, number in methods.items():
+            value = ours.loc[method, key] if method in ours.index and key in ours.columns else np.nan
+            rows.append({"task": key, "method": method, "ours": value, "published": number})
+    table = pd.DataFrame(rows).set_index(["task", "method"]).round(1)
+    table["difference"] = (table["ours"] - table["published"]).round(1)
+    caption = (f"Ours (last checkpoint, no target labels) beside {source}; most published numbers select "
+               "checkpoints with target labels, so expect ours to be lower")  # fmt: skip
+    return table, caption

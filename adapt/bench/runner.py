@@ -326,6 +326,8 @@ def run_sweep(
     existing = {r["id"]: r for r in read_records(out)} if (out / "runs").exists() else {}
     pending = [r for r in runs if r.run_id not in existing or (retry_failed and existing[r.run_id]["status"] != "ok")]
     (out / "runs").mkdir(parents=True, exist_ok=True)
+    if suite.published:
+        write_record(out / "published.json", suite.published)
     for stale in (out / "runs").glob(".*.tmp"):  # left by a killed sweep; never a record
         stale.unlink()
     counts = {"total": len(runs), "skipped": len(runs) - len(pending), "ok": 0, "failed": 0}

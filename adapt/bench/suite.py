@@ -58,6 +58,7 @@ TOP_KEYS = {
     "search",
     "search_draws",
     "search_seed",
+    "published",
 }
 SEARCH_KINDS = ("log_uniform", "uniform", "choice")
 METRICS = ("accuracy", "mean_class_accuracy")
@@ -133,6 +134,8 @@ class Suite:
     search: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
     search_draws: int = 1
     search_seed: int = 0
+    #: Published accuracies (%) to print beside ours: task name or "avg" -> method -> number, plus "source".
+    published: dict[str, Any] = field(default_factory=dict)
 
 
 def _fail(path: Path, key: str, problem: str, allowed: Any = None) -> SuiteError:
@@ -286,7 +289,19 @@ def load_suite(name_or_path: str) -> Suite:
         search={k: dict(v) for k, v in search.items()},
         search_draws=search_draws,
         search_seed=search_seed,
+        published=_check_published(path, raw.get("published", {}), {t.name for t in tasks}, set(methods)),
     )
+
+
+def _check_published(path: Path, table: Any, tasks: set[str], methods: set[str]) -> dict[str, Any]:
+    table = _check_keys(path, "published", table, tasks | {"avg", "source"})
+    for key, value in table.items():
+        if key == "source":
+            _check_type(path, "published.source", value, str, "a string naming where the numbers come from")
+            continue
+        for method, number in _check_keys(path, f"published.{key}", value, methods).items():
+            _check_type(path, f"published.{key}.{method}", number, (int, float), "an accuracy in %")
+    return dict(table)
 
 
 def _check_search_spec(path: Path, where: str, spec: Any) -> None:

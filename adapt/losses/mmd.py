@@ -18,6 +18,7 @@ is treated as a constant (no gradient flows through it), as in DAN's implementat
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Literal
 
@@ -51,17 +52,30 @@ def mean_squared_distance(z: torch.Tensor) -> torch.Tensor:
     return (total / (n * (n - 1))).clamp_min(0.0)
 
 
-def _gammas(base: torch.Tensor, multipliers: Sequence[float]) -> torch.Tensor:
+def _doubling_chain(multipliers: Sequence[float]) -> bool:
+    """True when the sorted multipliers double from one to the next (DAN's 2^k family)."""
+    m = sorted(multipliers)
+    return len(m) > 1 and all(abs(b - 2.0 * a) <= 1e-12 * b for a, b in itertools.pairwise(m))
+
+
+def _multi_kernel(sq: torch.Tensor, base: torch.Tensor, multipliers: Sequence[float]) -> torch.Tensor:
+    r"""Average of the Gaussians :math:`\exp(-d^2 / (m\,\text{base}))` over the multipliers ``m``.
+
+    For a doubling family one ``exp`` suffices: :math:`k_{\gamma/2} = k_\gamma^2`, so the narrower
+    kernels are successive squares of the widest one.
+    """
     base = base.detach().clamp_min(torch.finfo(torch.float32).tiny)
-    return base * torch.as_tensor(tuple(multipliers), dtype=base.dtype, device=base.device)
-
-
-def _multi_kernel(sq: torch.Tensor, gammas: torch.Tensor) -> torch.Tensor:
-    # Average of the Gaussians; a loop keeps memory at one copy of ``sq`` per kernel.
+    if _doubling_chain(multipliers):
+        kernel = torch.exp(-sq / (base * max(multipliers)))
+        out = kernel
+        for _ in range(len(multipliers) - 1):
+            kernel = kernel * kernel
+            out = out + kernel
+        return out / len(multipliers)
     out = torch.zeros_like(sq)
-    for gamma in gammas:
-        out = out + torch.exp(-sq / gamma)
-    return out / len(gammas)
+    for m in multipliers:
+        out = out + torch.exp(-sq / (base * m))
+    return out / len(multipliers)
 
 
 def _base_bandwidth(
@@ -105,8 +119,12 @@ def _quadratic_kernels(
     median_pool = None
     if bandwidth == "median":
         median_pool = [dxx[off_x], dyy[off_y], dxy, dxy]
-    gammas = _gammas(_base_bandwidth(bandwidth, torch.cat([x, y]), median_pool), multipliers)
-    return _multi_kernel(dxx, gammas), _multi_kernel(dyy, gammas), _multi_kernel(dxy, gammas)
+    base = _base_bandwidth(bandwidth, torch.cat([x, y]), median_pool)
+    return (
+        _multi_kernel(dxx, base, multipliers),
+        _multi_kernel(dyy, base, multipliers),
+        _multi_kernel(dxy, base, multipliers),
+    )
 
 
 def _linear_pairs(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -125,8 +143,8 @@ def _linear_kernels(
         (x1 - y2).pow(2).sum(1),
         (x2 - y1).pow(2).sum(1),
     ]
-    gammas = _gammas(_base_bandwidth(bandwidth, torch.cat([x, y]), sq), multipliers)
-    return tuple(_multi_kernel(s, gammas) for s in sq)
+    base = _base_bandwidth(bandwidth, torch.cat([x, y]), sq)
+    return tuple(_multi_kernel(s, base, multipliers) for s in sq)
 
 
 def _combine_quadratic(kxx: torch.Tensor, kyy: torch.Tensor, kxy: torch.Tensor, estimator: str) -> torch.Tensor:
@@ -143,7 +161,12 @@ def _combine_linear(k11: torch.Tensor, k22: torch.Tensor, k12: torch.Tensor, k21
 
 
 def _chunked_block_sum(
-    rows: torch.Tensor, cols: torch.Tensor, gammas: torch.Tensor, chunk_size: int, skip_diagonal: bool
+    rows: torch.Tensor,
+    cols: torch.Tensor,
+    base: torch.Tensor,
+    multipliers: Sequence[float],
+    chunk_size: int,
+    skip_diagonal: bool,
 ) -> torch.Tensor:
     """Sum of the kernel block K(rows, cols), ``chunk_size`` rows at a time.
 
@@ -152,7 +175,7 @@ def _chunked_block_sum(
     """
 
     def chunk_sum(block: torch.Tensor, start: torch.Tensor) -> torch.Tensor:
-        k = _multi_kernel(squared_distances(block, cols), gammas)
+        k = _multi_kernel(squared_distances(block, cols), base, multipliers)
         if skip_diagonal:
             idx = torch.arange(block.shape[0], device=block.device)
             k = k.clone()
@@ -214,12 +237,12 @@ def mmd(
             return _combine_quadratic(*_quadratic_kernels(x, y, multipliers, bandwidth), estimator)
         if chunk_size < 1:
             raise ValueError(f"chunk_size must be a positive integer, got {chunk_size}")
-        gammas = _gammas(_base_bandwidth(bandwidth, torch.cat([x, y]), None), multipliers)
+        base = _base_bandwidth(bandwidth, torch.cat([x, y]), None)
         n, m = x.shape[0], y.shape[0]
         unbiased = estimator == "unbiased"
-        sxx = _chunked_block_sum(x, x, gammas, chunk_size, skip_diagonal=unbiased)
-        syy = _chunked_block_sum(y, y, gammas, chunk_size, skip_diagonal=unbiased)
-        sxy = _chunked_block_sum(x, y, gammas, chunk_size, skip_diagonal=False)
+        sxx = _chunked_block_sum(x, x, base, multipliers, chunk_size, skip_diagonal=unbiased)
+        syy = _chunked_block_sum(y, y, base, multipliers, chunk_size, skip_diagonal=unbiased)
+        sxy = _chunked_block_sum(x, y, base, multipliers, chunk_size, skip_diagonal=False)
         nx, ny = (n * (n - 1), m * (m - 1)) if unbiased else (n * n, m * m)
         return sxx / nx + syy / ny - 2.0 * sxy / (n * m)
 
