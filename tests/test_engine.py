@@ -155,3 +155,15 @@ def test_cuda_training_with_amp():
     history = model.fit((d["xs"], d["ys"]), d["xt"], steps=4, batch_size=8, device="cuda", amp="fp16", verbose=False)
     assert np.isfinite(history["total"]).all()
     assert model.predict(d["xt"]).device.type == "cpu"
+
+
+@pytest.mark.slow
+def test_torch_compile_matches_eager():
+    d = toy_problem()
+    histories = []
+    for compile_backbone in (False, True):
+        torch.manual_seed(0)
+        model = DANN(default_backbone(), 3, discriminator_hidden=(8,))
+        histories.append(model.fit((d["xs"], d["ys"]), d["xt"], compile=compile_backbone, **FIT))
+    eager, compiled = (h.drop(columns="seconds") for h in histories)
+    pd.testing.assert_frame_equal(eager, compiled, atol=1e-4, rtol=1e-4)
