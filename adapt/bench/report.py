@@ -13,6 +13,10 @@ from scipy import stats
 from .runner import read_records
 
 
+def task_name(config: dict[str, Any]) -> str:
+    return f"{config['benchmark']}/{config['source']}->{config['target']}"
+
+
 def runs_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     """One row per run: configuration, status and scores."""
     rows = []
@@ -21,7 +25,7 @@ def runs_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
         rows.append({
             "id": r["id"],
             "method": c["method"],
-            "task": f"{c['benchmark']}/{c['source']}->{c['target']}",
+            "task": task_name(c),
             "seed": c["seed"],
             "status": r["status"],
             "selection": r.get("selection", "last"),
@@ -113,18 +117,11 @@ def to_latex(table: pd.DataFrame, caption: str) -> str:
 
 
 def curves_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
-    rows = []
-    for r in records:
-        if r["status"] != "ok":
-            continue
-        c = r["config"]
-        for point in r.get("curve", []):
-            if point.get("target_accuracy") is not None:
-                rows.append({
-                    "method": c["method"], "task": f"{c['benchmark']}/{c['source']}->{c['target']}",
-                    "seed": c["seed"], "step": point["step"], "target accuracy (%)": 100 * point["target_accuracy"],
-                })  # fmt: skip
-    return pd.DataFrame(rows)
+    """Target accuracy (%) per checkpoint, for the learning-curve figure."""
+    checkpoints = checkpoints_frame(records)
+    if checkpoints.empty:
+        return checkpoints
+    return checkpoints.assign(**{"target accuracy (%)": 100 * checkpoints["target_accuracy"]})
 
 
 def make_figures(runs: pd.DataFrame, summary: pd.DataFrame, curves: pd.DataFrame, out: Path) -> list[Path]:
@@ -259,7 +256,7 @@ def checkpoints_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
         for point in r.get("curve", []):
             if point.get("target_accuracy") is None:
                 continue
-            row = {"id": r["id"], "method": c["method"], "task": f"{c['benchmark']}/{c['source']}->{c['target']}",
+            row = {"id": r["id"], "method": c["method"], "task": task_name(c),
                    "draw": c.get("draw", 0), "seed": c["seed"], "step": point["step"],
                    "target_accuracy": point["target_accuracy"]}  # fmt: skip
             row.update({k[4:]: v for k, v in point.items() if k.startswith("val_")})
