@@ -312,3 +312,24 @@ def test_show_writes_pngs(tmp_path, office_root):
     ):
         path = data.show(task, tmp_path / f"{task.benchmark}.png", per_domain=4)
         assert Image.open(path).size[0] > 200
+
+
+def test_make_mnistm_from_mnist_and_photos(digits_root, tmp_path):
+    from adapt.data.digits import make_mnistm, read_mnist
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    color = np.array([200, 100, 0], dtype=np.uint8)
+    Image.fromarray(np.broadcast_to(color, (40, 40, 3)).copy()).save(photos / "solid.png")  # one flat photo
+    out = make_mnistm(digits_root, photos, tmp_path / "built", seed=0)
+    ds = load_digits_domain("mnistm", tmp_path / "built", train=True, protocol="dtn")
+    mnist_digits, mnist_labels = read_mnist(digits_root, train=True)
+    assert ds.tensors[0].shape == (20, 3, 32, 32) and ds.tensors[1].tolist() == mnist_labels.tolist()
+    # with a flat photo every patch is that colour, so each pixel must be |colour - digit| per channel
+    first = np.asarray(Image.open(out / "mnist_m_train" / "00000000.png")).astype(int)
+    expected = np.abs(color.astype(int)[None, None, :] - mnist_digits[0].astype(int)[:, :, None])
+    assert np.abs(first - expected).max() <= 1
+    with pytest.raises(FileExistsError, match="already exists"):
+        make_mnistm(digits_root, photos, tmp_path / "built")
+    with pytest.raises(DatasetNotFoundError, match="no photos found"):
+        make_mnistm(digits_root, tmp_path / "empty", tmp_path / "other")

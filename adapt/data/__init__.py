@@ -7,6 +7,7 @@
 """
 
 from .base import DatasetNotFoundError, Task, Unlabeled, dataset_labels, make_task, stratified_split, subset, unlabeled
+from .digits import make_mnistm
 from .download import DownloadError, download_verified
 from .registry import BENCHMARKS, Benchmark, benchmarks, custom_task, task
 from .show import show
@@ -26,6 +27,7 @@ __all__ = [
     "custom_task",
     "dataset_labels",
     "download_verified",
+    "make_mnistm",
     "make_moons",
     "make_task",
     "moons_shift",

@@ -208,3 +208,67 @@ def load_digits_domain(
     if labels.min() < 0 or labels.max() > 9:
         raise ValueError(f"{domain} under {root}: labels outside 0..9 ({labels.min()}..{labels.max()})")
     return TensorDataset(x, torch.from_numpy(labels))
+
+
+def make_mnistm(
+    mnist_root: str | os.PathLike[str],
+    photos: str | os.PathLike[str],
+    out_root: str | os.PathLike[str] | None = None,
+    seed: int = 0,
+) -> Path:
+    """Build MNIST-M from MNIST and a folder of photos (Ganin et al., JMLR 2016, Sec. 5.2.1).
+
+    Each MNIST digit is blended with a random 28x28 crop of a random photo: the output is the
+    per-channel absolute difference ``|patch - digit|``. Ganin et al. use the 200 training images of
+    BSDS500 (``<BSR>/BSDS500/data/images/train`` inside BSR_bsds500.tgz, see ``SOURCES['bsds500']``).
+    Writes ``<out_root>/mnist_m/mnist_m_{train,test}/*.png`` and the label files (the layout
+    :func:`read_mnistm` reads), through a temporary folder renamed into place at the end.
+    """
+    import shutil
+    import tempfile
+
+    from PIL import Image
+
+    from .images import IMAGE_EXTENSIONS, load_image
+    from .synthetic import blend_with_photos, photo_patches
+
+    photo_dir = Path(photos)
+    candidates = [
+        photo_dir / "BSDS500" / "data" / "images" / "train",
+        photo_dir / "BSR" / "BSDS500" / "data" / "images" / "train",
+        photo_dir,
+    ]
+    folder = next((c for c in candidates if c.is_dir()), None)
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS) if folder else []
+    if not files:
+        raise DatasetNotFoundError(
+            f"no photos found under {photo_dir}; pass a folder of images or the unpacked BSR_bsds500.tgz "
+            f"(<folder>/BSR/BSDS500/data/images/train/*.jpg)"
+        )
+    images = [np.asarray(load_image(f), dtype=np.float32) / 255.0 for f in files]
+    out_root = Path(out_root or mnist_root)
+    final = out_root / "mnist_m"
+    if final.exists():
+        raise FileExistsError(f"{final} already exists; remove it to rebuild MNIST-M")
+    rng = np.random.default_rng(seed)
+    out_root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".mnist_m.", dir=out_root))
+    try:
+        for split, train in (("train", True), ("test", False)):
+            digits, labels = read_mnist(mnist_root, train)
+            blended = blend_with_photos(
+                digits[:, None].astype(np.float32) / 255.0, photo_patches(images, len(digits), 28, rng)
+            )
+            (tmp / f"mnist_m_{split}").mkdir()
+            lines = []
+            for i, (image, label) in enumerate(zip(blended, labels)):
+                name = f"{i:08d}.png"
+                pixels = np.round(image.transpose(1, 2, 0) * 255).astype(np.uint8)
+                Image.fromarray(pixels).save(tmp / f"mnist_m_{split}" / name)
+                lines.append(f"{name} {int(label)}")
+            (tmp / f"mnist_m_{split}_labels.txt").write_text("\n".join(lines) + "\n")
+        tmp.rename(final)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return final

@@ -57,6 +57,13 @@ SOURCES: dict[str, Source] = {
         "DomainNet-126 (Saito et al. 2019): 4 domains, 126 classes, with {domain}126_{train,test}.txt lists",
     ),
     # Official locations without a published checksum: download by hand (see each layout).
+    "bsds500": Source(
+        "http://www.eecs.berkeley.edu/Research/Projects/CS/vision/grouping/BSR/BSR_bsds500.tgz",
+        "BSR_bsds500.tgz",
+        None,
+        "BSR",
+        "Berkeley segmentation photos; their 200 training images are MNIST-M's backgrounds",
+    ),
     "visda2017-train": Source("http://csr.bu.edu/ftp/visda17/clf/train.tar", "train.tar", None, "visda2017/train"),
     "visda2017-validation": Source(
         "http://csr.bu.edu/ftp/visda17/clf/validation.tar", "validation.tar", None, "visda2017/validation"

@@ -129,11 +129,8 @@ def _optdigits(seed: int) -> tuple[np.ndarray, np.ndarray]:
     return images.numpy(), bunch.target.astype(np.int64)
 
 
-def _photo_patches(count: int, size: int, rng: np.random.Generator) -> np.ndarray:
-    """Random ``size`` x ``size`` RGB patches of the two photos bundled with scikit-learn."""
-    from sklearn.datasets import load_sample_images
-
-    photos = [img.astype(np.float32) / 255.0 for img in load_sample_images().images]
+def photo_patches(photos: list[np.ndarray], count: int, size: int, rng: np.random.Generator) -> np.ndarray:
+    """``count`` random ``size`` x ``size`` crops (N, 3, size, size) of RGB photos (H, W, 3) in [0, 1]."""
     which = rng.integers(0, len(photos), count)
     patches = np.empty((count, 3, size, size), np.float32)
     for i, w in enumerate(which):
@@ -142,6 +139,20 @@ def _photo_patches(count: int, size: int, rng: np.random.Generator) -> np.ndarra
         left = rng.integers(0, photo.shape[1] - size)
         patches[i] = photo[top : top + size, left : left + size].transpose(2, 0, 1)
     return patches
+
+
+def blend_with_photos(digits: np.ndarray, patches: np.ndarray) -> np.ndarray:
+    """The MNIST-M blend (Ganin et al., JMLR 2016, Sec. 5.2.1): per-channel ``|patch - digit|``.
+
+    ``digits`` (N, 1, H, W) in [0, 1] (white strokes on black), ``patches`` (N, 3, H, W) in [0, 1].
+    """
+    return np.abs(patches - digits).astype(np.float32)
+
+
+def _sklearn_photos() -> list[np.ndarray]:
+    from sklearn.datasets import load_sample_images
+
+    return [img.astype(np.float32) / 255.0 for img in load_sample_images().images]
 
 
 def optdigits_shift(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -159,7 +170,7 @@ def optdigits_shift(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
     source_idx, target_idx = stratified_split(labels, 0.5, seed)
     xs = np.repeat(images[source_idx], 3, axis=1)
     digits = images[target_idx]
-    xt = np.abs(_photo_patches(len(target_idx), 16, rng) - digits)
+    xt = blend_with_photos(digits, photo_patches(_sklearn_photos(), len(target_idx), 16, rng))
     return (xs - 0.5) / 0.5, labels[source_idx], ((xt - 0.5) / 0.5).astype(np.float32), labels[target_idx]
 
 
