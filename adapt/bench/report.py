@@ -125,9 +125,6 @@ def curves_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def make_figures(runs: pd.DataFrame, summary: pd.DataFrame, curves: pd.DataFrame, out: Path) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import seaborn as sns
 
@@ -363,9 +360,6 @@ def write_selection_report(records: list[dict[str, Any]], out: Path, figures: bo
     (out / "validators.md").write_text(to_markdown(wide.round(3), quality_caption))
     paths = []
     if figures:
-        import matplotlib
-
-        matplotlib.use("Agg")
         import matplotlib.pyplot as plt
         import seaborn as sns
 

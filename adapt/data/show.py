@@ -26,9 +26,6 @@ def show(task: Task, path: str | os.PathLike[str] | None = None, per_domain: int
     both domains coloured by class. Target labels are read from ``task.target_test`` (display only).
     Returns the path written (default ``<benchmark>_<source>_<target>.png``).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import seaborn as sns
 
