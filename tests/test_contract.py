@@ -118,3 +118,18 @@ def test_multi_stage_update_extension_point():
     assert not torch.equal(before["backbone.0.weight"], after["backbone.0.weight"])
     history = model.fit((xs, ys), xt, steps=3, batch_size=4, device="cpu", verbose=False, log_every=1)
     assert {"classification", "disagreement", "total"} <= set(history.columns)
+
+
+def test_cdan_refit_can_switch_between_exact_and_randomized_maps():
+    from adapt.testing import toy_problem
+
+    d = toy_problem()
+    model = methods.CDAN(default_backbone(), 3, discriminator_hidden=(8,))
+    model.fit((d["xs"], d["ys"]), d["xt"], steps=2, batch_size=8, device="cpu", verbose=False)
+    assert model.feature_projection is None
+    model.randomized, model.randomized_dim = True, 16
+    model.fit((d["xs"], d["ys"]), d["xt"], steps=2, batch_size=8, device="cpu", verbose=False)
+    assert model.feature_projection.shape == (8, 16)
+    model.randomized = False
+    model.fit((d["xs"], d["ys"]), d["xt"], steps=2, batch_size=8, device="cpu", verbose=False)
+    assert model.feature_projection is None and "feature_projection" not in model.state_dict()

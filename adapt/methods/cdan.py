@@ -84,8 +84,8 @@ class CDAN(Adapter):
             self.register_buffer("prediction_projection", torch.randn(self.num_classes, self.randomized_dim))
             width = self.randomized_dim
         else:
-            self.feature_projection = None
-            self.prediction_projection = None
+            self.register_buffer("feature_projection", None)
+            self.register_buffer("prediction_projection", None)
             width = feature_dim * self.num_classes
         self.discriminator = DomainDiscriminator(width, self.discriminator_hidden, self.discriminator_batch_norm)
 

@@ -14,7 +14,7 @@ import random
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
@@ -103,13 +103,6 @@ class TrainConfig:
         if self.log_every < 1:
             raise ValueError(f"log_every must be >= 1, got {self.log_every}")
         lr_factor(self.lr_schedule, 0.0, 0)  # validates the name
-
-    def describe(self) -> dict[str, Any]:
-        """JSON-friendly view (callbacks by class name)."""
-        out = asdict(self)
-        out["device"] = str(self.device)
-        out["callbacks"] = [type(c).__name__ for c in self.callbacks]
-        return out
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
