@@ -46,6 +46,17 @@ def test_scores_match_pytorch_adapt_validators():
     assert math.isclose(snd_score(logits, chunk_size=16), ref_snd, abs_tol=1e-4)
 
 
+def test_class_ami_matches_pytorch_adapt_on_separable_clusters():
+    # k-means inits differ between the two, but well-separated clusters give one partition
+    labels = torch.arange(90) % 3
+    features = torch.eye(3)[labels] * 10 + 0.3 * torch.randn(90, 3)
+    logits = torch.eye(3)[labels] * 5
+    logits[:9] = torch.eye(3)[(labels[:9] + 1) % 3] * 5  # 10 % wrong predictions
+    ref = pa_validators.ClassClusterValidator()(target_train={"features": features, "logits": logits})
+    assert math.isclose(class_ami_score(features, logits), ref, abs_tol=1e-9)
+    assert 0.5 < ref < 0.9
+
+
 @pytest.mark.parametrize("normalization", [None, "max"])
 def test_dev_risk_matches_pytorch_adapt(normalization):
     from pytorch_adapt.validators.deep_embedded_validator import get_dev_risk
