@@ -230,6 +230,10 @@ def test_offline_sweep_records_and_reports_selection(tmp_path):
     for record in read_records(tmp_path / "out"):
         assert record["selected"]["validator"] == "im" and record["selected"]["step"] in (20, 40)
         assert {"val_im", "val_bnm", "val_devn", "val_source_accuracy", "target_accuracy"} <= set(record["curve"][0])
+    # the headline keeps one draw per method (picked by select_by), so n counts seeds, not draws
+    assert (report["summary"]["n"] == 2).all() and "picked by validator 'im'" in report["caption"]
+    last = report["selection"].query("rule == 'last'").set_index("method")["accuracy"]
+    assert np.allclose(report["summary"].set_index("method")["mean"].loc[last.index], last)
     table = report["selection_table"]
     assert list(table.columns) == ["last", *[c for c in table.columns if c.startswith("val: ")], ORACLE]
     assert (table[ORACLE].values[:, None] >= table.drop(columns=ORACLE).values - 1e-9).all()
