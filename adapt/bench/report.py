@@ -242,7 +242,11 @@ def write_report(
     (out / "summary.md").write_text(to_markdown(text, caption))
     (out / "summary.tex").write_text(to_latex(text, caption))
     failed = runs[runs.status != "ok"][["method", "task", "seed", "error", "failed_step"]]
-    paths = make_figures(runs, summary, curves_frame(records), out) if figures and not summary.empty else []
+    paths = []
+    if figures and not summary.empty:
+        curves = curves_frame(records)
+        curves = curves[curves["id"].isin(headline["id"])] if not curves.empty else curves
+        paths = make_figures(headline, summary, curves, out)
     selection = write_selection_report(records, out, figures)
     published = compare_published(summary, results / "published.json")
     if published is not None:
