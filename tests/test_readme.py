@@ -1,0 +1,18 @@
+"""The README's library example runs as written."""
+
+import re
+from pathlib import Path
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_library_example_runs(tmp_path, monkeypatch, capsys):
+    section = README.read_text().split("## Use it as a library", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    assert (tmp_path / "dann.pt").exists()
+    accuracy = float(capsys.readouterr().out.split("target accuracy")[1])
+    assert accuracy > 0.75
+    assert (namespace["same"].predict(namespace["xt"]) == namespace["y_hat"]).all()
