@@ -127,11 +127,14 @@ def cmd_list(args: argparse.Namespace) -> int:
         print(f"  {name}: {len(suite.tasks)} tasks x {len(suite.methods)} methods x {suite.seeds} seeds  ({path})")
         if suite.description:
             print(f"      {suite.description}")
+        print(f"      tasks: {', '.join(t.name for t in suite.tasks)}")
     print("\nbenchmarks (tasks are source -> target pairs of these domains):")
     for name, b in benchmarks().items():
         kind = "offline" if b.offline else "needs data"
         print(f"  {name} [{kind}, {b.protocol}]: domains {', '.join(b.domains)}")
         print(f"      {b.description}")
+        pairs = [f"{s}->{t}" for s, t in b.default_tasks]
+        print(f"      usual tasks: {', '.join(pairs[:6])}{' ...' if len(pairs) > 6 else ''}")
     return 0
 
 
