@@ -349,9 +349,10 @@ def run_sweep(
             devices = [device] * jobs
             if resolve_device(device).type == "cuda" and torch.cuda.device_count() > 1:
                 devices = [f"cuda:{i % torch.cuda.device_count()}" for i in range(jobs)]
-            with ProcessPoolExecutor(
+            pool = ProcessPoolExecutor(
                 jobs, mp_context=get_context("spawn"), initializer=_worker_init, initargs=(threads,)
-            ) as pool:
+            )
+            try:
                 futures = {
                     pool.submit(_worker_run, spec, devices[i % jobs], data_root, str(out)): spec
                     for i, spec in enumerate(pending)
@@ -364,6 +365,11 @@ def run_sweep(
                         counts[status] += 1
                         bar.set_postfix_str(futures[future].label)
                         bar.update(1)
+            except BaseException:
+                # On Ctrl-C do not wait for the queued runs: finished records are already on disk.
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
+            pool.shutdown(wait=True)
     finally:
         bar.close()
     return counts
