@@ -238,3 +238,24 @@ def test_report_compares_with_published_numbers(tmp_path):
     bad.write_text(path.read_text().replace("dann = 90.0", "danny = 90.0"))
     with pytest.raises(SuiteError, match=r"published.moons/source->rotated.danny: unknown key; allowed: dann"):
         load_suite(str(bad))
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_a_parallel_sweep_promptly(tmp_path):
+    suite = write_suite(tmp_path, seeds=6, steps=300)
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.Popen([str(BIN), "run", "--suite", str(suite), "--out", str(out), "--jobs", "2", "--quiet"],
+                            env=env, start_new_session=True, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    deadline = time.time() + 300
+    while time.time() < deadline and not list((out / "runs").glob("*.json")):
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends: the whole process group
+    start = time.time()
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "rerun the same command to resume" in err
+    assert time.time() - start < 20
+    records = list((out / "runs").glob("*.json"))
+    assert 1 <= len(records) < 12
+    for path in records:
+        json.loads(path.read_text())

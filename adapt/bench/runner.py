@@ -300,6 +300,10 @@ def execute(
 
 
 def _worker_init(threads: int) -> None:
+    import signal
+
+    # Ctrl-C is the parent's to handle: it cancels the queue and stops the workers.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(threads)
 
 
@@ -366,8 +370,12 @@ def run_sweep(
                         bar.set_postfix_str(futures[future].label)
                         bar.update(1)
             except BaseException:
-                # On Ctrl-C do not wait for the queued runs: finished records are already on disk.
+                # On Ctrl-C do not wait for queued or running runs: finished records are already on
+                # disk, and a record is written atomically, so stopping a worker cannot corrupt one.
+                workers = list(getattr(pool, "_processes", {}).values())
                 pool.shutdown(wait=False, cancel_futures=True)
+                for worker in workers:
+                    worker.terminate()
                 raise
             pool.shutdown(wait=True)
     finally:
