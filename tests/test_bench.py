@@ -245,8 +245,11 @@ def test_ctrl_c_stops_a_parallel_sweep_promptly(tmp_path):
     suite = write_suite(tmp_path, seeds=6, steps=300)
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    # A test runner started in the background inherits an ignored SIGINT; give the CLI the default a
+    # terminal user has.
     proc = subprocess.Popen([str(BIN), "run", "--suite", str(suite), "--out", str(out), "--jobs", "2", "--quiet"],
-                            env=env, start_new_session=True, stderr=subprocess.PIPE, text=True)  # fmt: skip
+                            env=env, start_new_session=True, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
     deadline = time.time() + 300
     while time.time() < deadline and not list((out / "runs").glob("*.json")):
         time.sleep(0.05)
