@@ -234,6 +234,11 @@ class Adapter(nn.Module):
         Returns
         -------
         DataFrame with one row per logged step and one column per loss term.
+
+        Notes
+        -----
+        Each call builds fresh heads (bottleneck, classifier, discriminators); the backbone is
+        trained in place and continues from its current weights.
         """
         valid = set(TrainConfig.__dataclass_fields__)
         unknown = sorted(set(train_options) - valid)
