@@ -6,6 +6,10 @@ Two preprocessing protocols (ADDA / TLlib digits):
 * ``"dtn"``: 32x32 RGB, values in [-1, 1] (SVHN -> MNIST, MNIST -> MNIST-M).
 
 The whole domain is decoded once into a float ``TensorDataset`` (fast in-memory training).
+
+Downloads go through torchvision (its URLs and MD5 checks); the files are then read here, in the
+same layout torchvision uses, because torchvision's SVHN loader re-checks the MD5 of the whole file
+at every load, which no small test file in the real format can pass.
 """
 
 from __future__ import annotations
