@@ -17,6 +17,7 @@ import warnings
 
 import pandas as pd
 import torch
+from _pytorch_adapt import SUPPORTED, make_adapter  # benchmarks/ is on sys.path when run as a script
 from torch import nn
 
 from adapt import methods
@@ -45,29 +46,13 @@ def ours(
 
 
 def pytorch_adapt(name: str, arch: str, xs, ys, xt, steps: int, warmup: int, device) -> float | None:
-    from pytorch_adapt.adapters import DANN, Aligner, Classifier
-    from pytorch_adapt.containers import Models, Optimizers
-    from pytorch_adapt.layers import CORALLoss, MMDLoss
-    from pytorch_adapt.models import Discriminator
-
-    backbone = ResNetFeatures(arch).to(device)
-    models = {"G": nn.Sequential(backbone, nn.Linear(backbone.out_features, 256)).to(device),
-              "C": nn.Linear(256, NUM_CLASSES).to(device)}  # fmt: skip
-    optimizers = Optimizers((torch.optim.SGD, {"lr": 0.01, "momentum": 0.9}))
-    if name == "dann":
-        models["D"] = Discriminator(in_size=256, h=1024).to(device)
-        adapter = DANN(models=Models(models), optimizers=optimizers)
-    elif name == "source_only":
-        adapter = Classifier(models=Models(models), optimizers=optimizers)
-    elif name in ("dan", "coral"):
-        loss_fn = MMDLoss() if name == "dan" else CORALLoss()
-        adapter = Aligner(models=Models(models), optimizers=optimizers, hook_kwargs={"loss_fn": loss_fn})
-    else:
+    if name not in SUPPORTED:
         return None
+    backbone = ResNetFeatures(arch)
+    generator = nn.Sequential(backbone, nn.Linear(backbone.out_features, 256))
+    adapter, _ = make_adapter(name, generator, 256, NUM_CLASSES, device)
     domains = {"src_domain": torch.zeros(len(xs), device=device), "target_domain": torch.ones(len(xt), device=device)}
     batch = {"src_imgs": xs, "src_labels": ys, "target_imgs": xt, **domains}
-    for m in models.values():
-        m.train()
     for _ in range(warmup):
         adapter.training_step(batch)
     _sync(device)

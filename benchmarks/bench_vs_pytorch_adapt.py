@@ -23,6 +23,7 @@ import warnings
 
 import pandas as pd
 import torch
+from _pytorch_adapt import make_adapter  # benchmarks/ is on sys.path when run as a script
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
@@ -49,28 +50,13 @@ class ItemDataset(Dataset):
 
 
 def pytorch_adapt_fit(name: str, backbone: nn.Module, source: Dataset, target: Dataset, steps: int, device) -> float:
-    from pytorch_adapt.adapters import DANN, Aligner, Classifier
-    from pytorch_adapt.containers import Models, Optimizers
     from pytorch_adapt.datasets import CombinedSourceAndTargetDataset, SourceDataset, TargetDataset
-    from pytorch_adapt.layers import CORALLoss, MMDLoss
-    from pytorch_adapt.models import Discriminator
     from pytorch_adapt.utils.common_functions import batch_to_device
 
     start = time.perf_counter()
-    models = {"G": backbone.to(device), "C": nn.Linear(500, NUM_CLASSES).to(device)}
-    optimizers = Optimizers((torch.optim.SGD, {"lr": 0.01, "momentum": 0.9}))
-    if name == "dann":
-        models["D"] = Discriminator(in_size=500, h=1024).to(device)
-        adapter = DANN(models=Models(models), optimizers=optimizers)
-    elif name == "source_only":
-        adapter = Classifier(models=Models(models), optimizers=optimizers)
-    else:
-        loss_fn = MMDLoss() if name == "dan" else CORALLoss()
-        adapter = Aligner(models=Models(models), optimizers=optimizers, hook_kwargs={"loss_fn": loss_fn})
+    adapter, _ = make_adapter(name, backbone, 500, NUM_CLASSES, device)
     combined = CombinedSourceAndTargetDataset(SourceDataset(source), TargetDataset(target))
     loader = DataLoader(combined, batch_size=BATCH, shuffle=True, drop_last=True)
-    for model in models.values():
-        model.train()
     batches = itertools.chain.from_iterable(itertools.repeat(loader))
     for _, data in zip(range(steps), batches):
         adapter.training_step(batch_to_device(data, device))
