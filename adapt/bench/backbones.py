@@ -7,31 +7,15 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from ..models import DTN, MLP, LeNet, ResNetFeatures
+from ..models import DTN, MLP, ConvNet, LeNet, ResNetFeatures
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
-
-
-class ConvNet(nn.Module):
-    """A small CNN for low-resolution images (the offline digit tasks): two conv blocks, fc(128)."""
-
-    def __init__(self, in_channels: int, out_features: int = 128) -> None:
-        super().__init__()
-        self.out_features = out_features
-        self.net = nn.Sequential(
-            nn.Conv2d(in_channels, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(), nn.AdaptiveAvgPool2d(4),
-            nn.Flatten(), nn.Linear(64 * 16, out_features), nn.ReLU(),
-        )  # fmt: skip
-
-    def forward(self, x):
-        return self.net(x)
 
 
 #: kind -> allowed options
 BACKBONE_OPTIONS: dict[str, set[str]] = {
     "mlp": {"hidden", "activation"},
-    "convnet": {"out_features"},
+    "convnet": {"channels", "out_features"},
     "lenet": set(),
     "dtn": set(),
     "resnet18": {"weights"},
@@ -49,7 +33,8 @@ def build_backbone(spec: dict[str, Any], input_shape: tuple[int, ...]) -> nn.Mod
         activation = ACTIVATIONS[options.get("activation", "relu")]
         return MLP(int(np.prod(input_shape)), tuple(options.get("hidden", (64,))), activation)
     if kind == "convnet":
-        return ConvNet(input_shape[0], options.get("out_features", 128))
+        channels = tuple(options.get("channels", (16, 32)))
+        return ConvNet(input_shape[0], channels, options.get("out_features", 64), input_size=input_shape[-1])
     if kind == "lenet":
         return LeNet(in_channels=input_shape[0])
     if kind == "dtn":

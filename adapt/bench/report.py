@@ -14,7 +14,9 @@ from .runner import read_records
 
 
 def task_name(config: dict[str, Any]) -> str:
-    return f"{config['benchmark']}/{config['source']}->{config['target']}"
+    """'benchmark/source->target', with ' @<steps>' when the suite runs several training budgets."""
+    budget = f" @{config['budget']}" if config.get("budget") is not None else ""
+    return f"{config['benchmark']}/{config['source']}->{config['target']}{budget}"
 
 
 def runs_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
@@ -26,6 +28,7 @@ def runs_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
             "id": r["id"],
             "method": c["method"],
             "task": task_name(c),
+            "budget": c.get("budget"),
             "seed": c["seed"],
             "draw": c.get("draw", 0),
             "status": r["status"],

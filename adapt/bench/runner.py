@@ -28,7 +28,7 @@ import torch
 
 from .. import __version__
 from ..methods import create, get
-from ..train.engine import NonFiniteLossError, resolve_device
+from ..train.engine import NonFiniteLossError, TrainConfig, resolve_device
 from .backbones import build_backbone
 from .suite import Suite, TaskSpec
 
@@ -51,6 +51,8 @@ class RunSpec:
     select_by: str | None = None
     source_holdout: float = 0.0
     draw: int = 0
+    #: The training length when the suite runs several budgets (also in ``train['steps']``).
+    budget: int | None = None
 
     def config(self) -> dict[str, Any]:
         """Everything that determines the result (and so the run id)."""
@@ -71,6 +73,7 @@ class RunSpec:
             "select_by": self.select_by,
             "source_holdout": self.source_holdout,
             "draw": self.draw,
+            **({"budget": self.budget} if self.budget is not None else {}),
         }
 
     @property
@@ -80,7 +83,8 @@ class RunSpec:
 
     @property
     def label(self) -> str:
-        return f"{get(self.method).name} | {self.task.name} | seed {self.seed}"
+        budget = f" @{self.budget}" if self.budget is not None else ""
+        return f"{get(self.method).name} | {self.task.name}{budget} | seed {self.seed}"
 
 
 def expand(suite: Suite, methods: list[str] | None = None, seeds: int | None = None) -> list[RunSpec]:
@@ -90,26 +94,31 @@ def expand(suite: Suite, methods: list[str] | None = None, seeds: int | None = N
     if unknown:
         raise ValueError(f"method(s) {', '.join(unknown)} are not in suite {suite.name!r}: {', '.join(suite.methods)}")
     runs = []
-    for task in suite.tasks:
-        for name in names:
-            key = name if name in suite.methods else get(name).name
-            for draw, hparams in enumerate(hyperparameter_draws(suite, key)):
-                for seed in range(seeds if seeds is not None else suite.seeds):
-                    runs.append(
-                        RunSpec(
-                            method=name,
-                            task=task,
-                            seed=seed,
-                            hparams=hparams,
-                            train={**suite.train, **task.train},
-                            eval_every=suite.eval_every,
-                            metric=suite.metric,
-                            validators=tuple(suite.validators),
-                            select_by=suite.select_by,
-                            source_holdout=suite.source_holdout,
-                            draw=draw,
+    budgets: list[int | None] = list(suite.budgets) or [None]
+    for budget in budgets:
+        for task in suite.tasks:
+            train = {**suite.train, **task.train, **({"steps": budget} if budget is not None else {})}
+            steps = train.get("steps", TrainConfig.steps)
+            for name in names:
+                key = name if name in suite.methods else get(name).name
+                for draw, hparams in enumerate(hyperparameter_draws(suite, key)):
+                    for seed in range(seeds if seeds is not None else suite.seeds):
+                        runs.append(
+                            RunSpec(
+                                method=name,
+                                task=task,
+                                seed=seed,
+                                hparams=hparams,
+                                train=train,
+                                eval_every=suite.eval_every_for(steps),
+                                metric=suite.metric,
+                                validators=tuple(suite.validators),
+                                select_by=suite.select_by,
+                                source_holdout=suite.source_holdout,
+                                draw=draw,
+                                budget=budget,
+                            )
                         )
-                    )
     return runs
 
 

@@ -6,6 +6,8 @@ A suite is a TOML file in ``benchmarks/suites/``::
     description = "..."
     seeds = 3
     eval_every = 100                      # target-accuracy curve points (monitoring only)
+    budgets = [500, 3000]                 # optional: run every task at each of these step counts
+    checkpoints = 10                      # optional, instead of eval_every: evenly spaced per run
 
     [train]                               # TrainConfig fields, defaults for every run
     steps = 1000
@@ -46,6 +48,9 @@ TOP_KEYS = {
     "description",
     "seeds",
     "eval_every",
+    "checkpoints",
+    "budgets",
+    "split",
     "metric",
     "train",
     "backbones",
@@ -136,6 +141,16 @@ class Suite:
     search_seed: int = 0
     #: Published accuracies (%) to print beside ours: task name or "avg" -> method -> number, plus "source".
     published: dict[str, Any] = field(default_factory=dict)
+    #: Training lengths (steps) every task is run at; empty: the suite's ``train.steps`` only.
+    budgets: list[int] = field(default_factory=list)
+    #: Evenly spaced checkpoints per run (overrides ``eval_every``; 0: use ``eval_every``).
+    checkpoints: int = 0
+    #: 'tuning' or 'confirmation' for suites of a tuning/confirmation pair (documentation only).
+    split: str | None = None
+
+    def eval_every_for(self, steps: int) -> int:
+        """Steps between checkpoints for a run of ``steps`` steps."""
+        return max(1, steps // self.checkpoints) if self.checkpoints else self.eval_every
 
 
 def _fail(path: Path, key: str, problem: str, allowed: Any = None) -> SuiteError:
@@ -192,6 +207,18 @@ def load_suite(name_or_path: str) -> Suite:
     _check_type(path, "seeds", seeds, int, "a positive integer")
     eval_every = raw.get("eval_every", 0)
     _check_type(path, "eval_every", eval_every, int, "a non-negative integer")
+    checkpoints = raw.get("checkpoints", 0)
+    _check_type(path, "checkpoints", checkpoints, int, "a non-negative integer")
+    if checkpoints and eval_every:
+        raise _fail(path, "checkpoints", "set either checkpoints or eval_every, not both")
+    budgets = raw.get("budgets", [])
+    if not isinstance(budgets, list) or not all(isinstance(b, int) and not isinstance(b, bool) and b > 0 for b in budgets):
+        raise _fail(path, "budgets", f"must be a list of positive step counts, got {budgets!r}")
+    if len(set(budgets)) != len(budgets):
+        raise _fail(path, "budgets", f"lists a step count twice: {budgets}")
+    split = raw.get("split")
+    if split not in (None, "tuning", "confirmation"):
+        raise _fail(path, "split", f"unknown split {split!r}", ["confirmation", "tuning"])
     train = _check_train(path, "train", raw.get("train", {}))
     metric = raw.get("metric", "accuracy")
     if metric not in METRICS:
@@ -253,8 +280,8 @@ def load_suite(name_or_path: str) -> Suite:
     select_by = raw.get("select_by")
     if select_by is not None and select_by not in validators:
         raise _fail(path, "select_by", f"{select_by!r} is not in validators", validators)
-    if validators and not eval_every:
-        raise _fail(path, "eval_every", "validators need checkpoints: set eval_every > 0")
+    if validators and not (eval_every or checkpoints):
+        raise _fail(path, "eval_every", "validators need checkpoints: set eval_every > 0 (or checkpoints > 0)")
     source_holdout = raw.get("source_holdout", 0.0)
     _check_type(path, "source_holdout", source_holdout, (int, float), "a fraction in [0, 1)")
     if not 0 <= source_holdout < 1:
@@ -290,6 +317,9 @@ def load_suite(name_or_path: str) -> Suite:
         search_draws=search_draws,
         search_seed=search_seed,
         published=_check_published(path, raw.get("published", {}), {t.name for t in tasks}, set(methods)),
+        budgets=list(budgets),
+        checkpoints=checkpoints,
+        split=split,
     )
 
 

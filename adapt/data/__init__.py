@@ -12,7 +12,15 @@ from .download import DownloadError, download_verified
 from .registry import BENCHMARKS, Benchmark, benchmarks, custom_task, task
 from .show import show
 from .sources import SOURCES
-from .synthetic import blobs_shift, make_moons, moons_shift, optdigits_shift, rotated_optdigits
+from .synthetic import (
+    blobs_shift,
+    make_moons,
+    moons_shift,
+    optdigits_shift,
+    optdigits_shifts,
+    rotated_optdigits,
+    shift_digits,
+)
 
 __all__ = [
     "BENCHMARKS",
@@ -32,7 +40,9 @@ __all__ = [
     "make_task",
     "moons_shift",
     "optdigits_shift",
+    "optdigits_shifts",
     "rotated_optdigits",
+    "shift_digits",
     "show",
     "stratified_split",
     "subset",

@@ -14,7 +14,16 @@ from torch.utils.data import Dataset, TensorDataset
 from .base import DatasetNotFoundError, Protocol, Task, make_task
 from .digits import DIGIT_CLASSES, DIGIT_DOMAINS, INPUT_SHAPES, LAYOUTS, load_digits_domain
 from .images import IMAGE_BENCHMARKS, ImageList, imagenet_transform, load_image_domain, scan_folder
-from .synthetic import BLOB_SHIFTS, OPTDIGITS_ANGLES, blobs_shift, moons_shift, optdigits_shift, rotated_optdigits
+from .synthetic import (
+    BLOB_SHIFTS,
+    OPTDIGITS_ANGLES,
+    OPTDIGITS_SHIFTS,
+    blobs_shift,
+    moons_shift,
+    optdigits_shift,
+    optdigits_shifts,
+    rotated_optdigits,
+)
 
 
 @dataclass(frozen=True)
@@ -67,6 +76,15 @@ BENCHMARKS: dict[str, Benchmark] = {
         "UCI digits rotated by 0..75 degrees, a disjoint part per angle (the RotatedMNIST idea)",
         (("0", "45"), ("0", "75")),
     ),
+    "optdigits-shifts": Benchmark(
+        "optdigits-shifts",
+        OPTDIGITS_SHIFTS,
+        True,
+        "transductive",
+        "UCI digits, gray 16x16, disjoint halves; one image shift per domain: scale, noise, blur, contrast, "
+        "thick strokes, or a label shift (imbalanced)",
+        tuple(("clean", d) for d in OPTDIGITS_SHIFTS[1:]),
+    ),
     "digits": Benchmark(
         "digits",
         DIGIT_DOMAINS,
@@ -116,6 +134,9 @@ def _offline_domains(name: str, source: str, target: str, data_seed: int, option
     if name == "optdigits":
         xs, ys, xt, yt = optdigits_shift(data_seed)
         return _tensor_pair(xs, ys), _tensor_pair(xt, yt), DIGIT_CLASSES, (3, 16, 16)
+    if name == "optdigits-shifts":
+        xs, ys, xt, yt = optdigits_shifts(source, target, data_seed)
+        return _tensor_pair(xs, ys), _tensor_pair(xt, yt), DIGIT_CLASSES, (1, 16, 16)
     domains = rotated_optdigits(data_seed)
     xs, ys = domains[int(source)]
     xt, yt = domains[int(target)]
