@@ -47,22 +47,42 @@ def test_gradient_reversal_matches_pytorch_adapt():
 def test_domain_adversarial_loss_closed_form():
     s, t = torch.tensor([2.0, -1.0]), torch.tensor([0.5])
     sig = torch.sigmoid
-    expected = -(torch.log(sig(s)).sum() + torch.log(1 - sig(t)).sum()) / 3
-    torch.testing.assert_close(losses.domain_adversarial_loss(s, t), expected)
+    mean_of_domain_means = -(torch.log(sig(s)).mean() + torch.log(1 - sig(t)).mean()) / 2
+    torch.testing.assert_close(losses.domain_adversarial_loss(s, t), mean_of_domain_means)
+    torch.testing.assert_close(losses.domain_adversarial_loss(s, t, reduction="sum"), 2 * mean_of_domain_means)
     # perfectly confused discriminator: log 2
     assert math.isclose(
         float(losses.domain_adversarial_loss(torch.zeros(4), torch.zeros(4))), math.log(2), rel_tol=1e-6
     )
+    with pytest.raises(ValueError, match="reduction"):
+        losses.domain_adversarial_loss(s, t, reduction="max")
 
 
-def test_domain_adversarial_loss_weighted_mean():
+def test_domain_adversarial_loss_weighted_means():
     s, t = torch.tensor([2.0, -1.0]), torch.tensor([0.5, 0.1])
     ws, wt = torch.tensor([1.0, 3.0]), torch.tensor([2.0, 0.5])
-    per = torch.cat([-torch.log(torch.sigmoid(s)), -torch.log(1 - torch.sigmoid(t))])
-    w = torch.cat([ws, wt])
-    torch.testing.assert_close(losses.domain_adversarial_loss(s, t, ws, wt), (w * per).sum() / w.sum())
+    ls, lt = -torch.log(torch.sigmoid(s)), -torch.log(1 - torch.sigmoid(t))
+    per_domain = 0.5 * ((ws * ls).sum() / ws.sum() + (wt * lt).sum() / wt.sum())
+    torch.testing.assert_close(losses.domain_adversarial_loss(s, t, ws, wt), per_domain)
+    joint = ((ws * ls).sum() + (wt * lt).sum()) / (ws.sum() + wt.sum())
+    torch.testing.assert_close(losses.domain_adversarial_loss(s, t, ws, wt, weight_normalization="joint"), joint)
     with pytest.raises(ValueError, match="both"):
         losses.domain_adversarial_loss(s, t, ws, None)
+
+
+def test_domain_loss_sum_matches_pytorch_adapt_domain_loss_hook():
+    """pytorch-adapt's DANN loss has one BCE term per domain (DomainLossHook), each a mean, added up."""
+    pa_hooks = pytest.importorskip("pytorch_adapt.hooks")
+    generator, discriminator = torch.nn.Linear(4, 3), torch.nn.Sequential(torch.nn.Linear(3, 1), torch.nn.Flatten(0))
+    xs, xt = torch.randn(8, 4), torch.randn(6, 4) + 1
+    inputs = {"src_imgs": xs, "target_imgs": xt, "src_domain": torch.zeros(8), "target_domain": torch.ones(6),
+              "G": generator, "D": discriminator}  # fmt: skip
+    outputs, pa_losses = pa_hooks.DomainLossHook()(inputs)
+    expected = pa_losses["src_domain_loss"].mean() + pa_losses["target_domain_loss"].mean()
+    # pytorch-adapt labels the source 0 and the target 1; ours are the other way round
+    source_logits = -outputs["src_imgs_features_dlogits"]
+    target_logits = -outputs["target_imgs_features_dlogits"]
+    torch.testing.assert_close(losses.domain_adversarial_loss(source_logits, target_logits, reduction="sum"), expected)
 
 
 # ---------------------------------------------------------------- MMD

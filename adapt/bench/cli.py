@@ -66,11 +66,19 @@ def _print_report(result: dict) -> None:
     if not result["failed"].empty:
         print(f"\n{len(result['failed'])} failed run(s):")
         print(result["failed"].to_string(index=False))
+    if "transfer" in result:
+        print(f"\n{result['transfer_caption']}")
+        print(result["transfer"].to_string())
     if "selection_table" in result:
         print(f"\n{result['selection_caption']}")
         print(result["selection_table"].to_string())
         print(f"\n{result['quality_caption']}")
         print(result["quality"].round(3).to_string())
+        if not result["study"].empty:
+            print(f"\n{result['study_caption']}")
+            study = result["study"]
+            print(study.assign(**{"negative transfer": study["negative transfer"].map(lambda v: f"{100 * v:.0f}%")})
+                  .round(2).to_string())  # fmt: skip
     if "published" in result:
         table, caption = result["published"]
         print(f"\n{caption}")

@@ -253,6 +253,7 @@ def write_report(
         curves = curves_frame(records)
         curves = curves[curves["id"].isin(headline["id"])] if not curves.empty else curves
         paths = make_figures(headline, summary, curves, out)
+    transfer = _write_transfer(headline, out)
     selection = write_selection_report(records, out, figures)
     published = compare_published(summary, results / "published.json")
     if published is not None:
@@ -267,12 +268,31 @@ def write_report(
         "failed": failed,
         "figures": paths,
         "out": out,
+        **transfer,
         **selection,
     }
 
 
+def _write_transfer(runs: pd.DataFrame, out: Path) -> dict[str, Any]:
+    """The gain over SourceOnly and negative transfer table, when the sweep ran SourceOnly."""
+    ok = runs[runs.status == "ok"]
+    if BASELINE not in set(ok["method"]) or ok["method"].nunique() < 2:
+        return {}
+    table = transfer_summary(paired_gains(ok))
+    text = format_transfer(table)
+    caption = (
+        "Gain over SourceOnly (points, mean ± 95% CI over task x seed pairs) and negative transfer rate "
+        f"(share of pairs more than {NEGATIVE_TRANSFER_POINTS:g} points below SourceOnly); last checkpoint"
+    )
+    table.reset_index().to_csv(out / "transfer.csv", index=False)
+    (out / "transfer.md").write_text(to_markdown(text, caption))
+    return {"transfer": text, "transfer_caption": caption}
+
+
 # ---------------------------------------------------------------- model selection (validators)
 ORACLE = "oracle (uses target labels)"
+#: Columns of :func:`checkpoints_frame` that are not validator scores.
+CHECKPOINT_KEYS = ("id", "method", "task", "budget", "draw", "seed", "step", "target_accuracy")
 
 
 def checkpoints_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
@@ -285,7 +305,7 @@ def checkpoints_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
         for point in r.get("curve", []):
             if point.get("target_accuracy") is None:
                 continue
-            row = {"id": r["id"], "method": c["method"], "task": task_name(c),
+            row = {"id": r["id"], "method": c["method"], "task": task_name(c), "budget": c.get("budget"),
                    "draw": c.get("draw", 0), "seed": c["seed"], "step": point["step"],
                    "target_accuracy": point["target_accuracy"]}  # fmt: skip
             row.update({k[4:]: v for k, v in point.items() if k.startswith("val_")})
@@ -303,12 +323,11 @@ def selection_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     if checkpoints.empty:
         return pd.DataFrame()
     by_id = {r["id"]: r for r in records}
-    validators = [c for c in checkpoints.columns if c not in
-                  ("id", "method", "task", "draw", "seed", "step", "target_accuracy")]  # fmt: skip
+    validators = [c for c in checkpoints.columns if c not in CHECKPOINT_KEYS]
     rows = []
     for run_id, group in checkpoints.groupby("id", sort=True):
         group = group.sort_values("step")
-        base = group.iloc[0][["method", "task", "draw", "seed"]].to_dict()
+        base = group.iloc[0][["method", "task", "budget", "draw", "seed"]].to_dict()
         select_by = by_id[run_id]["config"].get("select_by")
         last = group.iloc[-1]
         rows.append({**base, "rule": "last", "step": last["step"], "accuracy": by_id[run_id]["accuracy"],
@@ -360,15 +379,18 @@ def validator_quality(records: list[dict[str, Any]]) -> pd.DataFrame:
     from ..validators import spearman, weighted_spearman
 
     checkpoints = checkpoints_frame(records)
-    validators = [c for c in checkpoints.columns if c not in
-                  ("id", "method", "task", "draw", "seed", "step", "target_accuracy")]  # fmt: skip
+    validators = [c for c in checkpoints.columns if c not in CHECKPOINT_KEYS]
     rows = []
     for task, group in checkpoints.groupby("task", sort=True):
         for v in validators:
-            ok = group[[v, "target_accuracy"]].dropna()
+            # a checkpoint the validator failed on keeps a NaN score: it counts as its worst score
+            ok = group[[v, "target_accuracy"]].dropna(subset=["target_accuracy"])
             scores, accuracy = ok[v].values, ok["target_accuracy"].values
-            rows.append({"task": task, "validator": v, "checkpoints": len(ok), "spearman": spearman(scores, accuracy),
-                         "weighted_spearman": weighted_spearman(scores, accuracy)})  # fmt: skip
+            rows.append({
+                "task": task, "validator": v, "checkpoints": len(ok), "spearman": spearman(scores, accuracy),
+                "weighted_spearman": weighted_spearman(scores, accuracy, weighting="code2023"),
+                "weighted_spearman_paper2022": weighted_spearman(scores, accuracy, weighting="paper2022"),
+            })  # fmt: skip
     return pd.DataFrame(rows)
 
 
@@ -388,8 +410,17 @@ def write_selection_report(records: list[dict[str, Any]], out: Path, figures: bo
     wide = quality.pivot(index="validator", columns="task", values="weighted_spearman")
     wide["mean"] = wide.mean(axis=1)
     wide = wide.sort_values("mean", ascending=False)
-    quality_caption = "Weighted Spearman correlation (Musgrave et al. 2022) of each validator with target accuracy"
+    quality_caption = ("Weighted Spearman correlation of each validator with target accuracy (Musgrave et al., "
+                       "weights as in their code since 2023)")  # fmt: skip
     (out / "validators.md").write_text(to_markdown(wide.round(3), quality_caption))
+    study = selection_study(selection)
+    study_caption = ("Label-free checkpoint selection over the adaptation runs: accuracy change from the last "
+                     "checkpoint, share of the oracle's change recovered, gain over SourceOnly and negative "
+                     "transfer rate (both with SourceOnly selected by the same rule)")  # fmt: skip
+    if not study.empty:
+        study.reset_index().to_csv(out / "selection_study.csv", index=False)
+        shown = study.assign(**{"negative transfer": study["negative transfer"].map(lambda v: f"{100 * v:.0f}%")})
+        (out / "selection_study.md").write_text(to_markdown(shown.round(2), study_caption))
     paths = []
     if figures:
         import matplotlib.pyplot as plt
@@ -404,7 +435,8 @@ def write_selection_report(records: list[dict[str, Any]], out: Path, figures: bo
         ax.set_title("How well each validator ranks checkpoints (1 = perfectly, 0 = no better than chance)")
         paths.append(_save(fig, out / "validators.png"))
     return {"selection": chosen, "selection_table": table, "selection_caption": caption, "quality": wide,
-            "quality_caption": quality_caption, "figures": paths}  # fmt: skip
+            "quality_caption": quality_caption, "study": study, "study_caption": study_caption,
+            "figures": paths}  # fmt: skip
 
 
 def compare_published(summary: pd.DataFrame, path: Path) -> tuple[pd.DataFrame, str] | None:
@@ -426,3 +458,79 @@ def compare_published(summary: pd.DataFrame, path: Path) -> tuple[pd.DataFrame, 
     caption = (f"Ours (last checkpoint, no target labels) beside {source}; most published numbers select "
                "checkpoints with target labels, so expect ours to be lower")  # fmt: skip
     return table, caption
+
+
+# ---------------------------------------------------------------- gains over SourceOnly and negative transfer
+BASELINE = "source_only"
+#: A method transfers negatively on a (task, seed) pair when it is this many points below SourceOnly.
+NEGATIVE_TRANSFER_POINTS = 2.0
+
+
+def paired_gains(results: pd.DataFrame, value: str = "score") -> pd.DataFrame:
+    """Each adaptation run's gain (points) over the SourceOnly run of the same task, budget and seed.
+
+    ``results`` has columns method, task, seed, ``value`` (a fraction) and optionally budget and rule;
+    runs are paired within a rule, so a selection rule is compared with SourceOnly under the same rule.
+    """
+    keys = ["task", "seed"] + [k for k in ("rule",) if k in results.columns]
+    base = results[results["method"] == BASELINE].set_index(keys)[value].rename("baseline")
+    others = results[results["method"] != BASELINE].join(base, on=keys, how="inner")
+    return others.assign(gain=100 * (others[value] - others["baseline"]))
+
+
+def transfer_summary(gains: pd.DataFrame) -> pd.DataFrame:
+    """Per method (and budget): mean gain over SourceOnly with a 95 % t-interval over the (task, seed)
+    pairs, and the negative transfer rate: the share of pairs more than 2 points below SourceOnly."""
+    by = ["method"] + (["budget"] if "budget" in gains.columns and gains["budget"].notna().any() else [])
+    grouped = gains.groupby(by)["gain"]
+    table = grouped.agg(gain="mean", pairs="count").assign(
+        ci95=grouped.apply(_ci95),
+        negative_transfer=grouped.apply(lambda g: float((g < -NEGATIVE_TRANSFER_POINTS).mean())),
+        tasks_below=gains.groupby(by)[["task", "gain"]].apply(
+            lambda g: int((g.groupby("task")["gain"].mean() < 0).sum())
+        ),
+    )
+    return table[["gain", "ci95", "negative_transfer", "pairs", "tasks_below"]]
+
+
+def format_transfer(table: pd.DataFrame) -> pd.DataFrame:
+    """``transfer_summary`` as strings: 'gain ± ci' and the negative transfer rate in %."""
+    return pd.DataFrame(
+        {
+            "gain over SourceOnly (points)": [_cell(g, c) for g, c in zip(table["gain"], table["ci95"])],
+            "negative transfer": [f"{100 * v:.0f}%" for v in table["negative_transfer"]],
+            "pairs": table["pairs"],
+            "tasks below SourceOnly": table["tasks_below"],
+        },
+        index=table.index,
+    )
+
+
+def selection_study(selection: pd.DataFrame) -> pd.DataFrame:
+    """What label-free checkpoint selection buys, per validator, over the adaptation runs.
+
+    * ``gain vs last``: mean accuracy change (points) from the last checkpoint to the validator's pick;
+    * ``oracle gain recovered``: that change summed over runs, divided by the oracle's summed change
+      (1 = as good as picking with target labels, 0 = no better than the last checkpoint);
+    * ``negative transfer``: the share of (task, seed) pairs more than 2 points below SourceOnly,
+      both selected by the same rule; the 'last' row is the rate without selection.
+    """
+    if selection.empty:
+        return pd.DataFrame()
+    single = selection[selection.groupby(["task", "method", "seed", "rule"])["draw"].transform("nunique") == 1]
+    wide = single.pivot_table(index=["method", "task", "seed"], columns="rule", values="accuracy")
+    adapted = wide[wide.index.get_level_values("method") != BASELINE]
+    gains = paired_gains(single, value="accuracy")
+    rows = []
+    for rule in [c for c in wide.columns if c == "last" or c.startswith("val: ")]:
+        change = 100 * (adapted[rule] - adapted["last"])
+        oracle = 100 * (adapted[ORACLE] - adapted["last"])
+        rule_gains = gains[gains["rule"] == rule]["gain"]
+        rows.append({
+            "rule": rule,
+            "gain vs last (points)": change.mean(),
+            "oracle gain recovered": change.sum() / oracle.sum() if oracle.sum() > 0 else np.nan,
+            "gain over SourceOnly (points)": rule_gains.mean(),
+            "negative transfer": float((rule_gains < -NEGATIVE_TRANSFER_POINTS).mean()),
+        })  # fmt: skip
+    return pd.DataFrame(rows).set_index("rule")

@@ -247,20 +247,21 @@ def execute(
         backbone = build_backbone(spec.task.backbone, task.input_shape)
         model = create(spec.method, backbone, task.num_classes, **spec.task.model, **spec.hparams)
         callbacks: list[Any] = []
+        validation = None
         if spec.validators:
             from ..validators import ValidationCallback
 
-            # Validators see target *inputs* only (target_train) and the held-out source split.
-            callbacks.append(
-                ValidationCallback(
-                    list(spec.validators),
-                    task.target_train,
-                    task.source_val,
-                    task.source_train,
-                    spec.eval_every,
-                    spec.select_by,
-                )
+            # Validators see target *inputs* only, with evaluation transforms (target_eval), and the
+            # held-out source split.
+            validation = ValidationCallback(
+                list(spec.validators),
+                task.target_eval,
+                task.source_val,
+                task.source_train_eval,
+                spec.eval_every,
+                spec.select_by,
             )
+            callbacks.append(validation)
         if spec.eval_every:
             callbacks.append(TargetAccuracyCurve(spec.eval_every, task.target_test))
         history = model.fit(
@@ -274,9 +275,9 @@ def execute(
         )
         accuracy, per_class = _accuracies(model, task.target_test, task.classes)
         selected = None
-        if spec.select_by:
+        if spec.select_by and validation is not None:
             # the checkpoint kept by the chosen validator (its target accuracy is scored, not used)
-            step = callbacks[0].restore_best(model)
+            step = validation.restore_best(model)
             selected = {
                 "validator": spec.select_by,
                 "step": step,

@@ -40,6 +40,7 @@ from typing import Any
 
 from ..data.registry import BENCHMARKS
 from ..methods import aliases, available, hyperparameters
+from ..methods import get as get_method
 from ..train.engine import TrainConfig
 from .backbones import BACKBONE_OPTIONS
 
@@ -212,7 +213,8 @@ def load_suite(name_or_path: str) -> Suite:
     if checkpoints and eval_every:
         raise _fail(path, "checkpoints", "set either checkpoints or eval_every, not both")
     budgets = raw.get("budgets", [])
-    if not isinstance(budgets, list) or not all(isinstance(b, int) and not isinstance(b, bool) and b > 0 for b in budgets):
+    positive = all(isinstance(b, int) and not isinstance(b, bool) and b > 0 for b in budgets or [0])
+    if not isinstance(budgets, list) or (budgets and not positive):
         raise _fail(path, "budgets", f"must be a list of positive step counts, got {budgets!r}")
     if len(set(budgets)) != len(budgets):
         raise _fail(path, "budgets", f"lists a step count twice: {budgets}")
@@ -268,7 +270,10 @@ def load_suite(name_or_path: str) -> Suite:
     methods = _check_keys(path, "methods", raw["methods"], set(available()) | set(aliases()))
     for name, hp in methods.items():
         valid = set(hyperparameters(name)) - MODEL_KEYS
-        _check_keys(path, f"methods.{name}", hp, valid)
+        _check_keys(path, f"methods.{name}", hp, valid | {"preset"})
+        presets = get_method(name).presets
+        if "preset" in hp and hp["preset"] not in presets:
+            raise _fail(path, f"methods.{name}.preset", f"unknown preset {hp['preset']!r}", presets or ["none"])
     from ..validators import VALIDATORS
 
     validators = raw.get("validators", [])

@@ -98,6 +98,17 @@ class Task:
     target_train_scoring: Dataset | None = None
     description: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    #: ``target_train``'s examples with evaluation transforms, inputs only: what validators score
+    #: (randomly augmented images would give the same model a different score each time).
+    target_eval: Dataset | None = None
+    #: ``source_train``'s examples with evaluation transforms (labeled), for validators such as DEV.
+    source_train_eval: Dataset | None = None
+
+    def __post_init__(self) -> None:
+        if self.target_eval is None:
+            self.target_eval = self.target_train
+        if self.source_train_eval is None:
+            self.source_train_eval = self.source_train
 
     @property
     def name(self) -> str:
@@ -152,18 +163,23 @@ def make_task(
     target_eval_data = target_eval_data if target_eval_data is not None else target_data
     source_eval_data = source_eval_data if source_eval_data is not None else source_data
     source_val = None
+    source_train_eval = source_eval_data
     if source_holdout > 0:
         train_idx, val_idx = stratified_split(dataset_labels(source_data), source_holdout, seed)
         source_data, source_val = subset(source_data, train_idx), subset(source_eval_data, val_idx)
+        source_train_eval = subset(source_eval_data, train_idx)
     scoring = None
     if protocol == "transductive":
         target_train, target_test = unlabeled(target_data), target_eval_data
+        target_eval = unlabeled(target_eval_data)
     elif target_test_data is not None:
         target_train, target_test, scoring = unlabeled(target_data), target_test_data, target_eval_data
+        target_eval = unlabeled(target_eval_data)
     else:
         train_idx, test_idx = stratified_split(dataset_labels(target_data), test_fraction, seed)
         target_train, target_test = unlabeled(subset(target_data, train_idx)), subset(target_eval_data, test_idx)
         scoring = subset(target_eval_data, train_idx)
+        target_eval = unlabeled(scoring)
     return Task(
         benchmark=benchmark,
         source=source,
@@ -177,4 +193,6 @@ def make_task(
         source_val=source_val,
         target_train_scoring=scoring,
         description=description,
+        target_eval=target_eval,
+        source_train_eval=source_train_eval,
     )

@@ -203,7 +203,9 @@ def rotated_optdigits(
 OPTDIGITS_SHIFTS = ("clean", "scale", "noise", "blur", "contrast", "thick", "imbalanced")
 
 
-def shift_digits(images: np.ndarray, labels: np.ndarray, kind: str, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def shift_digits(
+    images: np.ndarray, labels: np.ndarray, kind: str, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Apply one named shift to digits (N, 1, H, W) in [0, 1] (white strokes on black).
 
     * ``clean``: unchanged.

@@ -19,10 +19,11 @@ from .entropy import (
     mcc_loss,
 )
 from .grl import gradient_reversal
-from .mmd import DAN_MULTIPLIERS, jmmd, mean_squared_distance, mmd, squared_distances
+from .mmd import DAN_MULTIPLIERS, TLLIB_DAN_MULTIPLIERS, jmmd, mean_squared_distance, mmd, squared_distances
 
 __all__ = [
     "DAN_MULTIPLIERS",
+    "TLLIB_DAN_MULTIPLIERS",
     "bnm_loss",
     "coral_loss",
     "covariance",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -10,37 +11,62 @@ import torch.nn.functional as F
 from ._utils import float32_region
 from .entropy import entropy
 
+DomainReduction = Literal["mean", "sum"]
+WeightNormalization = Literal["per_domain", "joint"]
+
 
 def domain_adversarial_loss(
     source_logits: torch.Tensor,
     target_logits: torch.Tensor,
     source_weights: torch.Tensor | None = None,
     target_weights: torch.Tensor | None = None,
+    *,
+    reduction: DomainReduction = "mean",
+    weight_normalization: WeightNormalization = "per_domain",
 ) -> torch.Tensor:
     """Binary cross-entropy of a domain discriminator (source = 1, target = 0).
 
-    Ganin et al., JMLR 2016, Eq. 18 (the domain term of the DANN objective):
-    :math:`L_d = -\\frac{1}{n}\\sum_i \\log d(f(x^s_i)) - \\frac{1}{n'}\\sum_j \\log(1-d(f(x^t_j)))`,
-    averaged here over both domains together. With weights it is the weighted mean used by CDAN+E
-    (Long et al., NeurIPS 2018, Eq. 9).
+    With :math:`L_s = \\frac{1}{n}\\sum_i -\\log d(f(x^s_i))` and
+    :math:`L_t = \\frac{1}{n'}\\sum_j -\\log(1-d(f(x^t_j)))`:
+
+    * ``reduction="sum"``: :math:`L_s + L_t`, the domain term of Ganin et al., JMLR 2016, Eq. 18
+      (and pytorch-adapt's DANN);
+    * ``reduction="mean"``: :math:`(L_s + L_t)/2` (TLlib's ``DomainAdversarialLoss``), half of it.
+
+    With per-example weights :math:`w` (CDAN+E, Long et al., NeurIPS 2018, Eq. 9):
+
+    * ``weight_normalization="per_domain"``: :math:`L_s = \\sum_i w_i\\ell_i / \\sum_i w_i` over the
+      source and likewise :math:`L_t` over the target (the authors' code, ``loss.CDAN``);
+    * ``"joint"``: one weighted mean :math:`\\sum w\\ell / \\sum w` over both domains together
+      (TLlib's ``ConditionalDomainAdversarialLoss``), times 2 for ``reduction="sum"``.
 
     Parameters
     ----------
     source_logits, target_logits : Tensor (B,) or (B, 1)
         Discriminator logits (no sigmoid applied).
     source_weights, target_weights : Tensor (B,), optional
-        Per-sample weights; when given, the loss is :math:`\\sum w_i \\ell_i / \\sum w_i`.
+        Per-sample weights (detach them if they should not be trained through).
+    reduction : 'mean' or 'sum' of the two domain terms.
+    weight_normalization : 'per_domain' or 'joint', used only with weights.
     """
-    logits = torch.cat([source_logits.reshape(-1), target_logits.reshape(-1)])
-    labels = torch.cat([torch.ones_like(source_logits.reshape(-1)), torch.zeros_like(target_logits.reshape(-1))])
-    with float32_region(logits):
-        per_sample = F.binary_cross_entropy_with_logits(logits.float(), labels.float(), reduction="none")
-        if source_weights is None and target_weights is None:
-            return per_sample.mean()
+    if reduction not in ("mean", "sum"):
+        raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
+    if weight_normalization not in ("per_domain", "joint"):
+        raise ValueError(f"weight_normalization must be 'per_domain' or 'joint', got {weight_normalization!r}")
+    if (source_weights is None) != (target_weights is None):
+        raise ValueError("give both source_weights and target_weights, or neither")
+    s, t = source_logits.reshape(-1), target_logits.reshape(-1)
+    with float32_region(s):
+        s, t = s.float(), t.float()
+        loss_s = F.binary_cross_entropy_with_logits(s, torch.ones_like(s), reduction="none")
+        loss_t = F.binary_cross_entropy_with_logits(t, torch.zeros_like(t), reduction="none")
+        scale = 0.5 if reduction == "mean" else 1.0
         if source_weights is None or target_weights is None:
-            raise ValueError("give both source_weights and target_weights, or neither")
-        weights = torch.cat([source_weights.reshape(-1), target_weights.reshape(-1)]).float()
-        return (weights * per_sample).sum() / weights.sum()
+            return scale * (loss_s.mean() + loss_t.mean())
+        ws, wt = source_weights.reshape(-1).float(), target_weights.reshape(-1).float()
+        if weight_normalization == "joint":
+            return 2.0 * scale * ((ws * loss_s).sum() + (wt * loss_t).sum()) / (ws.sum() + wt.sum())
+        return scale * ((ws * loss_s).sum() / ws.sum() + (wt * loss_t).sum() / wt.sum())
 
 
 def multilinear_map(features: torch.Tensor, predictions: torch.Tensor) -> torch.Tensor:

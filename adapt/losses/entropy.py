@@ -35,8 +35,10 @@ def entropy(logits: torch.Tensor, reduction: Reduction = "mean") -> torch.Tensor
     with float32_region(logits):
         log_p = torch.log_softmax(logits.float(), dim=1)
         p = log_p.exp()
-        # 0 log 0 = 0: a logit of -inf (an excluded entry) contributes nothing
-        values = -torch.where(p > 0, p * log_p, torch.zeros_like(p)).sum(dim=1)
+        # 0 log 0 = 0: a logit of -inf (an excluded entry) contributes nothing. The -inf is replaced
+        # *before* the product: masking the product afterwards leaves 0 * -inf = NaN in the gradient.
+        finite_log_p = torch.where(p > 0, log_p, torch.zeros_like(log_p))
+        values = -(p * finite_log_p).sum(dim=1)
     return _reduce(values, reduction)
 
 
@@ -104,6 +106,9 @@ def mcc_loss(logits: torch.Tensor, temperature: float = 2.5) -> torch.Tensor:
         weights = 1.0 + torch.exp(-sample_entropy)
         weights = probs.shape[0] * weights / weights.sum()
         confusion = (probs * weights.unsqueeze(1)).t() @ probs
-        confusion = confusion / confusion.sum(dim=1, keepdim=True)
+        # A class that no example predicts has an all-zero row (its probabilities underflow to 0);
+        # it has no confusion to penalize, so its row stays 0 instead of becoming 0/0 = NaN.
+        row_sums = confusion.sum(dim=1, keepdim=True)
+        confusion = confusion / row_sums.clamp_min(torch.finfo(torch.float32).tiny)
         num_classes = confusion.shape[0]
         return (confusion.sum() - confusion.trace()) / num_classes

@@ -1,7 +1,7 @@
 """Maximum mean discrepancy with multi-kernel Gaussian families (DAN) and its joint variant (JAN).
 
-Three estimators of the squared MMD between samples ``x`` (n, d) and ``y`` (m, d) are offered
-(Gretton et al., "A Kernel Two-Sample Test", JMLR 2012):
+Four estimators of the squared MMD between samples ``x`` (n, d) and ``y`` (m, d) are offered
+(the first three from Gretton et al., "A Kernel Two-Sample Test", JMLR 2012):
 
 * ``"biased"``   -- :math:`\\mathrm{MMD}^2_b`, Eq. 5: means over all pairs, diagonals included.
 * ``"unbiased"`` -- :math:`\\mathrm{MMD}^2_u`, Eq. 3: the within-domain means exclude ``i = j``.
@@ -9,11 +9,23 @@ Three estimators of the squared MMD between samples ``x`` (n, d) and ``y`` (m, d
   :math:`\\frac{1}{m'}\\sum_i h(z_{2i-1}, z_{2i})` with
   :math:`h = k(x_1,x_2)+k(y_1,y_2)-k(x_1,y_2)-k(x_2,y_1)`; O(n d) time and memory. This is the
   estimator of DAN (Long et al., ICML 2015, Eq. 6).
+* ``"cyclic"``   -- TLlib's "linear" DAN: the mean of :math:`h(z_i, z_{i+1})` over the ``b``
+  cyclically consecutive pairs ``(i, (i + 1) mod b)`` of the first ``b = min(n, m)`` examples;
+  every example enters two terms. O(n d). (TLlib adds the constant :math:`2/(b-1)`, which changes
+  no gradient and is left out here.)
 
-The kernel is the average of Gaussians :math:`k_\\gamma(a,b) = \\exp(-\\lVert a-b\\rVert^2/\\gamma)`
-with :math:`\\gamma = \\text{multiplier} \\times \\text{base}`; the base bandwidth is the mean or the
-median of the pairwise squared distances of the pooled sample, or a fixed number. The bandwidth
-is treated as a constant (no gradient flows through it), as in DAN's implementation.
+The kernel is the average (or, with ``kernel_sum=True``, the sum) of Gaussians
+:math:`k_\\gamma(a,b) = \\exp(-\\lVert a-b\\rVert^2/\\gamma)` with
+:math:`\\gamma = \\text{multiplier} \\times \\text{base}`; the base bandwidth is the mean of the
+pairwise squared distances of the pooled sample over pairs ``i != j`` (``"mean"``) or over all
+ordered pairs, self-pairs included (``"mean_all_pairs"``, TLlib's ``GaussianKernel``), the median,
+or a fixed number. The bandwidth is treated as a constant (no gradient flows through it), as in
+DAN's implementation. TLlib writes its kernel as :math:`\\exp(-d^2 / (2\\alpha\\,\\bar d^2))` with
+:math:`\\alpha = 2^k`: that is ``multipliers = 2 * 2^k`` here (:data:`TLLIB_DAN_MULTIPLIERS`).
+
+Distances are computed after subtracting the pooled mean (they do not change, but the expansion
+:math:`\\lVert a\\rVert^2 + \\lVert b\\rVert^2 - 2a^\\top b` loses every digit when the features share a
+large offset).
 """
 
 from __future__ import annotations
@@ -27,11 +39,15 @@ from torch.utils.checkpoint import checkpoint
 
 from ._utils import float32_region
 
-Estimator = Literal["biased", "unbiased", "linear"]
-Bandwidth = Literal["mean", "median"] | float
+Estimator = Literal["biased", "unbiased", "linear", "cyclic"]
+Bandwidth = Literal["mean", "mean_all_pairs", "median"] | float
+ESTIMATORS = ("biased", "unbiased", "linear", "cyclic")
 
-#: Bandwidth multipliers :math:`2^k, k=-3..1`, the DAN family used by TLlib.
+#: Bandwidth multipliers :math:`2^k, k=-3..1` of the base bandwidth (DAN's family of 5 kernels).
 DAN_MULTIPLIERS: tuple[float, ...] = (0.125, 0.25, 0.5, 1.0, 2.0)
+#: TLlib's DAN family, ``GaussianKernel(alpha=2**k)`` for k = -3..1, in this module's convention
+#: :math:`\gamma = m \cdot \text{base}` (TLlib divides by :math:`2\alpha`).
+TLLIB_DAN_MULTIPLIERS: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0)
 
 
 def squared_distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -48,7 +64,8 @@ def mean_squared_distance(z: torch.Tensor) -> torch.Tensor:
     n = z.shape[0]
     if n < 2:
         raise ValueError("mean_squared_distance needs at least 2 points")
-    total = 2.0 * n * z.pow(2).sum() - 2.0 * z.sum(0).pow(2).sum()
+    z = z - z.mean(0, keepdim=True)  # the sum becomes 0: no cancellation between two large terms
+    total = 2.0 * n * z.pow(2).sum()
     return (total / (n * (n - 1))).clamp_min(0.0)
 
 
@@ -58,8 +75,10 @@ def _doubling_chain(multipliers: Sequence[float]) -> bool:
     return len(m) > 1 and all(abs(b - 2.0 * a) <= 1e-12 * b for a, b in itertools.pairwise(m))
 
 
-def _multi_kernel(sq: torch.Tensor, base: torch.Tensor, multipliers: Sequence[float]) -> torch.Tensor:
-    r"""Average of the Gaussians :math:`\exp(-d^2 / (m\,\text{base}))` over the multipliers ``m``.
+def _multi_kernel(
+    sq: torch.Tensor, base: torch.Tensor, multipliers: Sequence[float], kernel_sum: bool = False
+) -> torch.Tensor:
+    r"""Average (or sum) of the Gaussians :math:`\exp(-d^2 / (m\,\text{base}))` over the multipliers ``m``.
 
     For a doubling family one ``exp`` suffices: :math:`k_{\gamma/2} = k_\gamma^2`, so the narrower
     kernels are successive squares of the widest one.
@@ -71,11 +90,11 @@ def _multi_kernel(sq: torch.Tensor, base: torch.Tensor, multipliers: Sequence[fl
         for _ in range(len(multipliers) - 1):
             kernel = kernel * kernel
             out = out + kernel
-        return out / len(multipliers)
+        return out if kernel_sum else out / len(multipliers)
     out = torch.zeros_like(sq)
     for m in multipliers:
         out = out + torch.exp(-sq / (base * m))
-    return out / len(multipliers)
+    return out if kernel_sum else out / len(multipliers)
 
 
 def _base_bandwidth(
@@ -87,11 +106,14 @@ def _base_bandwidth(
         return torch.tensor(float(bandwidth), device=pooled.device)
     if bandwidth == "mean":
         return mean_squared_distance(pooled.detach())
+    if bandwidth == "mean_all_pairs":
+        n = pooled.shape[0]
+        return mean_squared_distance(pooled.detach()) * (n - 1) / n
     if bandwidth == "median":
         if distances is None:
             raise ValueError("bandwidth='median' needs the distance matrix; use 'mean' or a number with chunk_size")
         return torch.cat([d.detach().reshape(-1) for d in distances]).median()
-    raise ValueError(f"bandwidth must be 'mean', 'median' or a positive number, got {bandwidth!r}")
+    raise ValueError(f"bandwidth must be 'mean', 'mean_all_pairs', 'median' or a positive number, got {bandwidth!r}")
 
 
 def _check_pair(x: torch.Tensor, y: torch.Tensor, estimator: str) -> None:
@@ -99,8 +121,8 @@ def _check_pair(x: torch.Tensor, y: torch.Tensor, estimator: str) -> None:
         raise ValueError(f"MMD expects 2-D (batch, features) inputs, got {tuple(x.shape)} and {tuple(y.shape)}")
     if x.shape[1] != y.shape[1]:
         raise ValueError(f"MMD inputs must have the same feature width, got {x.shape[1]} and {y.shape[1]}")
-    if estimator not in ("biased", "unbiased", "linear"):
-        raise ValueError(f"estimator must be 'biased', 'unbiased' or 'linear', got {estimator!r}")
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"estimator must be one of {', '.join(map(repr, ESTIMATORS))}, got {estimator!r}")
     need = 2
     if min(x.shape[0], y.shape[0]) < need:
         raise ValueError(
@@ -108,8 +130,14 @@ def _check_pair(x: torch.Tensor, y: torch.Tensor, estimator: str) -> None:
         )
 
 
+def _centered(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both samples minus their pooled mean (a constant: distances are unchanged)."""
+    center = torch.cat([x, y]).mean(0, keepdim=True).detach()
+    return x - center, y - center
+
+
 def _quadratic_kernels(
-    x: torch.Tensor, y: torch.Tensor, multipliers: Sequence[float], bandwidth: Bandwidth
+    x: torch.Tensor, y: torch.Tensor, multipliers: Sequence[float], bandwidth: Bandwidth, kernel_sum: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Kernel blocks K_xx, K_yy, K_xy from one set of distance matrices (all bandwidths share it)."""
     dxx, dyy, dxy = squared_distances(x, x), squared_distances(y, y), squared_distances(x, y)
@@ -121,22 +149,32 @@ def _quadratic_kernels(
         median_pool = [dxx[off_x], dyy[off_y], dxy, dxy]
     base = _base_bandwidth(bandwidth, torch.cat([x, y]), median_pool)
     return (
-        _multi_kernel(dxx, base, multipliers),
-        _multi_kernel(dyy, base, multipliers),
-        _multi_kernel(dxy, base, multipliers),
+        _multi_kernel(dxx, base, multipliers, kernel_sum),
+        _multi_kernel(dyy, base, multipliers, kernel_sum),
+        _multi_kernel(dxy, base, multipliers, kernel_sum),
     )
 
 
-def _linear_pairs(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    half = min(x.shape[0], y.shape[0]) // 2
+def _linear_pairs(
+    x: torch.Tensor, y: torch.Tensor, cyclic: bool
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    if cyclic:  # pairs (i, i + 1 mod b): every example is used twice
+        b = min(x.shape[0], y.shape[0])
+        return x[:b], torch.roll(x[:b], -1, 0), y[:b], torch.roll(y[:b], -1, 0)
+    half = min(x.shape[0], y.shape[0]) // 2  # disjoint pairs (2i, 2i + 1)
     return x[0 : 2 * half : 2], x[1 : 2 * half : 2], y[0 : 2 * half : 2], y[1 : 2 * half : 2]
 
 
 def _linear_kernels(
-    x: torch.Tensor, y: torch.Tensor, multipliers: Sequence[float], bandwidth: Bandwidth
+    x: torch.Tensor,
+    y: torch.Tensor,
+    multipliers: Sequence[float],
+    bandwidth: Bandwidth,
+    kernel_sum: bool = False,
+    cyclic: bool = False,
 ) -> tuple[torch.Tensor, ...]:
-    """Kernel values k(x1,x2), k(y1,y2), k(x1,y2), k(x2,y1) on disjoint pairs: O(n d)."""
-    x1, x2, y1, y2 = _linear_pairs(x, y)
+    """Kernel values k(x1,x2), k(y1,y2), k(x1,y2), k(x2,y1) on pairs of examples: O(n d)."""
+    x1, x2, y1, y2 = _linear_pairs(x, y, cyclic)
     sq = [
         (x1 - x2).pow(2).sum(1),
         (y1 - y2).pow(2).sum(1),
@@ -144,7 +182,7 @@ def _linear_kernels(
         (x2 - y1).pow(2).sum(1),
     ]
     base = _base_bandwidth(bandwidth, torch.cat([x, y]), sq)
-    return tuple(_multi_kernel(s, base, multipliers) for s in sq)
+    return tuple(_multi_kernel(s, base, multipliers, kernel_sum) for s in sq)
 
 
 def _combine_quadratic(kxx: torch.Tensor, kyy: torch.Tensor, kxy: torch.Tensor, estimator: str) -> torch.Tensor:
@@ -167,6 +205,7 @@ def _chunked_block_sum(
     multipliers: Sequence[float],
     chunk_size: int,
     skip_diagonal: bool,
+    kernel_sum: bool = False,
 ) -> torch.Tensor:
     """Sum of the kernel block K(rows, cols), ``chunk_size`` rows at a time.
 
@@ -175,7 +214,7 @@ def _chunked_block_sum(
     """
 
     def chunk_sum(block: torch.Tensor, start: torch.Tensor) -> torch.Tensor:
-        k = _multi_kernel(squared_distances(block, cols), base, multipliers)
+        k = _multi_kernel(squared_distances(block, cols), base, multipliers, kernel_sum)
         if skip_diagonal:
             idx = torch.arange(block.shape[0], device=block.device)
             k = k.clone()
@@ -200,6 +239,7 @@ def mmd(
     multipliers: Sequence[float] = DAN_MULTIPLIERS,
     bandwidth: Bandwidth = "mean",
     estimator: Estimator = "unbiased",
+    kernel_sum: bool = False,
     chunk_size: int | None = None,
 ) -> torch.Tensor:
     """Squared multi-kernel MMD between two samples.
@@ -211,10 +251,13 @@ def mmd(
     ----------
     x : Tensor (n, d), source features.
     y : Tensor (m, d), target features.
-    multipliers : bandwidth multipliers of the Gaussian family; the kernel is their average.
-    bandwidth : 'mean' (default; exact in O(N d)), 'median' (of the pooled off-diagonal squared
-        distances for the quadratic estimators, of the evaluated pairs for 'linear'), or a number.
-    estimator : 'biased', 'unbiased' (default) or 'linear'.
+    multipliers : bandwidth multipliers of the Gaussian family.
+    bandwidth : 'mean' (default; over pairs i != j, exact in O(N d)), 'mean_all_pairs' (self-pairs
+        included, as TLlib), 'median' (of the pooled off-diagonal squared distances for the
+        quadratic estimators, of the evaluated pairs for 'linear' and 'cyclic'), or a number.
+    estimator : 'biased', 'unbiased' (default), 'linear' or 'cyclic' (see the module docstring).
+    kernel_sum : sum the Gaussians of the family (TLlib, and DAN's :math:`\\sum_u \\beta_u k_u`
+        with all :math:`\\beta_u = 1`) instead of averaging them (:math:`\\beta_u = 1/m`).
     chunk_size : for the quadratic estimators, compute the kernel sums this many rows at a time
         with bounded memory (also in the backward pass). Needs a 'mean' or fixed bandwidth.
 
@@ -230,19 +273,20 @@ def mmd(
     """
     _check_pair(x, y, estimator)
     with float32_region(x):
-        x, y = x.float(), y.float()
-        if estimator == "linear":
-            return _combine_linear(*_linear_kernels(x, y, multipliers, bandwidth))
+        x, y = _centered(x.float(), y.float())
+        if estimator in ("linear", "cyclic"):
+            kernels = _linear_kernels(x, y, multipliers, bandwidth, kernel_sum, cyclic=estimator == "cyclic")
+            return _combine_linear(*kernels)
         if chunk_size is None:
-            return _combine_quadratic(*_quadratic_kernels(x, y, multipliers, bandwidth), estimator)
+            return _combine_quadratic(*_quadratic_kernels(x, y, multipliers, bandwidth, kernel_sum), estimator)
         if chunk_size < 1:
             raise ValueError(f"chunk_size must be a positive integer, got {chunk_size}")
         base = _base_bandwidth(bandwidth, torch.cat([x, y]), None)
         n, m = x.shape[0], y.shape[0]
         unbiased = estimator == "unbiased"
-        sxx = _chunked_block_sum(x, x, base, multipliers, chunk_size, skip_diagonal=unbiased)
-        syy = _chunked_block_sum(y, y, base, multipliers, chunk_size, skip_diagonal=unbiased)
-        sxy = _chunked_block_sum(x, y, base, multipliers, chunk_size, skip_diagonal=False)
+        sxx = _chunked_block_sum(x, x, base, multipliers, chunk_size, unbiased, kernel_sum)
+        syy = _chunked_block_sum(y, y, base, multipliers, chunk_size, unbiased, kernel_sum)
+        sxy = _chunked_block_sum(x, y, base, multipliers, chunk_size, False, kernel_sum)
         nx, ny = (n * (n - 1), m * (m - 1)) if unbiased else (n * n, m * m)
         return sxx / nx + syy / ny - 2.0 * sxy / (n * m)
 
@@ -277,13 +321,13 @@ def jmmd(
     with float32_region(xs[0]):
         products = None
         for x, y, mult in zip(xs, ys, multipliers):
-            x, y = x.float(), y.float()
-            if estimator == "linear":
-                kernels = _linear_kernels(x, y, mult, bandwidth)
+            x, y = _centered(x.float(), y.float())
+            if estimator in ("linear", "cyclic"):
+                kernels = _linear_kernels(x, y, mult, bandwidth, cyclic=estimator == "cyclic")
             else:
                 kernels = _quadratic_kernels(x, y, mult, bandwidth)
             products = kernels if products is None else tuple(p * k for p, k in zip(products, kernels))
         assert products is not None
-        if estimator == "linear":
+        if estimator in ("linear", "cyclic"):
             return _combine_linear(*products)
         return _combine_quadratic(*products, estimator)

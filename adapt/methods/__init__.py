@@ -10,7 +10,7 @@ from .coral import DeepCORAL
 from .dan import DAN
 from .dann import DANN
 from .mcc import MCC
-from .registry import aliases, available, create, get, hyperparameters, register_method
+from .registry import aliases, available, create, get, hyperparameters, preset_hyperparameters, register_method
 from .source_only import SourceOnly
 
 __all__ = [
@@ -28,5 +28,6 @@ __all__ = [
     "create",
     "get",
     "hyperparameters",
+    "preset_hyperparameters",
     "register_method",
 ]

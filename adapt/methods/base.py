@@ -26,6 +26,7 @@ from torch import nn
 
 from ..train.data import InputError, iterate_inputs
 from ..train.engine import Batch, Callback, Stepper, TrainConfig, train
+from ..validators import VALIDATORS, ValidationCallback
 
 CHECKPOINT_FORMAT = 1
 
@@ -52,6 +53,19 @@ def _hparam_value(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
+def _selection_callback(name: str, target: Any, every: int) -> ValidationCallback:
+    """The callback behind ``fit(select_by=...)``: one target-only validator, best checkpoint kept."""
+    if name not in VALIDATORS:
+        raise ValueError(f"unknown validator {name!r} for select_by; available: {', '.join(VALIDATORS)}")
+    if VALIDATORS[name].needs_source_val or VALIDATORS[name].needs_source_train:
+        raise ValueError(
+            f"select_by={name!r} needs labeled source validation data; fit(select_by=...) takes validators that "
+            f"need only the target ({', '.join(n for n, v in VALIDATORS.items() if not v.needs_source_val)}), "
+            f"or pass adapt.validators.ValidationCallback([{name!r}], target, source_val, ...) in callbacks"
+        )
+    return ValidationCallback([name], target, every=every, select=name)
+
+
 class Adapter(nn.Module):
     """Classifier ``classifier(bottleneck(backbone(x)))`` trained with a method's loss.
 
@@ -71,6 +85,8 @@ class Adapter(nn.Module):
     min_batch_size: ClassVar[int] = 1
     #: Hyperparameter search space used by sweeps (see :data:`SearchSpace`).
     search_space: ClassVar[SearchSpace] = {}
+    #: Named sets of hyperparameters reproducing a paper or a reference code (``create(name, preset=...)``).
+    presets: ClassVar[dict[str, dict[str, Any]]] = {}
 
     def __init__(
         self,
@@ -91,6 +107,7 @@ class Adapter(nn.Module):
         self.bottleneck_dim = bottleneck_dim
         self.is_built = False
         self.history_: pd.DataFrame | None = None
+        self.selected_step_: int | None = None
 
     # ----------------------------------------------------------------- what a method defines
     def build_modules(self, feature_dim: int) -> None:
@@ -212,6 +229,9 @@ class Adapter(nn.Module):
         seed: int | None = 0,
         device: str | torch.device = "auto",
         callbacks: Sequence[Callback] = (),
+        select_by: str | None = None,
+        select_every: int | None = None,
+        select_data: Any = None,
         **train_options: Any,
     ) -> pd.DataFrame:
         """Train on labeled ``source`` and unlabeled ``target``; return the history DataFrame.
@@ -226,6 +246,14 @@ class Adapter(nn.Module):
         seed : seeds initialization and batch order; None leaves the global RNGs alone.
         device : 'auto' (CUDA if available), 'cpu', 'cuda', 'cuda:1', ...
         callbacks : objects called every ``callback.every`` steps (validators, checkpoints).
+        select_by : label-free checkpoint selection: the name of a validator that needs only the
+            target inputs ('entropy', 'im', 'snd', 'bnm', 'class_ami'; see :mod:`adapt.validators`).
+            It scores the model every ``select_every`` steps, and after training the best-scoring
+            checkpoint is loaded back (its step is ``selected_step_``). None keeps the last step.
+            Target labels are never used.
+        select_every : steps between scored checkpoints (default: a tenth of ``steps``).
+        select_data : the target inputs the validator scores (default: ``target``). Pass the target
+            with evaluation transforms when ``target`` applies random augmentation.
         **train_options : further :class:`~adapt.train.engine.TrainConfig` fields: ``lr``,
             ``optimizer``, ``momentum``, ``nesterov``, ``weight_decay``, ``backbone_lr_mult``,
             ``lr_schedule``, ``amp``, ``compile``, ``channels_last``, ``grad_clip``,
@@ -244,11 +272,19 @@ class Adapter(nn.Module):
         unknown = sorted(set(train_options) - valid)
         if unknown:
             raise TypeError(f"unknown fit option(s) {', '.join(unknown)}; valid: {', '.join(sorted(valid))}")
+        selection = None
+        if select_by is not None:
+            selection = _selection_callback(select_by, select_data if select_data is not None else target,
+                                            select_every or max(1, steps // 10))  # fmt: skip
+            callbacks = [*callbacks, selection]
         config = TrainConfig(
             steps=steps, batch_size=batch_size, seed=seed, device=device, callbacks=tuple(callbacks), **train_options
         )
         self.is_built = False
+        self.selected_step_ = None
         self.history_ = train(self, source, target, config)
+        if selection is not None:
+            self.selected_step_ = selection.restore_best(self)
         return self.history_
 
     def _device(self) -> torch.device:

@@ -2,49 +2,81 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import nn
 
-from ..losses import (
-    domain_adversarial_loss,
-    entropy_weights,
-    gradient_reversal,
-    multilinear_map,
-    randomized_multilinear_map,
-)
-from ..models.heads import DomainDiscriminator
+from ..losses import entropy_weights, gradient_reversal, multilinear_map, randomized_multilinear_map
 from ..train.engine import Batch
-from ..train.schedules import grl_coefficient
-from .base import Adapter, SearchSpace
+from .adversarial import AdversarialAdapter
+from .base import SearchSpace
 from .registry import register_method
 
 
 @register_method("cdan")
-class CDAN(Adapter):
+class CDAN(AdversarialAdapter):
     """Adversarial alignment of the joint distribution of features and predictions.
 
     Long et al., "Conditional Adversarial Domain Adaptation", NeurIPS 2018, Eq. 7: the discriminator
-    sees :math:`T(f, g) = f \\otimes g` (Eq. 4), or the randomized map (Eq. 6) when
-    ``D * C > randomized_threshold``. With ``entropy_conditioning=True`` (CDAN+E, Eq. 9) each
-    example is weighted by :math:`1 + e^{-H(g)}`. As in TLlib, the predictions ``g`` entering the
-    map are detached; the gradient reaches the features through the reversal layer.
+    sees :math:`T(f, g) = f \\otimes g` (Eq. 4), or the randomized map (Eq. 6). With
+    ``entropy_conditioning=True`` (CDAN+E, Eq. 9) each example is weighted by :math:`1 + e^{-H(g)}`.
+    The predictions ``g`` entering the map and the weights are detached (as TLlib; the authors'
+    code lets a reversed gradient flow through the entropy of the weights).
 
     Parameters
     ----------
-    trade_off : weight of the conditional domain loss.
     entropy_conditioning : CDAN+E.
-    randomized : force (True) or forbid (False) the randomized map; None decides by size.
+    entropy_weighting : 'per_domain' -- the weights are normalized within the source and within
+        the target (the authors' code); 'joint' -- over both domains together (TLlib).
+    randomized : force (True) or forbid (False) the randomized map; None decides by size: the
+        randomized map when ``D * C > randomized_threshold``.
     randomized_dim : output width d of the randomized map (1024 in the paper).
     randomized_threshold : the size ``D * C`` above which None switches to the randomized map.
-    discriminator_hidden, discriminator_batch_norm, grl_max : as in :class:`~adapt.DANN`.
+    Others : see :class:`~adapt.methods.adversarial.AdversarialAdapter`.
+
+    Presets
+    -------
+    ``create("cdan", preset=...)``; each is checked against a transcription of its source in the tests.
+
+    * ``"official"`` -- the authors' code (thuml/CDAN, ``loss.CDAN``): multilinear map, per-domain
+      entropy weights, the mean of the domain losses, reversal ramp alpha 10 over 10000 steps, a
+      1024-1024 discriminator with dropout 0.5.
+    * ``"tllib"`` -- TLlib's ``ConditionalDomainAdversarialLoss``: multilinear map, joint entropy
+      weights, the mean domain loss, warm-start reversal (alpha 1, 1000 steps), 1024-1024 with BatchNorm.
     """
 
     search_space: ClassVar[SearchSpace] = {
         "trade_off": ("log_uniform", 0.1, 3.0),
         "entropy_conditioning": ("choice", [False, True]),
+    }
+    presets: ClassVar[dict[str, dict[str, Any]]] = {
+        "official": {
+            "trade_off": 1.0,
+            "randomized": False,
+            "entropy_weighting": "per_domain",
+            "domain_loss": "mean",
+            "grl_schedule": "warm_start",
+            "grl_max": 1.0,
+            "grl_warm_start_steps": 10000,
+            "grl_warm_start_alpha": 10.0,
+            "discriminator_hidden": (1024, 1024),
+            "discriminator_batch_norm": False,
+            "discriminator_dropout": 0.5,
+        },
+        "tllib": {
+            "trade_off": 1.0,
+            "randomized": False,
+            "entropy_weighting": "joint",
+            "domain_loss": "mean",
+            "grl_schedule": "warm_start",
+            "grl_max": 1.0,
+            "grl_warm_start_steps": 1000,
+            "grl_warm_start_alpha": 1.0,
+            "discriminator_hidden": (1024, 1024),
+            "discriminator_batch_norm": True,
+            "discriminator_dropout": 0.0,
+        },
     }
 
     def __init__(
@@ -52,25 +84,21 @@ class CDAN(Adapter):
         backbone: nn.Module,
         num_classes: int,
         *,
-        trade_off: float = 1.0,
         entropy_conditioning: bool = False,
+        entropy_weighting: Literal["per_domain", "joint"] = "per_domain",
         randomized: bool | None = None,
         randomized_dim: int = 1024,
         randomized_threshold: int = 4096,
-        discriminator_hidden: Sequence[int] = (1024, 1024),
-        discriminator_batch_norm: bool = True,
-        grl_max: float = 1.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(backbone, num_classes, **kwargs)
-        self.trade_off = trade_off
+        if entropy_weighting not in ("per_domain", "joint"):
+            raise ValueError(f"entropy_weighting must be 'per_domain' or 'joint', got {entropy_weighting!r}")
         self.entropy_conditioning = entropy_conditioning
+        self.entropy_weighting = entropy_weighting
         self.randomized = randomized
         self.randomized_dim = randomized_dim
         self.randomized_threshold = randomized_threshold
-        self.discriminator_hidden = tuple(discriminator_hidden)
-        self.discriminator_batch_norm = discriminator_batch_norm
-        self.grl_max = grl_max
 
     def uses_randomized_map(self, feature_dim: int) -> bool:
         if self.randomized is not None:
@@ -87,7 +115,7 @@ class CDAN(Adapter):
             self.register_buffer("feature_projection", None)
             self.register_buffer("prediction_projection", None)
             width = feature_dim * self.num_classes
-        self.discriminator = DomainDiscriminator(width, self.discriminator_hidden, self.discriminator_batch_norm)
+        self.discriminator = self.make_discriminator(width)
 
     def conditional_map(self, features: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
         predictions = torch.softmax(logits.detach().float(), dim=1).to(features.dtype)
@@ -105,14 +133,15 @@ class CDAN(Adapter):
         n = out.source_features.shape[0]
         features = torch.cat([out.source_features, out.target_features])
         logits = torch.cat([out.source_logits, out.target_logits])
-        joint = gradient_reversal(self.conditional_map(features, logits), grl_coefficient(progress, self.grl_max))
-        domain_logits = self.discriminator(joint)
+        coefficient = self.grl_coefficient(progress, batch.step)
+        domain_logits = self.discriminator(gradient_reversal(self.conditional_map(features, logits), coefficient))
         weights_s = weights_t = None
         if self.entropy_conditioning:
             weights = entropy_weights(logits)
             weights_s, weights_t = weights[:n], weights[n:]
         return {
             "classification": self.classification_loss(out.source_logits, batch.source_y),
-            "domain": self.trade_off
-            * domain_adversarial_loss(domain_logits[:n], domain_logits[n:], weights_s, weights_t),
+            "domain": self.discriminator_loss(
+                domain_logits[:n], domain_logits[n:], weights_s, weights_t, self.entropy_weighting
+            ),
         }

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from ..losses import DAN_MULTIPLIERS, mmd
+from ..losses import DAN_MULTIPLIERS, TLLIB_DAN_MULTIPLIERS, mmd
 from ..losses.mmd import Bandwidth, Estimator
 from ..train.engine import Batch
 from .base import Adapter, SearchSpace
@@ -20,21 +20,39 @@ class DAN(Adapter):
     """Minimize the multi-kernel MMD between source and target features.
 
     Long et al., "Learning Transferable Features with Deep Adaptation Networks", ICML 2015, Eq. 4:
-    :math:`L_y + \\text{trade\\_off}\\cdot \\mathrm{MK\\text{-}MMD}^2(f(x^s), f(x^t))`, with the
-    Gaussian family :math:`\\gamma = 2^k \\bar d^2, k=-3..1` (TLlib's reproduction).
+    :math:`L_y + \\text{trade\\_off}\\cdot \\mathrm{MK\\text{-}MMD}^2(f(x^s), f(x^t))`, with a family
+    of Gaussian kernels :math:`\\exp(-d^2/\\gamma)`, :math:`\\gamma = m\\,\\bar d^2` (see :func:`adapt.losses.mmd`).
 
     Parameters
     ----------
-    trade_off : weight of the MMD term (1 in TLlib).
-    multipliers : bandwidth multipliers of the Gaussian family.
-    bandwidth : base bandwidth: 'mean' or 'median' pairwise squared distance, or a number.
-    estimator : 'unbiased' (default, as TLlib's reproduction), 'biased', or 'linear' (the paper's
-        O(n) estimator, noisier at small batches).
+    trade_off : weight of the MMD term.
+    multipliers : bandwidth multipliers m of the Gaussian family.
+    bandwidth : base bandwidth: 'mean' (over pairs i != j), 'mean_all_pairs', 'median', or a number.
+    estimator : 'unbiased', 'biased', 'linear' (the paper's O(n) estimator, noisier at small
+        batches) or 'cyclic' (TLlib's linear version).
+    kernel_sum : sum the kernels of the family instead of averaging them.
     adapt_logits : also align the classifier logits (DAN adapts all task-specific layers).
+
+    Presets
+    -------
+    ``create("dan", preset="tllib")`` -- TLlib's ``MultipleKernelMaximumMeanDiscrepancy`` with
+    ``GaussianKernel(alpha=2**k)``, k = -3..1, as its DAN script builds it: the 5 kernels summed,
+    :math:`\\exp(-d^2/(2\\alpha\\bar d^2))` with the mean over all pairs of the pooled batch, the
+    linear version (``estimator='cyclic'``). Checked against a transcription in the tests.
     """
 
     min_batch_size = 2
     search_space: ClassVar[SearchSpace] = {"trade_off": ("log_uniform", 0.1, 10.0)}
+    presets: ClassVar[dict[str, dict[str, Any]]] = {
+        "tllib": {
+            "trade_off": 1.0,
+            "multipliers": TLLIB_DAN_MULTIPLIERS,
+            "bandwidth": "mean_all_pairs",
+            "estimator": "cyclic",
+            "kernel_sum": True,
+            "adapt_logits": False,
+        },
+    }
 
     def __init__(
         self,
@@ -45,6 +63,7 @@ class DAN(Adapter):
         multipliers: Sequence[float] = DAN_MULTIPLIERS,
         bandwidth: Bandwidth = "mean",
         estimator: Estimator = "unbiased",
+        kernel_sum: bool = False,
         adapt_logits: bool = False,
         **kwargs: Any,
     ) -> None:
@@ -53,11 +72,14 @@ class DAN(Adapter):
         self.multipliers = tuple(multipliers)
         self.bandwidth = bandwidth
         self.estimator = estimator
+        self.kernel_sum = kernel_sum
         self.adapt_logits = adapt_logits
 
     def loss(self, batch: Batch, progress: float) -> dict[str, torch.Tensor]:
         out = self.forward_domains(batch)
-        options = dict(multipliers=self.multipliers, bandwidth=self.bandwidth, estimator=self.estimator)
+        options = dict(
+            multipliers=self.multipliers, bandwidth=self.bandwidth, estimator=self.estimator, kernel_sum=self.kernel_sum
+        )
         discrepancy = mmd(out.source_features, out.target_features, **options)
         if self.adapt_logits:
             discrepancy = discrepancy + mmd(out.source_logits, out.target_logits, **options)

@@ -56,8 +56,21 @@ def hyperparameters(name: str) -> dict[str, Any]:
     return get(name).hyperparameter_defaults()
 
 
-def create(name: str, backbone: nn.Module, num_classes: int, **hparams: Any) -> Adapter:
-    """Build a registered method by name, for example ``create("dann", backbone=net, num_classes=10)``."""
+def preset_hyperparameters(name: str, preset_name: str) -> dict[str, Any]:
+    """The hyperparameters of a method's named preset, e.g. ``preset_hyperparameters("dan", "tllib")``."""
+    cls = get(name)
+    if preset_name not in cls.presets:
+        valid = ", ".join(sorted(cls.presets)) or "none"
+        raise ValueError(f"method {cls.name!r} has no preset {preset_name!r}; its presets: {valid}")
+    return dict(cls.presets[preset_name])
+
+
+def create(name: str, backbone: nn.Module, num_classes: int, preset: str | None = None, **hparams: Any) -> Adapter:
+    """Build a registered method by name, for example ``create("dann", backbone=net, num_classes=10)``.
+
+    ``preset`` starts from one of the method's named settings (``get(name).presets``, e.g. the
+    paper's or TLlib's); ``hparams`` override it.
+    """
     cls = get(name)
     valid = hyperparameters(name)
     unknown = sorted(set(hparams) - set(valid))
@@ -65,4 +78,5 @@ def create(name: str, backbone: nn.Module, num_classes: int, **hparams: Any) -> 
         raise ValueError(
             f"unknown hyperparameter(s) {', '.join(unknown)} for method {cls.name!r}; valid: {', '.join(sorted(valid))}"
         )
-    return cls(backbone, num_classes, **hparams)
+    settings = {**(preset_hyperparameters(name, preset) if preset is not None else {}), **hparams}
+    return cls(backbone, num_classes, **settings)

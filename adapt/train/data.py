@@ -204,28 +204,47 @@ class InMemoryBatches:
 
 
 class LoaderBatches:
-    """Endless batches from a DataLoader, checked on the host before the (non-blocking) copy."""
+    """Endless batches from a DataLoader, checked on the host before the (non-blocking) copy.
 
-    def __init__(self, domain: Domain, loader: DataLoader, device: torch.device) -> None:
+    Batches with fewer than ``min_size`` examples (the ragged end of an epoch of a user DataLoader
+    with ``drop_last=False``) are skipped; an epoch with no batch of that size is an error.
+    """
+
+    def __init__(self, domain: Domain, loader: DataLoader, device: torch.device, min_size: int = 1) -> None:
         self.domain = domain
         self.loader = loader
         self.device = device
+        self.min_size = min_size
         self._it: Iterator[Any] | None = None
         self._count = 0
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
         return self
 
-    def __next__(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def _next_raw(self) -> Any:
         if self._it is None:
             self._it = iter(self.loader)
         try:
-            batch = next(self._it)
+            return next(self._it)
         except StopIteration:
             self._it = iter(self.loader)
-            batch = next(self._it)
-        self._count += 1
-        x, y = self.domain.check_batch(batch, f"{self.domain.role} batch {self._count}")
+            return next(self._it)
+
+    def __next__(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        try:
+            attempts = len(self.loader) + 1
+        except TypeError:  # an iterable-style dataset has no length
+            attempts = 1000
+        for _ in range(attempts):
+            self._count += 1
+            x, y = self.domain.check_batch(self._next_raw(), f"{self.domain.role} batch {self._count}")
+            if x.shape[0] >= self.min_size:
+                break
+        else:
+            raise InputError(
+                f"the {self.domain.role} DataLoader yields no batch of at least {self.min_size} examples, "
+                f"which the method needs; raise its batch_size"
+            )
         x = x.to(self.device, non_blocking=True)
         return x, (y.to(self.device, non_blocking=True) if y is not None else None)
 
@@ -236,8 +255,12 @@ def batch_stream(
     generator: torch.Generator,
     device: torch.device,
     num_workers: int = 0,
+    min_size: int = 1,
 ) -> InMemoryBatches | LoaderBatches:
-    """An endless stream of ``(x, y)`` device batches (``y`` None for unlabeled domains)."""
+    """An endless stream of ``(x, y)`` device batches (``y`` None for unlabeled domains).
+
+    A DataLoader's batches smaller than ``min_size`` are skipped (see :class:`LoaderBatches`).
+    """
     if domain.x is not None:
         return InMemoryBatches(domain, batch_size, generator, device)
     loader = domain.loader
@@ -252,7 +275,7 @@ def batch_stream(
             pin_memory=device.type == "cuda",
             persistent_workers=num_workers > 0,
         )
-    return LoaderBatches(domain, loader, device)
+    return LoaderBatches(domain, loader, device, min_size)
 
 
 def iterate_inputs(data: Any, batch_size: int, role: str = "input") -> Iterator[torch.Tensor]:

@@ -42,11 +42,15 @@ class NonFiniteLossError(FloatingPointError):
 
 @dataclass
 class Batch:
-    """One training batch: labeled source inputs and unlabeled target inputs, on the device."""
+    """One training batch: labeled source inputs and unlabeled target inputs, on the device.
+
+    ``step`` is the batch's index in training (0 for the first update), for step-driven schedules.
+    """
 
     source_x: torch.Tensor
     source_y: torch.Tensor
     target_x: torch.Tensor
+    step: int = 0
 
 
 class Callback(Protocol):
@@ -199,13 +203,41 @@ def _train_mode(model: nn.Module) -> Iterator[None]:
         model.train(was_training)
 
 
-def _check_min_batch(model: Adapter, source: Domain, target: Domain, batch_size: int) -> None:
+def _batch_norm_layers(model: Adapter) -> list[str]:
+    """Names of the BatchNorm layers in the backbone and bottleneck (what every forward pass uses)."""
+    return [
+        f"{part}.{name}" if name else part
+        for part in ("backbone", "bottleneck")
+        for name, m in getattr(model, part).named_modules()
+        if isinstance(m, nn.modules.batchnorm._BatchNorm)
+    ]
+
+
+def smallest_batch(model: Adapter) -> int:
+    """The fewest examples per domain a training batch of ``model`` may have.
+
+    The method's own minimum (covariances and MMD need pairs) and, for a method that sends the
+    source batch through the network alone (SourceOnly), 2 when the network has BatchNorm layers:
+    BatchNorm cannot normalize a batch of one in training mode. Methods that concatenate source and
+    target batches always give BatchNorm at least 2 examples.
+    """
     need = model.min_batch_size
+    if not model.uses_target and _batch_norm_layers(model):
+        need = max(need, 2)
+    return need
+
+
+def _check_min_batch(model: Adapter, source: Domain, target: Domain, batch_size: int) -> None:
+    need = smallest_batch(model)
     for domain in (source, target):
         effective = domain.loader.batch_size if domain.loader is not None else min(batch_size, len(domain))
         if effective is not None and effective < need:
+            why = ""
+            if need > model.min_batch_size:
+                layers = _batch_norm_layers(model)
+                why = f" (its network has BatchNorm layers, e.g. {layers[0]!r}, which cannot normalize one example)"
             raise InputError(
-                f"{type(model).__name__} needs at least {need} {domain.role} examples per batch, "
+                f"{type(model).__name__} needs at least {need} {domain.role} examples per batch{why}, "
                 f"but batches have {effective} (batch_size={batch_size}, {len(domain)} {domain.role} examples)"
             )
 
@@ -232,8 +264,10 @@ def train(model: Adapter, source: Any, target: Any, config: TrainConfig) -> pd.D
     _check_min_batch(model, src, tgt, config.batch_size)
 
     generator = torch.Generator().manual_seed(seed)
-    source_batches = batch_stream(src, config.batch_size, generator, device, config.num_workers)
-    target_batches = batch_stream(tgt, config.batch_size, generator, device, config.num_workers)
+    # A user DataLoader may end an epoch with a ragged batch too small for the method: it is skipped.
+    need = smallest_batch(model)
+    source_batches = batch_stream(src, config.batch_size, generator, device, config.num_workers, need)
+    target_batches = batch_stream(tgt, config.batch_size, generator, device, config.num_workers, need)
 
     optimizer = make_optimizer(model.param_groups(config.backbone_lr_mult), config)
     stepper = Stepper(optimizer, device, config.amp, config.grad_clip)
@@ -260,7 +294,7 @@ def train(model: Adapter, source: Any, target: Any, config: TrainConfig) -> pd.D
                     xs = xs.contiguous(memory_format=torch.channels_last)
                     xt = xt.contiguous(memory_format=torch.channels_last)
                 assert ys is not None
-                terms = model.update(Batch(xs, ys, xt), progress, stepper)
+                terms = model.update(Batch(xs, ys, xt, step), progress, stepper)
 
                 # Book-keeping stays on the device: no host sync until the logging step.
                 values = torch.stack([t.detach().float().reshape(()) for t in terms.values()])

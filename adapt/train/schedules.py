@@ -6,6 +6,7 @@ import math
 from typing import Literal
 
 LRSchedule = Literal["dann", "inverse", "cosine", "constant"]
+GRLSchedule = Literal["dann", "warm_start", "constant"]
 
 
 def grl_coefficient(progress: float, max_value: float = 1.0, gamma: float = 10.0) -> float:
@@ -15,6 +16,20 @@ def grl_coefficient(progress: float, max_value: float = 1.0, gamma: float = 10.0
     discriminator's noisy early signal does not disturb the features.
     """
     return max_value * (2.0 / (1.0 + math.exp(-gamma * progress)) - 1.0)
+
+
+def warm_start_grl_coefficient(
+    step: int, max_value: float = 1.0, min_value: float = 0.0, alpha: float = 1.0, max_steps: float = 1000.0
+) -> float:
+    """The step-driven ramp :math:`\\lambda_i = \\frac{2(hi-lo)}{1+\\exp(-\\alpha i/N)} - (hi-lo) + lo`.
+
+    TLlib's ``WarmStartGradientReverseLayer`` (defaults alpha=1, lo=0, hi=1, N=1000) and the CDAN
+    authors' ``calc_coeff`` (alpha=10, N=10000) have this form. Unlike :func:`grl_coefficient` it
+    depends on the step ``i``, not on the fraction of training done: with N=1000 and alpha=1 the
+    coefficient is 0.46 after 1000 steps and 0.91 after 3000, whatever the run length.
+    """
+    span = max_value - min_value
+    return 2.0 * span / (1.0 + math.exp(-alpha * step / max_steps)) - span + min_value
 
 
 def lr_factor(schedule: LRSchedule, progress: float, step: int) -> float:
