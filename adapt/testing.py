@@ -20,6 +20,10 @@ from torch import nn
 from .methods import Adapter, create, get
 from .train.engine import Batch, Stepper, TrainConfig, make_optimizer
 
+#: The step the contract batches claim to be at: past the warm-up of step-driven schedules
+#: (a warm-started gradient reversal is exactly 0 at step 0).
+MID_TRAINING_STEP = 1000
+
 
 def toy_problem(seed: int = 0, n: int = 32, dim: int = 6, num_classes: int = 3) -> dict[str, torch.Tensor]:
     """A small shifted classification problem: source, a target and a second, different target."""
@@ -63,7 +67,7 @@ def check_one_step_changes_parameters(
     data = toy_problem()
     model = _build(name, make_backbone, hparams, data["xs"], 0)
     before = _params(model)
-    _one_update(model, Batch(data["xs"], data["ys"], data["xt"]))
+    _one_update(model, Batch(data["xs"], data["ys"], data["xt"], step=MID_TRAINING_STEP))
     after = _params(model)
     for child_name, child in model.named_children():
         keys = [f"{child_name}.{k}" for k, p in child.named_parameters() if p.requires_grad]
@@ -77,7 +81,7 @@ def check_gradients_reach_modules(name: str, make_backbone: Callable[[], nn.Modu
     data = toy_problem()
     model = _build(name, make_backbone, hparams, data["xs"], 0)
     model.train()
-    batch = Batch(data["xs"], data["ys"], data["xt"])
+    batch = Batch(data["xs"], data["ys"], data["xt"], step=MID_TRAINING_STEP)
     terms = model.loss(batch, 0.5)
     assert "classification" in terms, f"{name}: loss() must return a 'classification' term"
     adaptation = {k: v for k, v in terms.items() if k != "classification"}
@@ -105,8 +109,8 @@ def check_target_changes_update(name: str, make_backbone: Callable[[], nn.Module
     data = toy_problem()
     model_a = _build(name, make_backbone, hparams, data["xs"], 0)
     model_b = copy.deepcopy(model_a)
-    _one_update(model_a, Batch(data["xs"], data["ys"], data["xt"]))
-    _one_update(model_b, Batch(data["xs"], data["ys"], data["xt_other"]))
+    _one_update(model_a, Batch(data["xs"], data["ys"], data["xt"], step=MID_TRAINING_STEP))
+    _one_update(model_b, Batch(data["xs"], data["ys"], data["xt_other"], step=MID_TRAINING_STEP))
     same = all(torch.equal(a, b) for a, b in zip(model_a.parameters(), model_b.parameters()))
     if get(name).uses_target:
         assert not same, f"{name}: the update does not depend on the target batch"

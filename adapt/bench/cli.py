@@ -120,7 +120,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     from ..methods import aliases, available, get, hyperparameters
     from .suite import available_suites, load_suite
 
-    print("methods (hyperparameters = paper defaults):")
+    print("methods (hyperparameters = library defaults; presets reproduce a paper or a reference code):")
     alias_of: dict[str, list[str]] = {}
     for alias, name in aliases().items():
         alias_of.setdefault(name, []).append(alias)
@@ -129,6 +129,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         print(f"  {name}{extra}: {get(name).__name__}")
         for key, value in hyperparameters(name).items():
             print(f"      {key} = {value!r}")
+        if get(name).presets:
+            print(f"      presets: {', '.join(sorted(get(name).presets))}  (create({name!r}, preset=...))")
     print("\nsuites:")
     for name, path in available_suites().items():
         suite = load_suite(str(path))

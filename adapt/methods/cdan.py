@@ -115,7 +115,7 @@ class CDAN(AdversarialAdapter):
             self.register_buffer("feature_projection", None)
             self.register_buffer("prediction_projection", None)
             width = feature_dim * self.num_classes
-        self.discriminator = self.make_discriminator(width)
+        self.discriminator = self.make_discriminator(width, feature_dim)
 
     def conditional_map(self, features: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
         predictions = torch.softmax(logits.detach().float(), dim=1).to(features.dtype)

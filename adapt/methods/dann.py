@@ -64,7 +64,7 @@ class DANN(AdversarialAdapter):
     }
 
     def build_modules(self, feature_dim: int) -> None:
-        self.discriminator = self.make_discriminator(feature_dim)
+        self.discriminator = self.make_discriminator(feature_dim, feature_dim)
 
     def loss(self, batch: Batch, progress: float) -> dict[str, torch.Tensor]:
         out = self.forward_domains(batch)
