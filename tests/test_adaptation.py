@@ -136,6 +136,29 @@ def test_fit_select_by_restores_the_best_checkpoint_by_the_validator():
     assert model.selected_step_ is None
 
 
+def test_validation_does_not_change_how_the_model_trains():
+    """Scoring checkpoints may draw random numbers (a DataLoader's base seed); training must not see them."""
+    xs, ys, xt, _ = _moons()
+    final = {}
+    for select_by in (None, "class_ami"):
+        torch.manual_seed(0)  # the backbone is initialized here, before fit seeds anything
+        model = DANN(nn.Sequential(nn.Linear(2, 16), nn.Tanh()), 2, discriminator_dropout=0.5)
+        scored = DataLoader(TensorDataset(xt), batch_size=64)  # iterating it draws a base seed
+        history = model.fit(
+            (xs, ys),
+            xt,
+            steps=40,
+            lr=0.05,
+            seed=3,
+            select_by=select_by,
+            select_every=10,
+            select_data=scored,
+            verbose=False,
+        )
+        final[select_by] = history.set_index("step")["total"]
+    pd.testing.assert_series_equal(final[None], final["class_ami"])
+
+
 def test_fit_select_by_rejects_validators_that_need_source_labels_or_do_not_exist():
     xs, ys, xt, _ = _moons()
     model = SourceOnly(nn.Linear(2, 4), 2)

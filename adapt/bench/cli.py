@@ -73,7 +73,9 @@ def _print_report(result: dict) -> None:
         print(f"\n{result['selection_caption']}")
         print(result["selection_table"].to_string())
         print(f"\n{result['quality_caption']}")
-        print(result["quality"].round(3).to_string())
+        quality = result["quality"]
+        # many tasks: one row per task reads better than a line wider than the terminal
+        print((quality.T if quality.shape[1] > 6 else quality).round(3).to_string())
         if not result["study"].empty:
             print(f"\n{result['study_caption']}")
             study = result["study"]

@@ -74,9 +74,23 @@ def summarize(runs: pd.DataFrame, score: str = "score") -> pd.DataFrame:
     return summary
 
 
+def _task_key(name: str) -> tuple[str, int]:
+    """Sort tasks by name, then by budget as a number ('x @500' before 'x @3000')."""
+    base, _, budget = name.partition(" @")
+    return base, int(budget) if budget.isdigit() else 0
+
+
+def _task_label(name: str) -> str:
+    """A task name on several short lines, for figure axes (long shift names break after the arrow)."""
+    lines = name.replace(" @", "/@").split("/")
+    lines = [line.replace("->", "->\n") if len(line) > 16 else line for line in lines]
+    return "\n".join(lines)
+
+
 def leaderboard(summary: pd.DataFrame) -> pd.DataFrame:
     """Methods x tasks of mean accuracy, plus the average over tasks and the average rank."""
     table = summary.pivot(index="method", columns="task", values="mean")
+    table = table[sorted(table.columns, key=_task_key)]
     table["avg"] = table.mean(axis=1)
     ranks = table.drop(columns="avg").rank(ascending=False, method="average")
     table["avg rank"] = ranks.mean(axis=1)
@@ -93,17 +107,21 @@ def formatted_table(summary: pd.DataFrame) -> pd.DataFrame:
     """The leaderboard as strings: 'mean ± ci95' per task, the average and the rank."""
     table = leaderboard(summary)
     cells = summary.assign(cell=[_cell(m, c) for m, c in zip(summary["mean"], summary["ci95"])])
-    text = cells.pivot(index="method", columns="task", values="cell").reindex(table.index)
+    text = cells.pivot(index="method", columns="task", values="cell").reindex(index=table.index)
+    text = text[[c for c in table.columns if c in text.columns]]
     text["avg"] = table["avg"].map(lambda v: f"{v:.1f}")
     text["avg rank"] = table["avg rank"].map(lambda v: f"{v:.2f}")
     return text
 
 
 def to_markdown(table: pd.DataFrame, caption: str) -> str:
-    header = [table.index.name or "method", *map(str, table.columns)]
+    """A Markdown table; a multi-level index (method, budget) becomes one column per level."""
+    names = [n or "method" for n in table.index.names]
+    header = [*names, *map(str, table.columns)]
     lines = [f"{caption}\n", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for method, row in table.iterrows():
-        lines.append("| " + " | ".join([str(method), *map(str, row.values)]) + " |")
+    for key, row in table.iterrows():
+        keys = key if isinstance(key, tuple) else (key,)
+        lines.append("| " + " | ".join([*map(str, keys), *map(str, row.values)]) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -163,7 +181,7 @@ def make_figures(runs: pd.DataFrame, summary: pd.DataFrame, curves: pd.DataFrame
     fig, ax = plt.subplots(figsize=(1.6 + 1.5 * len(heat.columns), 0.9 + 0.55 * len(heat)))
     sns.heatmap(heat, annot=True, fmt=".1f", cmap="viridis", cbar_kws={"label": "target accuracy (%)"}, ax=ax,
                 linewidths=0.5, annot_kws={"fontsize": 10})  # fmt: skip
-    ax.set_xticklabels([t.replace("/", "\n") for t in heat.columns], rotation=0, fontsize=8)
+    ax.set_xticklabels([_task_label(t) for t in heat.columns], rotation=0, fontsize=8)
     ax.set_xlabel("")
     ax.set_ylabel("")
     ax.set_title("Target accuracy (%), mean over seeds; selection: last checkpoint")
@@ -207,7 +225,7 @@ def make_figures(runs: pd.DataFrame, summary: pd.DataFrame, curves: pd.DataFrame
         sns.barplot(data=gains, x="task", y="gain (points)", hue="method", hue_order=methods, palette=palette, ax=ax)
         ax.axhline(0, color="black", linewidth=1)
         ax.set_xticks(range(len(tasks)))
-        ax.set_xticklabels([t.replace("/", "\n") for t in tasks], fontsize=8)
+        ax.set_xticklabels([_task_label(t) for t in tasks], fontsize=8)
         ax.set_xlabel("")
         ax.set_title("Gain over SourceOnly (accuracy points, mean over seeds)")
         ax.legend(bbox_to_anchor=(1.01, 1), loc="upper left", frameon=False)
@@ -408,6 +426,7 @@ def write_selection_report(records: list[dict[str, Any]], out: Path, figures: bo
     (out / "selection.md").write_text(to_markdown(table, caption))
     quality.to_csv(out / "validators.csv", index=False)
     wide = quality.pivot(index="validator", columns="task", values="weighted_spearman")
+    wide = wide[sorted(wide.columns, key=_task_key)]
     wide["mean"] = wide.mean(axis=1)
     wide = wide.sort_values("mean", ascending=False)
     quality_caption = ("Weighted Spearman correlation of each validator with target accuracy (Musgrave et al., "
@@ -429,7 +448,7 @@ def write_selection_report(records: list[dict[str, Any]], out: Path, figures: bo
         fig, ax = plt.subplots(figsize=(1.8 + 1.5 * len(wide.columns), 0.9 + 0.5 * len(wide)))
         sns.heatmap(wide, annot=True, fmt=".2f", cmap="RdBu_r", vmin=-1, vmax=1, center=0, ax=ax,
                     linewidths=0.5, cbar_kws={"label": "weighted Spearman"})  # fmt: skip
-        ax.set_xticklabels([t.get_text().replace("/", "\n") for t in ax.get_xticklabels()], rotation=0, fontsize=8)
+        ax.set_xticklabels([_task_label(t.get_text()) for t in ax.get_xticklabels()], rotation=0, fontsize=8)
         ax.set_xlabel("")
         ax.set_ylabel("")
         ax.set_title("How well each validator ranks checkpoints (1 = perfectly, 0 = no better than chance)")

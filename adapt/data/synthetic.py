@@ -251,9 +251,7 @@ def shift_digits(
     return x.clamp(0.0, 1.0).numpy(), labels
 
 
-def optdigits_shifts(
-    source: str, target: str, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def optdigits_shifts(source: str, target: str, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """UCI digits with one kind of image shift per domain (see :func:`shift_digits`).
 
     The 1797 digits are split (stratified, seeded) into two disjoint halves; the source half gets

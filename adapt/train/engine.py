@@ -275,6 +275,9 @@ def train(model: Adapter, source: Any, target: Any, config: TrainConfig) -> pd.D
         model.backbone.compile()
 
     steps = config.steps
+    rng_devices = (
+        [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
+    )
     rows: list[dict[str, float]] = []
     names: list[str] | None = None
     running = first_bad_step = first_bad_value = None
@@ -327,7 +330,11 @@ def train(model: Adapter, source: Any, target: Any, config: TrainConfig) -> pd.D
                     row.update(dict(zip(names, means)))
                     row["total"] = float(sum(means))
                     for callback in callbacks_due:
-                        extra = callback(step + 1, model)
+                        # Callbacks observe training and must not steer it: random numbers they draw (a
+                        # DataLoader's base seed) come from a forked generator, so a run with checkpoint
+                        # selection trains exactly like one without.
+                        with torch.random.fork_rng(devices=rng_devices):
+                            extra = callback(step + 1, model)
                         model.train()
                         if extra:
                             row.update(extra)
