@@ -105,9 +105,9 @@ def test_report_prints_negative_transfer_per_budget_and_the_selection_study(tmp_
     counts = run_sweep(load_suite(str(path)), tmp_path / "out", verbose=False)
     assert counts["ok"] == 8
     report = write_report(tmp_path / "out", figures=False)
-    assert list(report["transfer"].index) == [("coral", 30), ("coral", 60)]
-    assert "negative transfer" in report["transfer"].columns
-    study = report["study"]
+    assert list(report.transfer.index) == [("coral", 30), ("coral", 60)]
+    assert "negative transfer" in report.transfer.columns
+    study = report.study
     assert {"last", "val: im", "val: entropy"} <= set(study.index)
     assert study.loc["last", "gain vs last (points)"] == 0
     assert (tmp_path / "out" / "report" / "transfer.md").exists()
@@ -184,7 +184,7 @@ def test_validators_score_the_evaluation_view_of_the_target(monkeypatch):
             seen["target"] = target
             super().__init__(names, target, *args, **kwargs)
 
-    monkeypatch.setattr(validators, "ValidationCallback", Recording)
+    monkeypatch.setattr(runner, "ValidationCallback", Recording)
     monkeypatch.setattr(runner, "_load_task", lambda *args: t)
     spec = expand(_single_run_suite(tmp_suite=load_suite("quick")))[0]
     record = runner.execute(spec, device="cpu")

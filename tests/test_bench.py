@@ -147,7 +147,7 @@ def nan_method():
             return {"classification": self.classification_loss(logits, batch.source_y), "poison": poison}
 
     yield "nan_after_3_steps"
-    del registry._METHODS["nan_after_3_steps"]
+    registry.METHODS.remove("nan_after_3_steps")
 
 
 def test_failing_run_is_recorded_and_others_complete(tmp_path, nan_method):
@@ -155,10 +155,10 @@ def test_failing_run_is_recorded_and_others_complete(tmp_path, nan_method):
     counts = run_sweep(suite, tmp_path / "out", verbose=False)
     assert counts == {"total": 4, "skipped": 0, "ok": 2, "failed": 2}
     report = write_report(tmp_path / "out", figures=False)
-    failed = report["failed"]
+    failed = report.failed
     assert len(failed) == 2 and set(failed["failed_step"]) == {3}
     assert failed["error"].str.contains("loss term 'poison' became non-finite").all()
-    assert set(report["summary"]["method"]) == {"source_only"}
+    assert set(report.summary["method"]) == {"source_only"}
 
 
 @pytest.fixture(scope="module")
@@ -203,8 +203,8 @@ def test_report_is_regenerated_identically_from_records(tmp_path):
     second = write_report(tmp_path / "out", tmp_path / "r2")
     for name in ("runs.csv", "summary.csv", "summary.md", "summary.tex"):
         assert (tmp_path / "r1" / name).read_text() == (tmp_path / "r2" / name).read_text()
-    assert first["table"].equals(second["table"])
-    summary = first["summary"]
+    assert first.table.equals(second.table)
+    summary = first.summary
     assert list(summary.columns[:4]) == ["task", "method", "selection", "metric"] and (summary["n"] == 2).all()
 
 
@@ -228,7 +228,7 @@ def test_report_compares_with_published_numbers(tmp_path):
     path.write_text(path.read_text() + '\n[published]\nsource = "a paper"\n"moons/source->rotated" = { dann = 90.0 }\n'
                     'avg = { source_only = 70.0 }\n')  # fmt: skip
     run_sweep(load_suite(str(path)), tmp_path / "out", verbose=False)
-    table, caption = write_report(tmp_path / "out", figures=False)["published"]
+    table, caption = write_report(tmp_path / "out", figures=False).published
     assert "a paper" in caption and "target labels" in caption
     row = table.loc[("moons/source->rotated", "dann")]
     assert row["published"] == 90.0 and row["difference"] == round(row["ours"] - 90.0, 1)
@@ -262,3 +262,32 @@ def test_ctrl_c_stops_a_parallel_sweep_promptly(tmp_path):
     assert 1 <= len(records) < 12
     for path in records:
         json.loads(path.read_text())
+
+
+def test_report_without_seaborn_writes_tables_and_says_how_to_get_figures(
+    tmp_path, finished_sweep, monkeypatch, capsys
+):
+    """The core install leaves seaborn out: the report still writes every table and names the extra."""
+    import importlib.util
+    import shutil
+
+    out = tmp_path / "out"
+    shutil.copytree(finished_sweep, out)
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "seaborn" else real_find_spec(name, *a)
+    )
+    report = write_report(out)
+    assert report.figures == [] and (out / "report" / "summary.md").exists()
+    assert "pip install 'adapt-uda[bench]'" in capsys.readouterr().err
+
+
+def test_core_install_leaves_the_harness_extras_out():
+    import tomllib
+    from pathlib import Path
+
+    project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]
+    core = {d.split(">")[0].split("=")[0] for d in project["dependencies"]}
+    assert "seaborn" not in core and {"torch", "numpy", "pandas", "scikit-learn"} <= core
+    assert any(d.startswith("seaborn") for d in project["optional-dependencies"]["bench"])
+    assert any(d.startswith("seaborn") for d in project["optional-dependencies"]["dev"])

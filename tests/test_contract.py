@@ -48,7 +48,7 @@ def broken_method():
             return {"classification": self.classification_loss(logits, batch.source_y), "fake": logits.pow(2).mean()}
 
     yield "ignores_target_test"
-    del registry._METHODS["ignores_target_test"]
+    registry.METHODS.remove("ignores_target_test")
 
 
 def test_contract_catches_a_method_that_ignores_the_target(broken_method):
@@ -109,7 +109,7 @@ def test_multi_stage_update_extension_point():
     model.build(xs)
     stepper = Stepper(make_optimizer(model.param_groups(), TrainConfig(lr=0.1)), torch.device("cpu"), None, None)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    from adapt.train.engine import Batch
+    from adapt.batch import Batch
 
     terms = model.update(Batch(xs, ys, xt), 0.5, stepper)
     assert set(terms) == {"classification", "disagreement"}

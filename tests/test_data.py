@@ -67,7 +67,7 @@ def write_image(path, rng, fmt):
 
 @pytest.fixture
 def office_root(tmp_path):
-    from adapt.data.images import OFFICE31_CLASSES
+    from adapt.data.catalog.office31 import CLASSES as OFFICE31_CLASSES
 
     rng = np.random.default_rng(0)
     for domain in ("amazon", "webcam"):

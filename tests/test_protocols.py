@@ -14,8 +14,8 @@ import torch
 from torch import nn
 
 from adapt import methods
+from adapt.batch import Batch
 from adapt.losses import domain_adversarial_loss, entropy_weights, mmd
-from adapt.train.engine import Batch
 
 # ---------------------------------------------------------------- transcriptions
 

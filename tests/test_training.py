@@ -1,8 +1,11 @@
 """Every method trained end to end on the DANN paper's rotated moons (300 source, 300 target points)."""
 
+import functools
+
 import numpy as np
 import pytest
 import torch
+from sklearn.neighbors import KNeighborsClassifier
 from torch import nn
 
 from adapt import losses, methods
@@ -64,8 +67,10 @@ def test_alignment_methods_beat_source_only(moons_results, name):
     assert _mean_accuracy(moons_results, name) > _mean_accuracy(moons_results, "source_only") + 0.02
 
 
+# DANN and CDAN are left out: their logged term is the domain discriminator's loss, and its fall only
+# means the discriminator is winning, not that the features align (see test_adversarial_training_aligns_*).
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["dann", "dan", "coral", "mcc", "cdan"])
+@pytest.mark.parametrize("name", ["dan", "coral", "mcc"])
 def test_adaptation_term_falls_during_training(moons_results, name):
     for seed in SEEDS:
         history = moons_results[name, seed]["history"]
@@ -81,3 +86,69 @@ def test_method_lowers_its_discrepancy_below_source_only(moons_results, name):
         ours = moons_results[name, seed]["discrepancy"][name]
         baseline = moons_results["source_only", seed]["discrepancy"][name]
         assert ours < baseline, (seed, ours, baseline)
+
+
+# ---------------------------------------------------------------- do the adversarial methods align the features?
+def nuisance_shift(seed: int, n_per_class: int = 150, offset: float = 2.0):
+    """Two Gaussian classes split along dimension 0 of 3; the target is the same draw moved by ``offset``
+    along dimension 2, which the labels do not depend on: features that ignore it align the domains and
+    lose no accuracy."""
+    rng = np.random.default_rng(seed)
+
+    def draw(shift):
+        y = np.repeat([0, 1], n_per_class)
+        x = rng.normal(0.0, 1.0, (len(y), 3))
+        x[:, 0] += np.where(y == 1, 1.5, -1.5)
+        x[:, 2] += shift
+        return torch.tensor(x, dtype=torch.float32), torch.tensor(y)
+
+    return (*draw(0.0), *draw(offset))
+
+
+def domain_knn_accuracy(fs: torch.Tensor, ft: torch.Tensor, k: int = 10) -> float:
+    """Held-out accuracy of a fresh k-NN classifier telling target features from source features
+    (a classifier two-sample test, Lopez-Paz & Oquab, ICLR 2017): 0.5 when the domains are mixed.
+
+    Not a linear probe: any direction the features keep of the nuisance, however shrunk, stays
+    linearly decodable, while the neighbourhoods only mix once it is small next to the class spread."""
+    x, y = torch.cat([fs, ft]).numpy(), np.r_[np.zeros(len(fs)), np.ones(len(ft))]
+    order = np.random.default_rng(0).permutation(len(x))
+    train, test = order[::2], order[1::2]
+    return float(KNeighborsClassifier(k).fit(x[train], y[train]).score(x[test], y[test]))
+
+
+# Simultaneous gradient descent-ascent oscillates with heavy momentum on this toy (the discriminator keeps
+# winning while the feature norms grow), so both runs use plain SGD at a constant step; the discriminator
+# has no BatchNorm, which would rescale away the shrinking nuisance direction it should lose.
+ALIGN_FIT = {"steps": 600, "batch_size": 64, "lr": 0.05, "momentum": 0.0, "lr_schedule": "constant"}
+ADVERSARIAL = {
+    "trade_off": 3.0,
+    "grl_schedule": "constant",
+    "discriminator_hidden": (32,),
+    "discriminator_batch_norm": False,
+}
+
+
+@functools.cache
+def nuisance_run(name: str, seed: int, **hparams):
+    xs, ys, xt, yt = nuisance_shift(seed)
+    torch.manual_seed(seed)
+    model = methods.create(name, MLP(3, (16,)), 2, **hparams)
+    model.fit((xs, ys), xt, seed=seed, device="cpu", verbose=False, **ALIGN_FIT)
+    fs, ft = model.features(xs), model.features(xt)
+    return {"knn": domain_knn_accuracy(fs, ft), "mmd": float(losses.mmd(fs, ft)), "accuracy": model.score(xt, yt)}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("name", ["dann", "cdan"])
+def test_adversarial_training_aligns_the_features_source_only_leaves_apart(name, seed):
+    """Same seed, backbone, data and optimizer: only the adversarial term differs from SourceOnly."""
+    baseline = nuisance_run("source_only", seed)
+    adapted = nuisance_run(name, seed, **ADVERSARIAL)
+    # a fresh domain classifier on the learned features does clearly worse
+    assert adapted["knn"] < baseline["knn"] - 0.05, (adapted, baseline)
+    # and the feature distributions are much closer (SourceOnly keeps the whole shift)
+    assert adapted["mmd"] < 0.25 * baseline["mmd"], (adapted, baseline)
+    # without collapsing the features to get there
+    assert adapted["accuracy"] > baseline["accuracy"] - 0.03, (adapted, baseline)

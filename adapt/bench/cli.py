@@ -5,6 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..data import benchmarks, show, task
+from ..methods import aliases, available, get, hyperparameters
+from ..validators import VALIDATORS
+from .backbones import BACKBONES
+from .report import Report, write_report
+from .runner import run_sweep
+from .search import SEARCH_KINDS
+from .suite import available_suites, load_suite
+
 EPILOG = """examples:
   adapt-bench run --suite quick --out results/            # the offline suite: 6 methods x 4 tasks x 3 seeds
   adapt-bench run --suite quick --methods dann,coral --seeds 1 --jobs 2
@@ -27,7 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a suite (resumes: finished runs are skipped)", epilog=EPILOG,
                          formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     run.add_argument(
-        "--suite", default="quick", help="suite name in benchmarks/suites/ or a .toml path (default: quick)"
+        "--suite", default="quick", help="a shipped suite's name (adapt-bench list) or a .toml path (default: quick)"
     )
     run.add_argument("--methods", help="comma-separated subset of the suite's methods (default: all of them)")
     run.add_argument("--seeds", type=int, help="number of seeds, 0..N-1 (default: the suite's)")
@@ -48,7 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--out", help="where to write the report (default: <results>/report)")
     report.add_argument("--no-figures", action="store_true", help="tables only")
 
-    sub.add_parser("list", help="list methods (with hyperparameters and defaults), suites and benchmarks")
+    sub.add_parser(
+        "list", help="list methods (hyperparameters, defaults, presets), suites, benchmarks, validators, backbones"
+    )
 
     show = sub.add_parser("show", help="write a PNG grid of source samples above target samples")
     show.add_argument("benchmark")
@@ -60,40 +71,36 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _print_report(result: dict) -> None:
-    print(result["caption"])
-    print(result["table"].to_string())
-    if not result["failed"].empty:
-        print(f"\n{len(result['failed'])} failed run(s):")
-        print(result["failed"].to_string(index=False))
-    if "transfer" in result:
-        print(f"\n{result['transfer_caption']}")
-        print(result["transfer"].to_string())
-    if "selection_table" in result:
-        print(f"\n{result['selection_caption']}")
-        print(result["selection_table"].to_string())
-        print(f"\n{result['quality_caption']}")
-        quality = result["quality"]
+def _print_report(result: Report) -> None:
+    print(result.caption)
+    print(result.table.to_string())
+    if not result.failed.empty:
+        print(f"\n{len(result.failed)} failed run(s):")
+        print(result.failed.to_string(index=False))
+    if result.transfer is not None:
+        print(f"\n{result.transfer_caption}")
+        print(result.transfer.to_string())
+    if result.selection_table is not None:
+        print(f"\n{result.selection_caption}")
+        print(result.selection_table.to_string())
+        print(f"\n{result.quality_caption}")
+        quality = result.quality
         # many tasks: one row per task reads better than a line wider than the terminal
         print((quality.T if quality.shape[1] > 6 else quality).round(3).to_string())
-        if not result["study"].empty:
-            print(f"\n{result['study_caption']}")
-            study = result["study"]
+        if not result.study.empty:
+            print(f"\n{result.study_caption}")
+            study = result.study
             print(study.assign(**{"negative transfer": study["negative transfer"].map(lambda v: f"{100 * v:.0f}%")})
                   .round(2).to_string())  # fmt: skip
-    if "published" in result:
-        table, caption = result["published"]
+    if result.published is not None:
+        table, caption = result.published
         print(f"\n{caption}")
         print(table.to_string())
-    files = ", ".join(sorted(p.name for p in result["out"].iterdir() if p.is_file()))
-    print(f"\nwritten to {result['out']}: {files}")
+    files = ", ".join(sorted(p.name for p in result.out.iterdir() if p.is_file()))
+    print(f"\nwritten to {result.out}: {files}")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .report import write_report
-    from .runner import run_sweep
-    from .suite import load_suite
-
     suite = load_suite(args.suite)
     methods = [m.strip() for m in args.methods.split(",")] if args.methods else None
     if args.seeds is not None and args.seeds < 1:
@@ -111,17 +118,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from .report import write_report
-
     _print_report(write_report(args.results, args.out, figures=not args.no_figures))
     return 0
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from ..data import benchmarks
-    from ..methods import aliases, available, get, hyperparameters
-    from .suite import available_suites, load_suite
-
     print("methods (hyperparameters = library defaults; presets reproduce a paper or a reference code):")
     alias_of: dict[str, list[str]] = {}
     for alias, name in aliases().items():
@@ -147,12 +148,15 @@ def cmd_list(args: argparse.Namespace) -> int:
         print(f"      {b.description}")
         pairs = [f"{s}->{t}" for s, t in b.default_tasks]
         print(f"      usual tasks: {', '.join(pairs[:6])}{' ...' if len(pairs) > 6 else ''}")
+    print(f"\nvalidators: {', '.join(VALIDATORS.names())}")
+    print("backbone kinds for suites (options):")
+    for name, kind in BACKBONES.items():
+        print(f"  {name}: {', '.join(sorted(kind.options)) or '-'}")
+    print("search-space kinds: " + ", ".join(kind.usage for kind in SEARCH_KINDS.values()))
     return 0
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from ..data import show, task
-
     path = show(task(args.benchmark, args.source, args.target, args.root, download=args.download), args.out)
     print(f"wrote {path}")
     return 0

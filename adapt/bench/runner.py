@@ -14,9 +14,11 @@ import json
 import math
 import os
 import platform
+import signal
 import sys
 import time
 import traceback
+from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -25,11 +27,17 @@ from typing import Any
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
-from .. import __version__
+from .._version import __version__
+from ..data import Task, dataset_labels
+from ..data import task as make_data_task
 from ..methods import create, get
 from ..train.engine import NonFiniteLossError, TrainConfig, resolve_device
+from ..validators import ValidationCallback
+from ..validators.scores import prediction_accuracy
 from .backbones import build_backbone
+from .search import draw as draw_from_space
 from .suite import Suite, TaskSpec
 
 RECORD_FORMAT = 1
@@ -137,13 +145,8 @@ def hyperparameter_draws(suite: Suite, method: str) -> list[dict[str, Any]]:
     draws = []
     for _ in range(suite.search_draws):
         hp = dict(fixed)
-        for key, (kind, *args) in sorted(space.items()):
-            if kind == "log_uniform":
-                hp[key] = float(np.exp(rng.uniform(np.log(args[0]), np.log(args[1]))))
-            elif kind == "uniform":
-                hp[key] = float(rng.uniform(args[0], args[1]))
-            else:
-                hp[key] = args[0][int(rng.integers(len(args[0])))]
+        for key, spec in sorted(space.items()):
+            hp[key] = draw_from_space(spec, rng)
         draws.append(hp)
     return draws
 
@@ -183,22 +186,14 @@ def read_records(out: str | os.PathLike[str]) -> list[dict[str, Any]]:
 def _load_task(
     benchmark: str, source: str, target: str, protocol: str | None, data_json: str, root: str | None, holdout: float
 ):
-    from ..data import task
-
-    return task(benchmark, source, target, root, protocol=protocol, source_holdout=holdout, **json.loads(data_json))  # type: ignore[arg-type]
+    return make_data_task(
+        benchmark, source, target, root, protocol=protocol, source_holdout=holdout, **json.loads(data_json)
+    )
 
 
 def _accuracies(model, dataset, classes: list[str]) -> tuple[float, dict[str, float]]:
-    from ..data import dataset_labels
-
-    labels = torch.as_tensor(dataset_labels(dataset))
-    predictions = model.predict(dataset)
-    per_class = {}
-    for c, name in enumerate(classes):
-        mask = labels == c
-        if mask.any():
-            per_class[name] = float((predictions[mask] == c).float().mean())
-    return float((predictions == labels).float().mean()), per_class
+    """Accuracy on a labeled dataset, and per class (by name) for the classes present."""
+    return prediction_accuracy(model.predict(dataset), torch.as_tensor(dataset_labels(dataset)), classes)
 
 
 class TargetAccuracyCurve:
@@ -212,10 +207,48 @@ class TargetAccuracyCurve:
         self.dataset = dataset
 
     def __call__(self, step: int, model) -> dict[str, float]:
-        from ..data import dataset_labels
+        return {"target_accuracy": _accuracies(model, self.dataset, [])[0]}
 
-        labels = torch.as_tensor(dataset_labels(self.dataset))
-        return {"target_accuracy": float((model.predict(self.dataset) == labels).float().mean())}
+
+def _callbacks(spec: RunSpec, task: Task) -> tuple[list[Any], ValidationCallback | None]:
+    """The validators (if the suite has any) and the monitoring-only target accuracy curve."""
+    callbacks: list[Any] = []
+    validation = None
+    if spec.validators:
+        # Validators see target *inputs* only, with evaluation transforms (target_eval), and the
+        # held-out source split.
+        validation = ValidationCallback(
+            list(spec.validators), task.target_eval, task.source_val, task.source_train_eval, spec.eval_every,
+            spec.select_by,
+        )  # fmt: skip
+        callbacks.append(validation)
+    if spec.eval_every:
+        callbacks.append(TargetAccuracyCurve(spec.eval_every, task.target_test))
+    return callbacks, validation
+
+
+def _scores(model: Any, task: Task, spec: RunSpec, validation: ValidationCallback | None) -> dict[str, Any]:
+    """The record's accuracy fields: last checkpoint, per class, transductive/held-out, selected."""
+    accuracy, per_class = _accuracies(model, task.target_test, task.classes)
+    scores: dict[str, Any] = {
+        "protocol": task.protocol,
+        "accuracy": accuracy,
+        "mean_class_accuracy": float(np.mean(list(per_class.values()))),
+        "per_class_accuracy": per_class,
+    }
+    if task.protocol == "inductive":
+        scores["accuracy_heldout"] = accuracy
+        if task.target_train_scoring is not None:
+            scores["accuracy_transductive"] = _accuracies(model, task.target_train_scoring, task.classes)[0]
+    else:
+        scores["accuracy_transductive"] = accuracy
+    scores["selected"] = None
+    if spec.select_by and validation is not None:
+        # the checkpoint kept by the chosen validator (its target accuracy is scored, not used)
+        step = validation.restore_best(model)
+        selected_accuracy = _accuracies(model, task.target_test, task.classes)[0]
+        scores["selected"] = {"validator": spec.select_by, "step": step, "accuracy": selected_accuracy}
+    return scores
 
 
 def execute(
@@ -234,70 +267,16 @@ def execute(
         "metric": spec.metric,
     }
     try:
-        task = _load_task(
-            spec.task.benchmark,
-            spec.task.source,
-            spec.task.target,
-            spec.task.protocol,
-            json.dumps(spec.task.data, sort_keys=True),
-            data_root,
-            spec.source_holdout,
-        )
+        t = spec.task
+        task = _load_task(t.benchmark, t.source, t.target, t.protocol, json.dumps(t.data, sort_keys=True), data_root,
+                          spec.source_holdout)  # fmt: skip
         torch.manual_seed(spec.seed)
-        backbone = build_backbone(spec.task.backbone, task.input_shape)
-        model = create(spec.method, backbone, task.num_classes, **spec.task.model, **spec.hparams)
-        callbacks: list[Any] = []
-        validation = None
-        if spec.validators:
-            from ..validators import ValidationCallback
-
-            # Validators see target *inputs* only, with evaluation transforms (target_eval), and the
-            # held-out source split.
-            validation = ValidationCallback(
-                list(spec.validators),
-                task.target_eval,
-                task.source_val,
-                task.source_train_eval,
-                spec.eval_every,
-                spec.select_by,
-            )
-            callbacks.append(validation)
-        if spec.eval_every:
-            callbacks.append(TargetAccuracyCurve(spec.eval_every, task.target_test))
-        history = model.fit(
-            task.source_train,
-            task.target_train,
-            seed=spec.seed,
-            device=resolved,
-            verbose=verbose,
-            callbacks=callbacks,
-            **spec.train,
-        )
-        accuracy, per_class = _accuracies(model, task.target_test, task.classes)
-        selected = None
-        if spec.select_by and validation is not None:
-            # the checkpoint kept by the chosen validator (its target accuracy is scored, not used)
-            step = validation.restore_best(model)
-            selected = {
-                "validator": spec.select_by,
-                "step": step,
-                "accuracy": _accuracies(model, task.target_test, task.classes)[0],
-            }
-        record.update(
-            status="ok",
-            protocol=task.protocol,
-            accuracy=accuracy,
-            mean_class_accuracy=float(np.mean(list(per_class.values()))),
-            per_class_accuracy=per_class,
-            curve=history.to_dict(orient="records"),
-            selected=selected,
-        )
-        if task.protocol == "inductive":
-            record["accuracy_heldout"] = accuracy
-            if task.target_train_scoring is not None:
-                record["accuracy_transductive"] = _accuracies(model, task.target_train_scoring, task.classes)[0]
-        else:
-            record["accuracy_transductive"] = accuracy
+        backbone = build_backbone(t.backbone, task.input_shape)
+        model = create(spec.method, backbone, task.num_classes, **t.model, **spec.hparams)
+        callbacks, validation = _callbacks(spec, task)
+        history = model.fit(task.source_train, task.target_train, seed=spec.seed, device=resolved, verbose=verbose,
+                            callbacks=callbacks, **spec.train)  # fmt: skip
+        record.update(status="ok", curve=history.to_dict(orient="records"), **_scores(model, task, spec, validation))
     except Exception as exc:
         record.update(
             status="failed",
@@ -310,8 +289,6 @@ def execute(
 
 
 def _worker_init(threads: int) -> None:
-    import signal
-
     # Ctrl-C is the parent's to handle: it cancels the queue and stops the workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(threads)
@@ -346,48 +323,50 @@ def run_sweep(
         stale.unlink()
     counts = {"total": len(runs), "skipped": len(runs) - len(pending), "ok": 0, "failed": 0}
     show = verbose if verbose is not None else sys.stderr.isatty()
-    from tqdm.auto import tqdm
-
     bar = tqdm(total=len(runs), initial=counts["skipped"], desc=f"suite {suite.name}", unit="run", disable=not show)
     data_root = data_root or suite.data_root
     try:
-        if jobs <= 1:
-            for spec in pending:
-                bar.set_postfix_str(spec.label)
-                record = execute(spec, device, data_root, verbose=show)
-                write_record(out / "runs" / f"{spec.run_id}.json", record)
-                counts[record["status"]] += 1
-                bar.update(1)
-        else:
-            threads = max(1, (os.cpu_count() or 1) // jobs)
-            devices = [device] * jobs
-            if resolve_device(device).type == "cuda" and torch.cuda.device_count() > 1:
-                devices = [f"cuda:{i % torch.cuda.device_count()}" for i in range(jobs)]
-            pool = ProcessPoolExecutor(
-                jobs, mp_context=get_context("spawn"), initializer=_worker_init, initargs=(threads,)
-            )
-            try:
-                futures = {
-                    pool.submit(_worker_run, spec, devices[i % jobs], data_root, str(out)): spec
-                    for i, spec in enumerate(pending)
-                }
-                remaining = set(futures)
-                while remaining:
-                    done, remaining = wait(remaining, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        _, status = future.result()
-                        counts[status] += 1
-                        bar.set_postfix_str(futures[future].label)
-                        bar.update(1)
-            except BaseException:
-                # On Ctrl-C do not wait for queued or running runs: finished records are already on
-                # disk, and a record is written atomically, so stopping a worker cannot corrupt one.
-                workers = list(getattr(pool, "_processes", {}).values())
-                pool.shutdown(wait=False, cancel_futures=True)
-                for worker in workers:
-                    worker.terminate()
-                raise
-            pool.shutdown(wait=True)
+        for spec, status in _results(pending, jobs, device, data_root, out, show):
+            counts[status] += 1
+            bar.set_postfix_str(spec.label)
+            bar.update(1)
     finally:
         bar.close()
     return counts
+
+
+def _results(
+    pending: list[RunSpec], jobs: int, device: str, data_root: str | None, out: Path, show: bool
+) -> Iterator[tuple[RunSpec, str]]:
+    """Run ``pending`` (in this process, or in ``jobs`` worker processes); yield each run's status when done."""
+    if jobs <= 1:
+        for spec in pending:
+            record = execute(spec, device, data_root, verbose=show)
+            write_record(out / "runs" / f"{spec.run_id}.json", record)
+            yield spec, record["status"]
+        return
+    # Each worker gets its share of the cores: more threads than cores makes OpenMP spin (a 3 s run took 160 s).
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    devices = [device] * jobs
+    if resolve_device(device).type == "cuda" and torch.cuda.device_count() > 1:
+        devices = [f"cuda:{i % torch.cuda.device_count()}" for i in range(jobs)]
+    pool = ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_worker_init, initargs=(threads,))
+    try:
+        futures = {
+            pool.submit(_worker_run, spec, devices[i % jobs], data_root, str(out)): spec
+            for i, spec in enumerate(pending)
+        }
+        remaining = set(futures)
+        while remaining:
+            done, remaining = wait(remaining, return_when=FIRST_COMPLETED)
+            for future in done:
+                yield futures[future], future.result()[1]
+    except BaseException:
+        # On Ctrl-C do not wait for queued or running runs: finished records are already on disk,
+        # and a record is written atomically, so stopping a worker cannot corrupt one.
+        workers = list(getattr(pool, "_processes", {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for worker in workers:
+            worker.terminate()
+        raise
+    pool.shutdown(wait=True)

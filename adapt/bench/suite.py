@@ -1,6 +1,6 @@
 """Suite files: which methods, tasks, seeds and training protocol a sweep runs.
 
-A suite is a TOML file in ``benchmarks/suites/``::
+A suite is a TOML file; the ones shipped with the package are in ``adapt/bench/suites/``::
 
     name = "quick"
     description = "..."
@@ -32,17 +32,21 @@ A suite is a TOML file in ``benchmarks/suites/``::
 
 from __future__ import annotations
 
-import sys
 import tomllib
+import types
+import typing
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ..data.registry import BENCHMARKS
-from ..methods import aliases, available, hyperparameters
-from ..methods import get as get_method
+from ..data import BENCHMARKS
+from ..data.base import task_name
+from ..methods import METHODS, hyperparameters
 from ..train.engine import TrainConfig
-from .backbones import BACKBONE_OPTIONS
+from ..validators import VALIDATORS
+from .backbones import BACKBONES
+from .search import check_search_spec
 
 TOP_KEYS = {
     "name",
@@ -66,7 +70,6 @@ TOP_KEYS = {
     "search_seed",
     "published",
 }
-SEARCH_KINDS = ("log_uniform", "uniform", "choice")
 METRICS = ("accuracy", "mean_class_accuracy")
 TASK_KEYS = {"benchmark", "source", "target", "backbone", "train", "data", "model", "protocol"}
 MODEL_KEYS = {"feature_dim", "bottleneck_dim"}
@@ -78,22 +81,15 @@ class SuiteError(ValueError):
     """A suite file is invalid; the message names the file, the key and the allowed values."""
 
 
-def _suite_dirs() -> list[Path]:
-    here = Path(__file__).resolve()
-    return [here.parents[2] / "benchmarks" / "suites", Path(sys.prefix) / "share" / "adapt" / "suites"]
-
-
 def available_suites() -> dict[str, Path]:
-    """Suite name -> file, from the repository's ``benchmarks/suites`` (or the installed copy)."""
-    found: dict[str, Path] = {}
-    for folder in _suite_dirs():
-        if folder.is_dir():
-            for path in sorted(folder.glob("*.toml")):
-                found.setdefault(path.stem, path)
-    return found
+    """Suite name -> file, for the suites shipped in the package (``adapt/bench/suites``)."""
+    folder = resources.files("adapt.bench") / "suites"
+    return {Path(entry.name).stem: Path(str(entry)) for entry in sorted(folder.iterdir(), key=lambda e: e.name)
+            if entry.name.endswith(".toml")}  # fmt: skip
 
 
 def resolve_suite(name_or_path: str) -> Path:
+    """A suite file from a shipped suite's name or a path to a ``.toml`` file."""
     path = Path(name_or_path)
     if path.suffix == ".toml" or path.exists():
         if not path.exists():
@@ -119,7 +115,7 @@ class TaskSpec:
 
     @property
     def name(self) -> str:
-        return f"{self.benchmark}/{self.source}->{self.target}"
+        return task_name(self.benchmark, self.source, self.target)
 
 
 @dataclass
@@ -177,15 +173,29 @@ def _check_type(path: Path, key: str, value: Any, types: type | tuple[type, ...]
         raise _fail(path, key, f"must be {what}, got {type(value).__name__} {value!r}")
 
 
+def _toml_types(hint: Any) -> tuple[type, ...]:
+    """The TOML value types that fit a TrainConfig field's type hint (a float field takes integers too)."""
+    origin = typing.get_origin(hint)
+    if origin is typing.Literal:
+        return tuple({type(v) for v in typing.get_args(hint) if v is not None})
+    if origin in (typing.Union, types.UnionType):
+        return tuple(t for arg in typing.get_args(hint) if arg is not type(None) for t in _toml_types(arg))
+    if hint is float:
+        return (int, float)
+    return (hint,) if isinstance(hint, type) else (str,)
+
+
+#: TrainConfig field -> the TOML types a suite may give it, read from the dataclass itself.
+TRAIN_TYPES = {name: _toml_types(hint) for name, hint in typing.get_type_hints(TrainConfig).items()
+               if name not in TRAIN_RESERVED}  # fmt: skip
+
+
 def _check_train(path: Path, where: str, table: Any) -> dict[str, Any]:
-    allowed = set(TrainConfig.__dataclass_fields__) - TRAIN_RESERVED
-    table = _check_keys(path, where, table, allowed)
-    types = {"steps": int, "batch_size": int, "log_every": int, "num_workers": int, "lr": (int, float),
-             "momentum": (int, float), "weight_decay": (int, float), "backbone_lr_mult": (int, float),
-             "grad_clip": (int, float), "nesterov": bool, "compile": bool, "channels_last": bool,
-             "optimizer": str, "lr_schedule": str, "amp": str}  # fmt: skip
+    table = _check_keys(path, where, table, set(TRAIN_TYPES))
     for key, value in table.items():
-        _check_type(path, f"{where}.{key}", value, types[key], "a string" if types[key] is str else "a number")
+        kinds = TRAIN_TYPES[key]
+        what = "a string" if kinds == (str,) else "a boolean" if kinds == (bool,) else "a number"
+        _check_type(path, f"{where}.{key}", value, kinds, what)
     try:
         TrainConfig(**table)
     except ValueError as exc:
@@ -204,6 +214,43 @@ def load_suite(name_or_path: str) -> Suite:
     for key in ("tasks", "methods"):
         if key not in raw:
             raise _fail(path, key, "missing")
+    schedule = _check_schedule(path, raw)
+    backbones = _check_backbones(path, raw.get("backbones", {}))
+    tasks = [_check_task(path, f"tasks[{i}]", t, backbones) for i, t in enumerate(_task_tables(path, raw))]
+    methods = _check_methods(path, raw["methods"])
+    validators, select_by, source_holdout = _check_validators(
+        path, raw, schedule["eval_every"] or schedule["checkpoints"]
+    )
+    search, search_draws, search_seed = _check_search(path, raw, methods)
+    return Suite(
+        name=raw.get("name", path.stem),
+        path=path,
+        description=raw.get("description", ""),
+        train=_check_train(path, "train", raw.get("train", {})),
+        tasks=tasks,
+        methods={name: dict(hp) for name, hp in methods.items()},
+        data_root=raw.get("data_root"),
+        metric=_check_choice(path, "metric", raw.get("metric", "accuracy"), METRICS),
+        validators=validators,
+        select_by=select_by,
+        source_holdout=source_holdout,
+        search=search,
+        search_draws=search_draws,
+        search_seed=search_seed,
+        published=_check_published(path, raw.get("published", {}), {t.name for t in tasks}, set(methods)),
+        split=_check_choice(path, "split", raw.get("split"), (None, "tuning", "confirmation")),
+        **schedule,
+    )
+
+
+def _check_choice(path: Path, key: str, value: Any, allowed: tuple[Any, ...]) -> Any:
+    if value not in allowed:
+        raise _fail(path, key, f"unknown {key} {value!r}", [a for a in allowed if a is not None])
+    return value
+
+
+def _check_schedule(path: Path, raw: dict[str, Any]) -> dict[str, Any]:
+    """Seeds, budgets and checkpoint spacing."""
     seeds = raw.get("seeds", 3)
     _check_type(path, "seeds", seeds, int, "a positive integer")
     eval_every = raw.get("eval_every", 0)
@@ -218,64 +265,65 @@ def load_suite(name_or_path: str) -> Suite:
         raise _fail(path, "budgets", f"must be a list of positive step counts, got {budgets!r}")
     if len(set(budgets)) != len(budgets):
         raise _fail(path, "budgets", f"lists a step count twice: {budgets}")
-    split = raw.get("split")
-    if split not in (None, "tuning", "confirmation"):
-        raise _fail(path, "split", f"unknown split {split!r}", ["confirmation", "tuning"])
-    train = _check_train(path, "train", raw.get("train", {}))
-    metric = raw.get("metric", "accuracy")
-    if metric not in METRICS:
-        raise _fail(path, "metric", f"unknown metric {metric!r}", METRICS)
+    return {"seeds": seeds, "eval_every": eval_every, "checkpoints": checkpoints, "budgets": list(budgets)}
 
-    backbones = _check_keys(path, "backbones", raw.get("backbones", {}), set(raw.get("backbones", {})))
+
+def _check_backbones(path: Path, table: Any) -> dict[str, dict[str, Any]]:
+    backbones = _check_keys(path, "backbones", table, set(table) if isinstance(table, dict) else set())
+    every_option = {"kind"}.union(*(kind.options for kind in BACKBONES.values()))
     for name, spec in backbones.items():
-        spec = _check_keys(path, f"backbones.{name}", spec, {"kind"} | set().union(*BACKBONE_OPTIONS.values()))
-        if spec.get("kind") not in BACKBONE_OPTIONS:
-            raise _fail(path, f"backbones.{name}.kind", f"unknown backbone kind {spec.get('kind')!r}", BACKBONE_OPTIONS)
-        _check_keys(path, f"backbones.{name}", spec, {"kind"} | BACKBONE_OPTIONS[spec["kind"]])
+        spec = _check_keys(path, f"backbones.{name}", spec, every_option)
+        if spec.get("kind") not in BACKBONES:
+            raise _fail(path, f"backbones.{name}.kind", f"unknown backbone kind {spec.get('kind')!r}", BACKBONES)
+        _check_keys(path, f"backbones.{name}", spec, {"kind"} | BACKBONES[spec["kind"]].options)
+    return backbones
 
+
+def _task_tables(path: Path, raw: dict[str, Any]) -> list[Any]:
     if not isinstance(raw["tasks"], list) or not raw["tasks"]:
         raise _fail(path, "tasks", "must be a non-empty array of tables ([[tasks]])")
-    tasks = []
-    for i, t in enumerate(raw["tasks"]):
-        where = f"tasks[{i}]"
-        _check_keys(path, where, t, TASK_KEYS)
-        for key in ("benchmark", "source", "target", "backbone"):
-            if key not in t:
-                raise _fail(path, f"{where}.{key}", "missing")
-        if t["benchmark"] not in BENCHMARKS:
-            raise _fail(path, f"{where}.benchmark", f"unknown benchmark {t['benchmark']!r}", BENCHMARKS)
-        domains = BENCHMARKS[t["benchmark"]].domains
-        for role in ("source", "target"):
-            if str(t[role]) not in domains:
-                raise _fail(path, f"{where}.{role}", f"unknown {t['benchmark']} domain {t[role]!r}", domains)
-        if t["backbone"] not in backbones:
-            raise _fail(path, f"{where}.backbone", f"unknown backbone {t['backbone']!r}", backbones)
-        if t.get("protocol") not in (None, "transductive", "inductive"):
-            raise _fail(path, f"{where}.protocol", f"unknown protocol {t['protocol']!r}", ["inductive", "transductive"])
-        model = _check_keys(path, f"{where}.model", t.get("model", {}), MODEL_KEYS)
-        tasks.append(
-            TaskSpec(
-                t["benchmark"],
-                str(t["source"]),
-                str(t["target"]),
-                dict(backbones[t["backbone"]]),
-                t["backbone"],
-                _check_train(path, f"{where}.train", t.get("train", {})),
-                _check_keys(path, f"{where}.data", t.get("data", {}), set(t.get("data", {}))),
-                model,
-                t.get("protocol"),
-            )
-        )
+    return raw["tasks"]
 
-    methods = _check_keys(path, "methods", raw["methods"], set(available()) | set(aliases()))
+
+def _check_task(path: Path, where: str, t: Any, backbones: dict[str, dict[str, Any]]) -> TaskSpec:
+    _check_keys(path, where, t, TASK_KEYS)
+    for key in ("benchmark", "source", "target", "backbone"):
+        if key not in t:
+            raise _fail(path, f"{where}.{key}", "missing")
+    if t["benchmark"] not in BENCHMARKS:
+        raise _fail(path, f"{where}.benchmark", f"unknown benchmark {t['benchmark']!r}", BENCHMARKS)
+    domains = BENCHMARKS[t["benchmark"]].domains
+    for role in ("source", "target"):
+        if str(t[role]) not in domains:
+            raise _fail(path, f"{where}.{role}", f"unknown {t['benchmark']} domain {t[role]!r}", domains)
+    if t["backbone"] not in backbones:
+        raise _fail(path, f"{where}.backbone", f"unknown backbone {t['backbone']!r}", backbones)
+    if t.get("protocol") not in (None, "transductive", "inductive"):
+        raise _fail(path, f"{where}.protocol", f"unknown protocol {t['protocol']!r}", ["inductive", "transductive"])
+    return TaskSpec(
+        t["benchmark"],
+        str(t["source"]),
+        str(t["target"]),
+        dict(backbones[t["backbone"]]),
+        t["backbone"],
+        _check_train(path, f"{where}.train", t.get("train", {})),
+        _check_keys(path, f"{where}.data", t.get("data", {}), set(t.get("data", {}))),
+        _check_keys(path, f"{where}.model", t.get("model", {}), MODEL_KEYS),
+        t.get("protocol"),
+    )
+
+
+def _check_methods(path: Path, table: Any) -> dict[str, dict[str, Any]]:
+    methods = _check_keys(path, "methods", table, set(METHODS) | set(METHODS.aliases()))
     for name, hp in methods.items():
-        valid = set(hyperparameters(name)) - MODEL_KEYS
-        _check_keys(path, f"methods.{name}", hp, valid | {"preset"})
-        presets = get_method(name).presets
+        _check_keys(path, f"methods.{name}", hp, set(hyperparameters(name)) - MODEL_KEYS | {"preset"})
+        presets = METHODS.get(name).presets
         if "preset" in hp and hp["preset"] not in presets:
             raise _fail(path, f"methods.{name}.preset", f"unknown preset {hp['preset']!r}", presets or ["none"])
-    from ..validators import VALIDATORS
+    return methods
 
+
+def _check_validators(path: Path, raw: dict[str, Any], has_checkpoints: int) -> tuple[list[str], str | None, float]:
     validators = raw.get("validators", [])
     if not isinstance(validators, list):
         raise _fail(path, "validators", "must be a list of validator names", VALIDATORS)
@@ -285,7 +333,7 @@ def load_suite(name_or_path: str) -> Suite:
     select_by = raw.get("select_by")
     if select_by is not None and select_by not in validators:
         raise _fail(path, "select_by", f"{select_by!r} is not in validators", validators)
-    if validators and not (eval_every or checkpoints):
+    if validators and not has_checkpoints:
         raise _fail(path, "eval_every", "validators need checkpoints: set eval_every > 0 (or checkpoints > 0)")
     source_holdout = raw.get("source_holdout", 0.0)
     _check_type(path, "source_holdout", source_holdout, (int, float), "a fraction in [0, 1)")
@@ -295,37 +343,22 @@ def load_suite(name_or_path: str) -> Suite:
     if needs_val and not source_holdout:
         raise _fail(path, "source_holdout", f"validator(s) {', '.join(needs_val)} need a held-out source split; "
                     "set source_holdout (for example 0.1)")  # fmt: skip
+    return list(validators), select_by, float(source_holdout)
+
+
+def _check_search(path: Path, raw: dict[str, Any], methods: dict[str, Any]) -> tuple[dict[str, Any], int, int]:
     search = _check_keys(path, "search", raw.get("search", {}), set(methods))
     for name, space in search.items():
         _check_keys(path, f"search.{name}", space, set(hyperparameters(name)) - MODEL_KEYS)
         for key, spec in space.items():
-            _check_search_spec(path, f"search.{name}.{key}", spec)
+            problem = check_search_spec(spec)
+            if problem:
+                raise _fail(path, f"search.{name}.{key}", problem)
     search_draws = raw.get("search_draws", 1)
     _check_type(path, "search_draws", search_draws, int, "a positive integer")
     search_seed = raw.get("search_seed", 0)
     _check_type(path, "search_seed", search_seed, int, "an integer")
-    return Suite(
-        name=raw.get("name", path.stem),
-        path=path,
-        description=raw.get("description", ""),
-        seeds=seeds,
-        eval_every=eval_every,
-        train=train,
-        tasks=tasks,
-        methods={name: dict(hp) for name, hp in methods.items()},
-        data_root=raw.get("data_root"),
-        metric=metric,
-        validators=list(validators),
-        select_by=select_by,
-        source_holdout=float(source_holdout),
-        search={k: dict(v) for k, v in search.items()},
-        search_draws=search_draws,
-        search_seed=search_seed,
-        published=_check_published(path, raw.get("published", {}), {t.name for t in tasks}, set(methods)),
-        budgets=list(budgets),
-        checkpoints=checkpoints,
-        split=split,
-    )
+    return {k: dict(v) for k, v in search.items()}, search_draws, search_seed
 
 
 def _check_published(path: Path, table: Any, tasks: set[str], methods: set[str]) -> dict[str, Any]:
@@ -337,15 +370,3 @@ def _check_published(path: Path, table: Any, tasks: set[str], methods: set[str])
         for method, number in _check_keys(path, f"published.{key}", value, methods).items():
             _check_type(path, f"published.{key}.{method}", number, (int, float), "an accuracy in %")
     return dict(table)
-
-
-def _check_search_spec(path: Path, where: str, spec: Any) -> None:
-    if not isinstance(spec, list) or not spec or spec[0] not in SEARCH_KINDS:
-        raise _fail(path, where, "must be [kind, ...] with kind in " + ", ".join(SEARCH_KINDS))
-    if spec[0] == "choice":
-        if len(spec) != 2 or not isinstance(spec[1], list) or not spec[1]:
-            raise _fail(path, where, 'must be ["choice", [value, ...]]')
-        return
-    numbers = len(spec) == 3 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in spec[1:])
-    if not numbers or not spec[1] < spec[2] or (spec[0] == "log_uniform" and spec[1] <= 0):
-        raise _fail(path, where, f'must be ["{spec[0]}", low, high] with low < high (and low > 0 for log_uniform)')

@@ -2,14 +2,19 @@
 
 >>> from adapt import data
 >>> task = data.task("moons", "source", "rotated")           # offline, generated from a seed
->>> task = data.task("office31", "amazon", "webcam", root="~/data", download=True)  # doctest: +SKIP
->>> task = data.custom_task("photos/train", "photos/night")   # two ImageFolder dirs  # doctest: +SKIP
+>>> task.name, len(task.source_train)
+('moons/source->rotated', 300)
+
+Downloaded and folder-based tasks work the same way (not doctests: they need the network or files)::
+
+    task = data.task("office31", "amazon", "webcam", root="~/data", download=True)
+    task = data.custom_task("photos/train", "photos/night")   # two ImageFolder dirs
 """
 
 from .base import DatasetNotFoundError, Task, Unlabeled, dataset_labels, make_task, stratified_split, subset, unlabeled
+from .benchmark import BENCHMARKS, Benchmark, TaskRequest, benchmarks, register_benchmark
 from .digits import make_mnistm
 from .download import DownloadError, download_verified
-from .registry import BENCHMARKS, Benchmark, benchmarks, custom_task, task
 from .show import show
 from .sources import SOURCES
 from .synthetic import (
@@ -21,6 +26,7 @@ from .synthetic import (
     rotated_optdigits,
     shift_digits,
 )
+from .tasks import custom_task, task
 
 __all__ = [
     "BENCHMARKS",
@@ -29,6 +35,7 @@ __all__ = [
     "DatasetNotFoundError",
     "DownloadError",
     "Task",
+    "TaskRequest",
     "Unlabeled",
     "benchmarks",
     "blobs_shift",
@@ -41,6 +48,7 @@ __all__ = [
     "moons_shift",
     "optdigits_shift",
     "optdigits_shifts",
+    "register_benchmark",
     "rotated_optdigits",
     "shift_digits",
     "show",

@@ -17,6 +17,11 @@ class DatasetNotFoundError(FileNotFoundError):
     """A dataset is not where it should be; the message shows the expected layout."""
 
 
+def task_name(benchmark: str, source: str, target: str) -> str:
+    """How a task is named everywhere (records, tables, figures): ``benchmark/source->target``."""
+    return f"{benchmark}/{source}->{target}"
+
+
 def dataset_labels(dataset: Dataset) -> np.ndarray:
     """Class labels of a labeled dataset without loading its inputs when possible."""
     if isinstance(dataset, TensorDataset):
@@ -26,7 +31,7 @@ def dataset_labels(dataset: Dataset) -> np.ndarray:
     targets = getattr(dataset, "targets", None)
     if targets is not None:
         return np.asarray(targets)
-    return np.asarray([int(dataset[i][1]) for i in range(len(dataset))])  # type: ignore[arg-type]
+    return np.asarray([int(dataset[i][1]) for i in range(len(dataset))])
 
 
 def subset(dataset: Dataset, indices: Sequence[int] | np.ndarray) -> Dataset:
@@ -44,7 +49,7 @@ class Unlabeled(Dataset):
         self.dataset = dataset
 
     def __len__(self) -> int:
-        return len(self.dataset)  # type: ignore[arg-type]
+        return len(self.dataset)
 
     def __getitem__(self, index: int) -> Any:
         item = self.dataset[index]
@@ -112,7 +117,7 @@ class Task:
 
     @property
     def name(self) -> str:
-        return f"{self.benchmark}/{self.source}->{self.target}"
+        return task_name(self.benchmark, self.source, self.target)
 
     @property
     def num_classes(self) -> int:
@@ -121,8 +126,8 @@ class Task:
     def __repr__(self) -> str:
         return (
             f"Task({self.name}, {self.protocol}, {self.num_classes} classes, input {self.input_shape}, "
-            f"source {len(self.source_train)}, target train {len(self.target_train)}, "  # type: ignore[arg-type]
-            f"target test {len(self.target_test)})"  # type: ignore[arg-type]
+            f"source {len(self.source_train)}, target train {len(self.target_train)}, "
+            f"target test {len(self.target_test)})"
         )
 
 
@@ -154,9 +159,9 @@ def make_task(
         with evaluation transforms (for image datasets with random augmentation); default: same.
     source_holdout : fraction of the source held out as a labeled validation split.
     """
-    if len(source_data) == 0:  # type: ignore[arg-type]
+    if len(source_data) == 0:
         raise ValueError(f"{benchmark}: source domain {source!r} is empty")
-    if len(target_data) == 0:  # type: ignore[arg-type]
+    if len(target_data) == 0:
         raise ValueError(f"{benchmark}: target domain {target!r} is empty")
     if protocol not in ("transductive", "inductive"):
         raise ValueError(f"protocol must be 'transductive' or 'inductive', got {protocol!r}")

@@ -17,15 +17,21 @@ from __future__ import annotations
 import bz2
 import gzip
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from torch.utils.data import TensorDataset
 
 from .base import DatasetNotFoundError
+from .download import fetch
+from .images import IMAGE_EXTENSIONS, load_image
+from .synthetic import blend_with_photos, photo_patches
 
 DigitProtocol = Literal["lenet", "dtn"]
 DIGIT_DOMAINS = ("mnist", "usps", "svhn", "mnistm")
@@ -127,7 +133,6 @@ def read_svhn(root: str | os.PathLike[str], train: bool) -> tuple[np.ndarray, np
 
 def read_mnistm(root: str | os.PathLike[str], train: bool) -> tuple[np.ndarray, np.ndarray]:
     """MNIST-M images (N, 28, 28, 3) uint8 and labels (N,)."""
-    from .images import load_image
 
     split = "train" if train else "test"
     base = Path(root) / "mnist_m"
@@ -180,8 +185,6 @@ def _download(domain: str, root: Path) -> None:
         tvd.SVHN(root, split="train", download=True)
         tvd.SVHN(root, split="test", download=True)
     else:
-        from .download import fetch
-
         if not (root / "mnist_m" / "mnist_m_train_labels.txt").exists():
             fetch("mnistm", root, LAYOUTS["mnistm"])
 
@@ -228,13 +231,6 @@ def make_mnistm(
     Writes ``<out_root>/mnist_m/mnist_m_{train,test}/*.png`` and the label files (the layout
     :func:`read_mnistm` reads), through a temporary folder renamed into place at the end.
     """
-    import shutil
-    import tempfile
-
-    from PIL import Image
-
-    from .images import IMAGE_EXTENSIONS, load_image
-    from .synthetic import blend_with_photos, photo_patches
 
     photo_dir = Path(photos)
     candidates = [

@@ -1,5 +1,5 @@
-"""Image benchmarks read from folders or image-list files: Office-31, Office-Home, VisDA-2017,
-DomainNet and DomainNet-126, plus any two ImageFolder-style directories."""
+"""Images read from folders or image-list files, and the task builder the image benchmarks share
+(Office-31, Office-Home, VisDA-2017, DomainNet: see ``adapt/data/catalog/``)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,10 @@ from typing import Any
 from PIL import Image
 from torch.utils.data import Dataset
 from torchvision import transforms as T
+
+from .base import DatasetNotFoundError, Task, make_task
+from .benchmark import BENCHMARKS, TaskRequest
+from .download import fetch
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -102,83 +106,61 @@ def read_image_list(list_file: str | os.PathLike[str], image_root: str | os.Path
     return samples
 
 
-OFFICE31_CLASSES = [
-    "back_pack", "bike", "bike_helmet", "bookcase", "bottle", "calculator", "desk_chair", "desk_lamp",
-    "desktop_computer", "file_cabinet", "headphones", "keyboard", "laptop_computer", "letter_tray",
-    "mobile_phone", "monitor", "mouse", "mug", "paper_notebook", "pen", "phone", "printer", "projector",
-    "punchers", "ring_binder", "ruler", "scissors", "speaker", "stapler", "tape_dispenser", "trash_can",
-]  # fmt: skip
-VISDA_CLASSES = [
-    "aeroplane", "bicycle", "bus", "car", "horse", "knife", "motorcycle", "person", "plant", "skateboard",
-    "train", "truck",
-]  # fmt: skip
-
-#: name -> (domains, folder under root, layout text, download key(s))
-IMAGE_BENCHMARKS: dict[str, dict[str, Any]] = {
-    "office31": {
-        "domains": ["amazon", "dslr", "webcam"],
-        "num_classes": 31,
-        "layout": "<root>/office31/{amazon,dslr,webcam}/images/<class>/<image>.jpg  (31 class folders each)",
-        "download": "office31",
-    },
-    "officehome": {
-        "domains": ["Art", "Clipart", "Product", "Real_World"],
-        "num_classes": 65,
-        "layout": "<root>/officehome/{Art,Clipart,Product,Real_World}/<class>/<image>.jpg  (65 class folders each)",
-        "download": "officehome",
-    },
-    "visda2017": {
-        "domains": ["train", "validation"],
-        "num_classes": 12,
-        "layout": "<root>/visda2017/{train,validation}/image_list.txt with lines '<class>/<image>.jpg <label>',\n"
-        "and the images at <root>/visda2017/{train,validation}/<class>/<image>.jpg",
-        "download": None,
-    },
-    "domainnet": {
-        "domains": ["clipart", "infograph", "painting", "quickdraw", "real", "sketch"],
-        "num_classes": 345,
-        "layout": "<root>/domainnet/<domain>_{train,test}.txt with lines '<domain>/<class>/<image>.jpg <label>',\n"
-        "and the images at <root>/domainnet/<domain>/<class>/<image>.jpg",
-        "download": None,
-    },
-    "domainnet126": {
-        "domains": ["clipart", "painting", "real", "sketch"],
-        "num_classes": 126,
-        "layout": "<root>/domainnet/<domain>126_{train,test}.txt with lines '<domain>/<class>/<image>.jpg <label>',\n"
-        "and the images at <root>/domainnet/<domain>/<class>/<image>.jpg",
-        "download": "domainnet126",
-    },
-}
+#: ``load(root, domain, split) -> (samples, class names)``; split is 'all', 'train' or 'test'.
+DomainLoader = Callable[[Path, str, str], tuple[list[tuple[str, int]], list[str]]]
 
 
-def _classes_from_samples(samples: list[tuple[str, int]], num_classes: int) -> list[str]:
+def classes_from_samples(samples: list[tuple[str, int]], num_classes: int) -> list[str]:
+    """Class names from the parent folder of each label's first image (``<class>/<image>``)."""
     names: dict[int, str] = {}
     for path, label in samples:
         names.setdefault(label, Path(path).parent.name)
     return [names.get(i, str(i)) for i in range(num_classes)]
 
 
-def load_image_domain(
-    benchmark: str, domain: str, root: str | os.PathLike[str], split: str = "all"
-) -> tuple[list[tuple[str, int]], list[str]]:
-    """Samples and class names of one domain of an image benchmark.
+def image_task(
+    request: TaskRequest, load: DomainLoader, layout: str, download: str | None, official_split: bool = False
+) -> Task:
+    """A task of an image benchmark whose domains ``load`` reads from ``request.root``.
 
-    ``split`` is 'all', or 'train'/'test' for DomainNet(-126), whose lists define them.
+    ``layout`` (with ``<root>``) is shown when files are missing; ``download`` names the entry of
+    :data:`adapt.data.sources.SOURCES` to fetch with ``download=True`` (None: fetch by hand).
+    ``official_split``: the benchmark's lists define train/test splits, used under the inductive protocol.
     """
-    spec = IMAGE_BENCHMARKS[benchmark]
-    if domain not in spec["domains"]:
-        raise ValueError(f"unknown {benchmark} domain {domain!r}; choose one of {', '.join(spec['domains'])}")
-    root = Path(root)
-    if benchmark == "office31":
-        return scan_folder(root / "office31" / domain / "images", OFFICE31_CLASSES)
-    if benchmark == "officehome":
-        return scan_folder(root / "officehome" / domain)
-    if benchmark == "visda2017":
-        base = root / "visda2017" / domain
-        samples = read_image_list(base / "image_list.txt", base)
-        return samples, VISDA_CLASSES
-    base = root / "domainnet"
-    suffix = "126" if benchmark == "domainnet126" else ""
-    splits = ["train", "test"] if split == "all" else [split]
-    samples = [s for part in splits for s in read_image_list(base / f"{domain}{suffix}_{part}.txt", base)]
-    return samples, _classes_from_samples(samples, spec["num_classes"])
+    assert request.root is not None
+    root = request.root
+    layout = layout.replace("<root>", str(root))
+    train_tf, eval_tf = imagenet_transform(True), imagenet_transform(False)
+
+    def domain(name: str, split: str) -> ImageList:
+        try:
+            samples, classes = load(root, name, split)
+        except FileNotFoundError as exc:
+            if not (request.download and download):
+                how = "pass download=True (or --download) to fetch it" if download else (
+                    "download it by hand from the URLs in adapt/data/sources.py")  # fmt: skip
+                raise DatasetNotFoundError(
+                    f"{request.benchmark} domain {name!r} not found ({exc}).\nExpected layout:\n{layout}\nOr {how}."
+                ) from exc
+
+            fetch(download, root, layout)
+            samples, classes = load(root, name, split)
+        return ImageList(samples, classes, train_tf)
+
+    split = official_split and request.protocol == "inductive"
+    src = domain(request.source, "train" if split else "all")
+    tgt = domain(request.target, "train" if split else "all")
+    return make_task(
+        request.benchmark,
+        request.source,
+        src,
+        request.target,
+        tgt,
+        src.classes,
+        (3, 224, 224),
+        target_test_data=domain(request.target, "test").with_transform(eval_tf) if split else None,
+        target_eval_data=tgt.with_transform(eval_tf),
+        source_eval_data=src.with_transform(eval_tf),
+        description=BENCHMARKS[request.benchmark].description,
+        **request.split_options(),
+    )

@@ -6,8 +6,10 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
+from .._optional import require
 from .base import Task, dataset_labels
 
 
@@ -26,8 +28,8 @@ def show(task: Task, path: str | os.PathLike[str] | None = None, per_domain: int
     both domains coloured by class. Target labels are read from ``task.target_test`` (display only).
     Returns the path written (default ``<benchmark>_<source>_<target>.png``).
     """
-    import matplotlib.pyplot as plt
-    import seaborn as sns
+    sns = require("seaborn", "bench", "adapt.data.show")
+    plt = require("matplotlib.pyplot", "bench", "adapt.data.show")
 
     path = Path(path or f"{task.benchmark}_{task.source}_{task.target}.png".replace("/", "_"))
     rng = np.random.default_rng(seed)
@@ -65,8 +67,6 @@ def show(task: Task, path: str | os.PathLike[str] | None = None, per_domain: int
 
 
 def _scatter(task: Task, plt, sns):
-    import pandas as pd
-
     frames = []
     for domain, dataset in (("source", task.source_train), ("target", task.target_test)):
         x = torch.stack([torch.as_tensor(dataset[i][0]) for i in range(len(dataset))]).numpy()

@@ -5,6 +5,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import torch
+import torch.nn.functional as F
+from torchvision.transforms.functional import InterpolationMode, gaussian_blur, rotate
+
+from .base import stratified_split
 
 
 def _rotate(points: np.ndarray, degrees: float) -> np.ndarray:
@@ -119,8 +124,6 @@ OPTDIGITS_ANGLES = (0, 15, 30, 45, 60, 75)
 
 def _optdigits(seed: int) -> tuple[np.ndarray, np.ndarray]:
     """scikit-learn's bundled UCI optical digits (1797 images, 8x8, 0..16) as 16x16 floats in [0, 1]."""
-    import torch
-    import torch.nn.functional as F
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
@@ -163,7 +166,6 @@ def optdigits_shift(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
     absolute difference between the digit and a random 16x16 patch of one of the colour photos
     bundled with scikit-learn. Values in [-1, 1], shape (N, 3, 16, 16).
     """
-    from .base import stratified_split
 
     images, labels = _optdigits(seed)
     rng = np.random.default_rng(seed)
@@ -181,8 +183,6 @@ def rotated_optdigits(
 
     Returns angle -> (x (N, 1, 16, 16) in [-1, 1], y).
     """
-    import torch
-    from torchvision.transforms.functional import InterpolationMode, rotate
 
     images, labels = _optdigits(seed)
     rng = np.random.default_rng(seed)
@@ -218,9 +218,6 @@ def shift_digits(
       :math:`0.7^c` (class 0 most frequent): a pure label shift, where aligning the marginal
       feature distributions can only hurt.
     """
-    import torch
-    import torch.nn.functional as F
-    from torchvision.transforms.functional import gaussian_blur
 
     x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))
     size = x.shape[-1]
@@ -257,7 +254,6 @@ def optdigits_shifts(source: str, target: str, seed: int = 0) -> tuple[np.ndarra
     The 1797 digits are split (stratified, seeded) into two disjoint halves; the source half gets
     the ``source`` shift and the target half the ``target`` shift. Gray 16x16, values in [-1, 1].
     """
-    from .base import stratified_split
 
     images, labels = _optdigits(seed)
     source_idx, target_idx = stratified_split(labels, 0.5, seed)

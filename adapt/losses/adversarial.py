@@ -48,6 +48,16 @@ def domain_adversarial_loss(
         Per-sample weights (detach them if they should not be trained through).
     reduction : 'mean' or 'sum' of the two domain terms.
     weight_normalization : 'per_domain' or 'joint', used only with weights.
+
+    Examples
+    --------
+    A discriminator that cannot tell the domains apart (every logit 0, probability 1/2) scores
+    :math:`\\log 2` per domain:
+
+    >>> domain_adversarial_loss(torch.zeros(8), torch.zeros(6))  # log 2
+    tensor(0.6931)
+    >>> domain_adversarial_loss(torch.zeros(8), torch.zeros(6), reduction="sum")  # Eq. 18: 2 log 2
+    tensor(1.3863)
     """
     if reduction not in ("mean", "sum"):
         raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
@@ -80,6 +90,11 @@ def multilinear_map(features: torch.Tensor, predictions: torch.Tensor) -> torch.
     Returns
     -------
     Tensor (B, C * D)
+
+    Examples
+    --------
+    >>> multilinear_map(torch.tensor([[1.0, 2.0, 3.0]]), torch.tensor([[0.25, 0.75]]))
+    tensor([[0.2500, 0.5000, 0.7500, 0.7500, 1.5000, 2.2500]])
     """
     batch = features.shape[0]
     return torch.bmm(predictions.unsqueeze(2), features.unsqueeze(1)).reshape(batch, -1)

@@ -44,6 +44,13 @@ def coral_loss(source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     >>> x = torch.randn(16, 4)
     >>> float(coral_loss(x, x))
     0.0
+
+    Only second-order statistics count: a shifted copy is aligned already, a rescaled one is not.
+
+    >>> bool(coral_loss(x, x + 5.0) < 1e-10)
+    True
+    >>> bool(coral_loss(x, 2.0 * x) > 0)
+    True
     """
     if source.shape[1] != target.shape[1]:
         raise ValueError(

@@ -7,12 +7,12 @@ import torch
 
 class _GradientReversal(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x: torch.Tensor, coefficient: float) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx, x: torch.Tensor, coefficient: float) -> torch.Tensor:
         ctx.coefficient = float(coefficient)
         return x.view_as(x)
 
     @staticmethod
-    def backward(ctx, grad_output: torch.Tensor):  # type: ignore[override]
+    def backward(ctx, grad_output: torch.Tensor):
         return -ctx.coefficient * grad_output, None
 
 
@@ -32,7 +32,9 @@ def gradient_reversal(x: torch.Tensor, coefficient: float = 1.0) -> torch.Tensor
     Examples
     --------
     >>> x = torch.ones(3, requires_grad=True)
-    >>> gradient_reversal(x, 0.5).sum().backward()
+    >>> torch.equal(gradient_reversal(x, 0.5), x)  # the forward pass is the identity
+    True
+    >>> gradient_reversal(x, 0.5).sum().backward()  # the backward pass reverses and scales
     >>> x.grad
     tensor([-0.5000, -0.5000, -0.5000])
     """

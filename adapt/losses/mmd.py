@@ -270,6 +270,8 @@ def mmd(
     >>> x = torch.randn(64, 8)
     >>> float(mmd(x, x, estimator="biased"))
     0.0
+    >>> bool(mmd(x, x + 3.0) > 0.1)  # a shifted copy is far away
+    True
     """
     _check_pair(x, y, estimator)
     with float32_region(x):

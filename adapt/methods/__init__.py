@@ -10,7 +10,7 @@ from .coral import DeepCORAL
 from .dan import DAN
 from .dann import DANN
 from .mcc import MCC
-from .registry import aliases, available, create, get, hyperparameters, preset_hyperparameters, register_method
+from .registry import METHODS, aliases, available, create, get, hyperparameters, preset_hyperparameters, register_method
 from .source_only import SourceOnly
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "DAN",
     "DANN",
     "MCC",
+    "METHODS",
     "Adapter",
     "DeepCORAL",
     "NotFittedError",

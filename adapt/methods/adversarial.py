@@ -8,10 +8,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..batch import Batch
 from ..losses import domain_adversarial_loss
 from ..losses.adversarial import DomainReduction
 from ..models.heads import DomainDiscriminator
-from ..train.engine import Batch
 from ..train.schedules import GRLSchedule, grl_coefficient, warm_start_grl_coefficient
 from .base import Adapter
 
@@ -106,7 +106,7 @@ class AdversarialAdapter(Adapter):
             source_weights,
             target_weights,
             reduction=self.domain_loss,
-            weight_normalization=weight_normalization,  # type: ignore[arg-type]
+            weight_normalization=weight_normalization,
         )
 
     def loss(self, batch: Batch, progress: float) -> dict[str, torch.Tensor]:

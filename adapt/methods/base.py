@@ -15,7 +15,6 @@ from __future__ import annotations
 import inspect
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -24,9 +23,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._version import __version__
+from ..batch import Batch, Outputs
+from ..data import dataset_labels
+from ..models.heads import Bottleneck
 from ..train.data import InputError, iterate_inputs
-from ..train.engine import Batch, Callback, Stepper, TrainConfig, train
+from ..train.engine import Callback, Stepper, TrainConfig, train
 from ..validators import VALIDATORS, ValidationCallback
+from ..validators.scores import prediction_accuracy
+from .registry import METHODS
 
 CHECKPOINT_FORMAT = 1
 
@@ -36,16 +41,6 @@ SearchSpace = dict[str, tuple[Any, ...]]
 
 class NotFittedError(RuntimeError):
     """The model was used before ``fit`` or ``load``."""
-
-
-@dataclass
-class Outputs:
-    """Features and logits of a source batch and a target batch from one forward pass."""
-
-    source_features: torch.Tensor
-    target_features: torch.Tensor
-    source_logits: torch.Tensor
-    target_logits: torch.Tensor
 
 
 def _hparam_value(value: Any) -> Any:
@@ -152,8 +147,6 @@ class Adapter(nn.Module):
         self._build_heads(int(out.shape[1]))
 
     def _build_heads(self, backbone_dim: int) -> None:
-        from ..models.heads import Bottleneck
-
         self.feature_dim = backbone_dim
         if self.bottleneck_dim:
             self.bottleneck: nn.Module = Bottleneck(backbone_dim, self.bottleneck_dim)
@@ -325,17 +318,13 @@ class Adapter(nn.Module):
         """Accuracy of :meth:`predict` against labels ``y``, or against the labels of a labeled
         Dataset ``x`` (for example ``task.target_test``) when ``y`` is None."""
         if y is None:
-            from ..data import dataset_labels
-
             y = dataset_labels(x)
         y = torch.as_tensor(np.asarray(y) if not isinstance(y, torch.Tensor) else y)
-        return float((self.predict(x, batch_size) == y.cpu()).float().mean())
+        return prediction_accuracy(self.predict(x, batch_size), y)[0]
 
     # ----------------------------------------------------------------- persistence
     def save(self, path: str | os.PathLike[str]) -> None:
         """Save hyperparameters and weights (a state dict: plain tensors and JSON-like values)."""
-        from .. import __version__
-
         self._require_built()
         payload = {
             "format": CHECKPOINT_FORMAT,
@@ -357,14 +346,12 @@ class Adapter(nn.Module):
         ``Adapter.load`` returns whichever method the file holds; ``DANN.load`` insists on DANN.
         Loading uses ``torch.load(weights_only=True)``: no code in the file is run.
         """
-        from .registry import get
-
         if not os.path.exists(path):
             raise FileNotFoundError(f"no checkpoint at {os.fspath(path)!r}")
         payload = torch.load(path, map_location=map_location, weights_only=True)
         if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
             raise ValueError(f"{os.fspath(path)!r} is not an adapt checkpoint (format {CHECKPOINT_FORMAT})")
-        method_cls = get(payload["method"])
+        method_cls = METHODS.get(payload["method"])
         if cls is not Adapter and not issubclass(method_cls, cls):
             raise ValueError(f"{os.fspath(path)!r} holds a {method_cls.__name__} model, not {cls.__name__}")
         hparams = dict(payload["hparams"])

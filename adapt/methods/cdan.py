@@ -7,8 +7,8 @@ from typing import Any, ClassVar, Literal
 import torch
 from torch import nn
 
+from ..batch import Batch
 from ..losses import entropy_weights, gradient_reversal, multilinear_map, randomized_multilinear_map
-from ..train.engine import Batch
 from .adversarial import AdversarialAdapter
 from .base import SearchSpace
 from .registry import register_method

@@ -7,8 +7,8 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from ..batch import Batch
 from ..losses import coral_loss
-from ..train.engine import Batch
 from .base import Adapter, SearchSpace
 from .registry import register_method
 

@@ -8,9 +8,9 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from ..batch import Batch
 from ..losses import DAN_MULTIPLIERS, TLLIB_DAN_MULTIPLIERS, mmd
 from ..losses.mmd import Bandwidth, Estimator
-from ..train.engine import Batch
 from .base import Adapter, SearchSpace
 from .registry import register_method
 

@@ -6,8 +6,8 @@ from typing import Any, ClassVar
 
 import torch
 
+from ..batch import Batch
 from ..losses import gradient_reversal
-from ..train.engine import Batch
 from .adversarial import AdversarialAdapter
 from .base import SearchSpace
 from .registry import register_method

@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ..registry import Registry
+
 if TYPE_CHECKING:
     from torch import nn
 
     from .base import Adapter
 
-_METHODS: dict[str, type[Adapter]] = {}
-_ALIASES: dict[str, str] = {}
+#: Every method by name; ``register_method`` fills it.
+METHODS: Registry[type[Adapter]] = Registry("method")
 
 A = TypeVar("A", bound="type[Adapter]")
 
@@ -20,12 +22,7 @@ def register_method(name: str, *aliases: str) -> Callable[[A], A]:
     """Class decorator that registers a method under ``name`` (and optional aliases)."""
 
     def decorate(cls: A) -> A:
-        for key in (name, *aliases):
-            if key in _METHODS or key in _ALIASES:
-                raise ValueError(f"method name {key!r} is already registered")
-        _METHODS[name] = cls
-        for alias in aliases:
-            _ALIASES[alias] = name
+        METHODS.add(name, cls, *aliases)
         cls.name = name
         return cls
 
@@ -34,21 +31,17 @@ def register_method(name: str, *aliases: str) -> Callable[[A], A]:
 
 def available() -> list[str]:
     """Canonical names of the registered methods, sorted."""
-    return sorted(_METHODS)
+    return METHODS.names()
 
 
 def aliases() -> dict[str, str]:
     """Alias -> canonical name."""
-    return dict(_ALIASES)
+    return METHODS.aliases()
 
 
 def get(name: str) -> type[Adapter]:
     """The method class registered under ``name`` or one of its aliases."""
-    key = _ALIASES.get(name.lower(), name.lower())
-    if key not in _METHODS:
-        valid = ", ".join(available() + [f"{a} (= {n})" for a, n in sorted(_ALIASES.items())])
-        raise ValueError(f"unknown method {name!r}; available: {valid}")
-    return _METHODS[key]
+    return METHODS.get(name)
 
 
 def hyperparameters(name: str) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..train.engine import Batch
+from ..batch import Batch
 from .base import Adapter
 from .registry import register_method
 

@@ -1,7 +1,8 @@
 """The shared training engine, input handling and schedules."""
 
+from ..batch import Batch
 from .data import InputError
-from .engine import Batch, Callback, NonFiniteLossError, Stepper, TrainConfig, train
+from .engine import Callback, NonFiniteLossError, Stepper, TrainConfig, train
 from .schedules import grl_coefficient, lr_factor
 
 __all__ = [

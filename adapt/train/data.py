@@ -86,9 +86,9 @@ class Domain:
         if self.x is not None:
             return self.x.shape[0]
         if self.dataset is not None:
-            return len(self.dataset)  # type: ignore[arg-type]
+            return len(self.dataset)
         assert self.loader is not None
-        return len(self.loader.dataset)  # type: ignore[arg-type]
+        return len(self.loader.dataset)
 
     def example(self, n: int = 2) -> torch.Tensor:
         """The first ``n`` inputs (fewer if the domain is smaller), for shape checks and dry runs."""
@@ -120,7 +120,7 @@ def as_domain(data: Any, role: str, labeled: bool, num_classes: int | None = Non
     if data is None:
         raise InputError(f"no {role} data given")
     if isinstance(data, DataLoader):
-        if len(data.dataset) == 0:  # type: ignore[arg-type]
+        if len(data.dataset) == 0:
             raise InputError(f"the {role} DataLoader's dataset is empty")
         return Domain(role, labeled, num_classes, loader=data)
     if isinstance(data, TensorDataset) and len(data.tensors) in (1, 2):
@@ -131,7 +131,7 @@ def as_domain(data: Any, role: str, labeled: bool, num_classes: int | None = Non
         return as_domain(tuple(tensors) if labeled else tensors[0], role, labeled, num_classes)
     if isinstance(data, Dataset) and not isinstance(data, (tuple, list)):
         try:
-            n = len(data)  # type: ignore[arg-type]
+            n = len(data)
         except TypeError as exc:
             raise InputError(f"the {role} dataset has no length; wrap it in a DataLoader") from exc
         if n == 0:
@@ -266,7 +266,7 @@ def batch_stream(
     loader = domain.loader
     if loader is None:
         loader = DataLoader(
-            domain.dataset,  # type: ignore[arg-type]
+            domain.dataset,
             batch_size=min(batch_size, len(domain)),
             shuffle=True,
             drop_last=True,
@@ -285,6 +285,6 @@ def iterate_inputs(data: Any, batch_size: int, role: str = "input") -> Iterator[
         for start in range(0, len(domain.x), batch_size):
             yield domain.x[start : start + batch_size]
         return
-    loader = domain.loader or DataLoader(domain.dataset, batch_size=batch_size, shuffle=False)  # type: ignore[arg-type]
+    loader = domain.loader or DataLoader(domain.dataset, batch_size=batch_size, shuffle=False)
     for i, batch in enumerate(loader):
         yield domain.check_batch(batch, f"{role} batch {i + 1}")[0]

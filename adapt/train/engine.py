@@ -15,18 +15,34 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
+from ..batch import Batch
 from .data import Domain, InputError, as_domain, batch_stream, check_compatible
 from .schedules import LRSchedule, lr_factor
 
-if TYPE_CHECKING:
-    from ..methods.base import Adapter
+
+class Trainable(Protocol):
+    """What the engine needs of a model (:class:`~adapt.methods.base.Adapter` is one)."""
+
+    backbone: nn.Module
+    bottleneck: nn.Module
+    num_classes: int
+    min_batch_size: int
+    uses_target: bool
+    training: bool
+
+    def build(self, example: torch.Tensor) -> None: ...
+    def update(self, batch: Batch, progress: float, stepper: Stepper) -> dict[str, torch.Tensor]: ...
+    def param_groups(self, backbone_lr_mult: float) -> list[dict[str, Any]]: ...
+    def to(self, *args: Any, **kwargs: Any) -> Any: ...
+    def train(self, mode: bool = True) -> Any: ...
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -40,19 +56,6 @@ class NonFiniteLossError(FloatingPointError):
         )
 
 
-@dataclass
-class Batch:
-    """One training batch: labeled source inputs and unlabeled target inputs, on the device.
-
-    ``step`` is the batch's index in training (0 for the first update), for step-driven schedules.
-    """
-
-    source_x: torch.Tensor
-    source_y: torch.Tensor
-    target_x: torch.Tensor
-    step: int = 0
-
-
 class Callback(Protocol):
     """Called every ``every`` steps (and after the last step) with the model in training.
 
@@ -62,7 +65,7 @@ class Callback(Protocol):
 
     every: int
 
-    def __call__(self, step: int, model: Adapter) -> dict[str, float] | None: ...
+    def __call__(self, step: int, model: Trainable) -> dict[str, float] | None: ...
 
 
 @dataclass
@@ -188,8 +191,6 @@ def _progress_bar(total: int, verbose: bool | None, desc: str) -> Any:
     show = verbose if verbose is not None else sys.stderr.isatty()
     if not show:
         return None
-    from tqdm.auto import tqdm
-
     return tqdm(total=total, desc=desc, unit="step", dynamic_ncols=True, leave=True)
 
 
@@ -203,7 +204,7 @@ def _train_mode(model: nn.Module) -> Iterator[None]:
         model.train(was_training)
 
 
-def _batch_norm_layers(model: Adapter) -> list[str]:
+def _batch_norm_layers(model: Trainable) -> list[str]:
     """Names of the BatchNorm layers in the backbone and bottleneck (what every forward pass uses)."""
     return [
         f"{part}.{name}" if name else part
@@ -213,7 +214,7 @@ def _batch_norm_layers(model: Adapter) -> list[str]:
     ]
 
 
-def smallest_batch(model: Adapter) -> int:
+def smallest_batch(model: Trainable) -> int:
     """The fewest examples per domain a training batch of ``model`` may have.
 
     The method's own minimum (covariances and MMD need pairs) and, for a method that sends the
@@ -227,7 +228,7 @@ def smallest_batch(model: Adapter) -> int:
     return need
 
 
-def _check_min_batch(model: Adapter, source: Domain, target: Domain, batch_size: int) -> None:
+def _check_min_batch(model: Trainable, source: Domain, target: Domain, batch_size: int) -> None:
     need = smallest_batch(model)
     for domain in (source, target):
         effective = domain.loader.batch_size if domain.loader is not None else min(batch_size, len(domain))
@@ -242,18 +243,64 @@ def _check_min_batch(model: Adapter, source: Domain, target: Domain, batch_size:
             )
 
 
-def train(model: Adapter, source: Any, target: Any, config: TrainConfig) -> pd.DataFrame:
-    """Train ``model`` on labeled ``source`` and unlabeled ``target``; return the history.
+class _LossLog:
+    """Running means of the loss terms between logging steps, kept on the device (no host sync per
+    step), and the first non-finite value of each term with its step."""
 
-    The history has one row per logged step: ``step``, ``progress``, ``lr``, ``seconds``, one
-    column per loss term (mean over the logging interval), ``total``, and whatever callbacks
-    returned.
-    """
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self.running = self.first_bad_step = self.first_bad_value = torch.zeros(0)
+        self.count = 0
+
+    def add(self, terms: dict[str, torch.Tensor], step: int) -> None:
+        values = torch.stack([t.detach().float().reshape(()) for t in terms.values()])
+        if not self.names:
+            self.names = list(terms)
+            self.running = torch.zeros_like(values)
+            self.first_bad_step = torch.full_like(values, -1.0)
+            self.first_bad_value = torch.zeros_like(values)
+        newly_bad = ~torch.isfinite(values) & (self.first_bad_step < 0)
+        self.first_bad_step = torch.where(newly_bad, float(step), self.first_bad_step)
+        self.first_bad_value = torch.where(newly_bad, values, self.first_bad_value)
+        self.running = self.running + values
+        self.count += 1
+
+    def flush(self, steps: int) -> dict[str, float]:
+        """The mean of each term since the last flush (and their sum, ``total``); raises on a non-finite term."""
+        bad = self.first_bad_step.cpu()
+        if (bad >= 0).any():
+            i = int(torch.where(bad >= 0, bad, math.inf).argmin())
+            raise NonFiniteLossError(self.names[i], int(bad[i]), float(self.first_bad_value[i]), steps)
+        means = dict(zip(self.names, (self.running / self.count).tolist()))
+        self.running.zero_()
+        self.count = 0
+        return {**means, "total": float(sum(means.values()))}
+
+
+def _run_callbacks(callbacks: list[Callback], step: int, model: Trainable, device: torch.device) -> dict[str, float]:
+    """Call each callback; what they return joins the history row."""
+    rng_devices = (
+        [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
+    )
+    extra: dict[str, float] = {}
+    for callback in callbacks:
+        # Callbacks observe training and must not steer it: random numbers they draw (a DataLoader's
+        # base seed) come from a forked generator, so a run with checkpoint selection trains exactly
+        # like one without.
+        with torch.random.fork_rng(devices=rng_devices):
+            extra.update(callback(step, model) or {})
+        model.train()
+    return extra
+
+
+def _prepare(
+    model: Trainable, source: Any, target: Any, config: TrainConfig
+) -> tuple[torch.device, Iterator[Any], Iterator[Any], torch.optim.Optimizer, Stepper]:
+    """Check the data, seed, build and place the model; the two batch streams, optimizer and stepper."""
     device = resolve_device(config.device)
     src = as_domain(source, "source", labeled=True, num_classes=model.num_classes)
     tgt = as_domain(target, "target", labeled=False)
     check_compatible(src, tgt)
-
     seed = 0 if config.seed is None else config.seed
     if config.seed is not None:
         seed_everything(seed)
@@ -262,26 +309,38 @@ def train(model: Adapter, source: Any, target: Any, config: TrainConfig) -> pd.D
     if config.channels_last:
         model.to(memory_format=torch.channels_last)
     _check_min_batch(model, src, tgt, config.batch_size)
-
     generator = torch.Generator().manual_seed(seed)
     # A user DataLoader may end an epoch with a ragged batch too small for the method: it is skipped.
     need = smallest_batch(model)
     source_batches = batch_stream(src, config.batch_size, generator, device, config.num_workers, need)
     target_batches = batch_stream(tgt, config.batch_size, generator, device, config.num_workers, need)
-
     optimizer = make_optimizer(model.param_groups(config.backbone_lr_mult), config)
-    stepper = Stepper(optimizer, device, config.amp, config.grad_clip)
     if config.compile:
         model.backbone.compile()
+    return device, source_batches, target_batches, optimizer, Stepper(optimizer, device, config.amp, config.grad_clip)
 
+
+def _next_batch(source_batches: Iterator[Any], target_batches: Iterator[Any], step: int, config: TrainConfig) -> Batch:
+    xs, ys = next(source_batches)
+    xt, _ = next(target_batches)
+    if config.channels_last and xs.ndim == 4:
+        xs = xs.contiguous(memory_format=torch.channels_last)
+        xt = xt.contiguous(memory_format=torch.channels_last)
+    assert ys is not None
+    return Batch(xs, ys, xt, step)
+
+
+def train(model: Trainable, source: Any, target: Any, config: TrainConfig) -> pd.DataFrame:
+    """Train ``model`` on labeled ``source`` and unlabeled ``target``; return the history.
+
+    The history has one row per logged step: ``step``, ``progress``, ``lr``, ``seconds``, one
+    column per loss term (mean over the logging interval), ``total``, and whatever callbacks
+    returned.
+    """
+    device, source_batches, target_batches, optimizer, stepper = _prepare(model, source, target, config)
     steps = config.steps
-    rng_devices = (
-        [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
-    )
     rows: list[dict[str, float]] = []
-    names: list[str] | None = None
-    running = first_bad_step = first_bad_value = None
-    count = 0
+    log = _LossLog()
     start = time.perf_counter()
     bar = _progress_bar(steps, config.verbose, type(model).__name__)
     try:
@@ -291,58 +350,17 @@ def train(model: Adapter, source: Any, target: Any, config: TrainConfig) -> pd.D
                 factor = lr_factor(config.lr_schedule, progress, step)
                 for group in optimizer.param_groups:
                     group["lr"] = group["initial_lr"] * factor
-                xs, ys = next(source_batches)
-                xt, _ = next(target_batches)
-                if config.channels_last and xs.ndim == 4:
-                    xs = xs.contiguous(memory_format=torch.channels_last)
-                    xt = xt.contiguous(memory_format=torch.channels_last)
-                assert ys is not None
-                terms = model.update(Batch(xs, ys, xt, step), progress, stepper)
-
-                # Book-keeping stays on the device: no host sync until the logging step.
-                values = torch.stack([t.detach().float().reshape(()) for t in terms.values()])
-                if names is None:
-                    names = list(terms)
-                    running = torch.zeros_like(values)
-                    first_bad_step = torch.full_like(values, -1.0)
-                    first_bad_value = torch.zeros_like(values)
-                assert running is not None and first_bad_step is not None and first_bad_value is not None
-                newly_bad = ~torch.isfinite(values) & (first_bad_step < 0)
-                first_bad_step = torch.where(newly_bad, float(step), first_bad_step)
-                first_bad_value = torch.where(newly_bad, values, first_bad_value)
-                running = running + values
-                count += 1
+                batch = _next_batch(source_batches, target_batches, step, config)
+                log.add(model.update(batch, progress, stepper), step)
 
                 last = step == steps - 1
                 callbacks_due = [c for c in config.callbacks if (step + 1) % c.every == 0 or last]
                 if (step + 1) % config.log_every == 0 or last or callbacks_due:
-                    bad = first_bad_step.cpu()
-                    if (bad >= 0).any():
-                        i = int(torch.where(bad >= 0, bad, math.inf).argmin())
-                        raise NonFiniteLossError(names[i], int(bad[i]), float(first_bad_value[i]), steps)
-                    means = (running / count).tolist()
-                    row: dict[str, float] = {
-                        "step": step + 1,
-                        "progress": (step + 1) / steps,
-                        "lr": optimizer.param_groups[-1]["lr"],
-                        "seconds": time.perf_counter() - start,
-                    }
-                    row.update(dict(zip(names, means)))
-                    row["total"] = float(sum(means))
-                    for callback in callbacks_due:
-                        # Callbacks observe training and must not steer it: random numbers they draw (a
-                        # DataLoader's base seed) come from a forked generator, so a run with checkpoint
-                        # selection trains exactly like one without.
-                        with torch.random.fork_rng(devices=rng_devices):
-                            extra = callback(step + 1, model)
-                        model.train()
-                        if extra:
-                            row.update(extra)
-                    rows.append(row)
-                    running.zero_()
-                    count = 0
+                    row = {"step": step + 1, "progress": (step + 1) / steps, "lr": optimizer.param_groups[-1]["lr"],
+                           "seconds": time.perf_counter() - start, **log.flush(steps)}  # fmt: skip
                     if bar is not None:
-                        bar.set_postfix({k: f"{v:.3g}" for k, v in zip(names, means)}, refresh=False)
+                        bar.set_postfix({k: f"{v:.3g}" for k, v in row.items() if k in log.names}, refresh=False)
+                    rows.append({**row, **_run_callbacks(callbacks_due, step + 1, model, device)})
                 if bar is not None:
                     bar.update(1)
     finally:

@@ -1,9 +1,16 @@
 """Unsupervised model selection: validators, a checkpoint-keeping callback, and validator quality.
 
+>>> from adapt import SourceOnly
+>>> from adapt.data import task
+>>> from adapt.models import MLP
 >>> from adapt.validators import ValidationCallback
->>> cb = ValidationCallback(["im", "snd", "source_accuracy"], target=xt, source_val=(xv, yv),
-...                         every=100, select="im")                      # doctest: +SKIP
->>> model.fit((xs, ys), xt, callbacks=[cb]); cb.restore_best(model)      # doctest: +SKIP
+>>> t = task("moons", "source", "rotated", source_holdout=0.2)
+>>> cb = ValidationCallback(["im", "snd", "source_accuracy"], target=t.target_train, source_val=t.source_val,
+...                         every=20, select="im")
+>>> model = SourceOnly(MLP(2, (16,)), num_classes=2)
+>>> history = model.fit(t.source_train, t.target_train, steps=100, device="cpu", verbose=False, callbacks=[cb])
+>>> cb.restore_best(model) in (20, 40, 60, 80, 100)   # the step of the best "im" score, now loaded back
+True
 """
 
 from .correlation import spearman, weighted_spearman
@@ -34,6 +41,7 @@ from .validators import (
     Validator,
     collect_outputs,
     create_validator,
+    register_validator,
 )
 
 __all__ = [
@@ -59,6 +67,7 @@ __all__ = [
     "domain_importance_weights",
     "entropy_score",
     "im_score",
+    "register_validator",
     "reverse_validation_score",
     "snd_score",
     "spearman",

@@ -8,9 +8,28 @@ import torch
 from ..losses import bnm_loss, diversity_loss, entropy
 
 
+def prediction_accuracy(
+    predictions: torch.Tensor, labels: torch.Tensor, classes: list[str] | None = None
+) -> tuple[float, dict[str, float]]:
+    """Accuracy of predicted class indices, and per class (by name, for the classes present).
+
+    The one place accuracy is computed: :meth:`Adapter.score`, the harness records and
+    :func:`accuracy_score` all use it.
+
+    >>> prediction_accuracy(torch.tensor([0, 1, 1, 2]), torch.tensor([0, 1, 2, 2]), ["a", "b", "c"])
+    (0.75, {'a': 1.0, 'b': 1.0, 'c': 0.5})
+    """
+    predictions, labels = predictions.cpu(), labels.cpu()
+    correct = (predictions == labels).float()
+    per_class = {
+        name: float(correct[labels == c].mean()) for c, name in enumerate(classes or []) if (labels == c).any()
+    }
+    return float(correct.mean()), per_class
+
+
 def accuracy_score(logits: torch.Tensor, labels: torch.Tensor) -> float:
     """Accuracy of ``logits.argmax(1)`` against ``labels`` (for held-out *source* data)."""
-    return float((logits.argmax(1) == labels).float().mean())
+    return prediction_accuracy(logits.argmax(1), labels)[0]
 
 
 def entropy_score(logits: torch.Tensor) -> float:

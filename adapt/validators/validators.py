@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.utils.data import Dataset
 
+from ..data import dataset_labels, subset
+from ..registry import Registry
 from . import scores
 
 
@@ -32,7 +35,6 @@ class ModelOutputs:
 
 def _labeled(data: Any) -> tuple[Any, torch.Tensor]:
     """(inputs, labels) of a labeled source split given as (x, y) or a Dataset yielding (x, y)."""
-    from ..data import dataset_labels
 
     if isinstance(data, (tuple, list)) and len(data) == 2:
         return data[0], torch.as_tensor(np.asarray(data[1])).long()
@@ -40,10 +42,6 @@ def _labeled(data: Any) -> tuple[Any, torch.Tensor]:
 
 
 def _sample(data: Any, max_examples: int, seed: int) -> Any:
-    from torch.utils.data import Dataset
-
-    from ..data import subset
-
     n = len(data[0]) if isinstance(data, (tuple, list)) else len(data)
     if n <= max_examples:
         return data
@@ -109,6 +107,18 @@ class Validator:
         return f"{type(self).__name__}()"
 
 
+#: Every validator by name; ``@register_validator`` fills it.
+VALIDATORS: Registry[type[Validator]] = Registry("validator")
+
+V = TypeVar("V", bound="type[Validator]")
+
+
+def register_validator(cls: V) -> V:
+    """Class decorator that registers a validator under its ``name``."""
+    return VALIDATORS.add(cls.name, cls)
+
+
+@register_validator
 class SourceAccuracy(Validator):
     """Accuracy on a held-out labeled *source* split (the classic, often strong baseline)."""
 
@@ -117,9 +127,10 @@ class SourceAccuracy(Validator):
 
     def score(self, outputs: ModelOutputs) -> float:
         self.check(outputs)
-        return scores.accuracy_score(outputs.source_val_logits, outputs.source_val_labels)  # type: ignore[arg-type]
+        return scores.accuracy_score(outputs.source_val_logits, outputs.source_val_labels)
 
 
+@register_validator
 class Entropy(Validator):
     """Negative mean entropy of target predictions (see :func:`scores.entropy_score`)."""
 
@@ -129,6 +140,7 @@ class Entropy(Validator):
         return scores.entropy_score(outputs.target_logits)
 
 
+@register_validator
 class InformationMaximization(Validator):
     """Diversity minus entropy of target predictions (see :func:`scores.im_score`)."""
 
@@ -138,6 +150,7 @@ class InformationMaximization(Validator):
         return scores.im_score(outputs.target_logits)
 
 
+@register_validator
 class SND(Validator):
     """Soft neighborhood density of target predictions (Saito et al., ICCV 2021)."""
 
@@ -150,6 +163,7 @@ class SND(Validator):
         return scores.snd_score(outputs.target_logits, self.temperature)
 
 
+@register_validator
 class BNM(Validator):
     """Batch nuclear norm of target predictions (Cui et al., CVPR 2020; Musgrave et al., ECCV 2022)."""
 
@@ -159,6 +173,7 @@ class BNM(Validator):
         return scores.bnm_score(outputs.target_logits)
 
 
+@register_validator
 class ClassAMI(Validator):
     """Agreement of k-means clusters of target features with predicted classes (Musgrave et al., 2022)."""
 
@@ -168,6 +183,7 @@ class ClassAMI(Validator):
         return scores.class_ami_score(outputs.target_features, outputs.target_logits)
 
 
+@register_validator
 class DEV(Validator):
     """Deep embedded validation (You et al., ICML 2019): importance-weighted source-validation loss
     with a control variate; the score is the negative risk. ``normalization='max'`` gives DEVN."""
@@ -180,14 +196,15 @@ class DEV(Validator):
     def score(self, outputs: ModelOutputs) -> float:
         self.check(outputs)
         weights = scores.domain_importance_weights(
-            outputs.source_train_features,  # type: ignore[arg-type]
-            outputs.source_val_features,  # type: ignore[arg-type]
+            outputs.source_train_features,
+            outputs.source_val_features,
             outputs.target_features,
         )
-        losses = F.cross_entropy(outputs.source_val_logits, outputs.source_val_labels, reduction="none")  # type: ignore[arg-type]
+        losses = F.cross_entropy(outputs.source_val_logits, outputs.source_val_labels, reduction="none")
         return -scores.dev_risk(weights, losses.numpy(), self.normalization)
 
 
+@register_validator
 class DEVN(DEV):
     """DEV with max-normalized importance weights (Musgrave et al., ECCV 2022)."""
 
@@ -195,6 +212,7 @@ class DEVN(DEV):
     normalization = "max"
 
 
+@register_validator
 class ReverseValidation(Validator):
     """Reverse validation: train back from pseudo-labeled target features, score on source (expensive-ish)."""
 
@@ -205,21 +223,13 @@ class ReverseValidation(Validator):
         self.check(outputs)
         return scores.reverse_validation_score(
             outputs.target_features, outputs.target_logits,
-            outputs.source_val_features, outputs.source_val_labels,  # type: ignore[arg-type]
+            outputs.source_val_features, outputs.source_val_labels,
         )  # fmt: skip
-
-
-VALIDATORS: dict[str, type[Validator]] = {
-    cls.name: cls
-    for cls in (SourceAccuracy, Entropy, InformationMaximization, SND, DEV, DEVN, BNM, ClassAMI, ReverseValidation)
-}
 
 
 def create_validator(name: str) -> Validator:
     """A validator by name; an unknown name lists the valid ones."""
-    if name not in VALIDATORS:
-        raise ValueError(f"unknown validator {name!r}; available: {', '.join(VALIDATORS)}")
-    return VALIDATORS[name]()
+    return VALIDATORS.get(name)()
 
 
 class ValidationCallback:

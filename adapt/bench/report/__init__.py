@@ -1,0 +1,231 @@
+"""Tables and figures from the run records alone (no model is loaded, nothing is retrained).
+
+:func:`write_report` builds the whole report and returns a :class:`Report`. The pieces live in
+:mod:`.tables` (headline tables, Markdown/LaTeX), :mod:`.transfer` (gains over SourceOnly and
+negative transfer), :mod:`.selection` (label-free model selection and validator quality) and
+:mod:`.figures` (PNG figures); their public names are re-exported here.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..runner import read_records
+from .figures import curves_frame, make_figures, validators_figure
+from .selection import (
+    CHECKPOINT_KEYS,
+    ORACLE,
+    SelectionReport,
+    checkpoints_frame,
+    headline_runs,
+    select_hyperparameters,
+    selection_frame,
+    selection_study,
+    selection_table,
+    validator_quality,
+    write_selection_report,
+)
+from .tables import (
+    compare_published,
+    formatted_table,
+    leaderboard,
+    runs_frame,
+    summarize,
+    task_name,
+    to_latex,
+    to_markdown,
+)
+from .transfer import (
+    BASELINE,
+    NEGATIVE_TRANSFER_POINTS,
+    format_transfer,
+    paired_gains,
+    transfer_summary,
+    write_transfer,
+)
+
+__all__ = [
+    "BASELINE",
+    "CHECKPOINT_KEYS",
+    "NEGATIVE_TRANSFER_POINTS",
+    "ORACLE",
+    "Report",
+    "SelectionReport",
+    "checkpoints_frame",
+    "compare_published",
+    "curves_frame",
+    "format_transfer",
+    "formatted_table",
+    "headline_runs",
+    "leaderboard",
+    "make_figures",
+    "paired_gains",
+    "runs_frame",
+    "select_hyperparameters",
+    "selection_frame",
+    "selection_study",
+    "selection_table",
+    "summarize",
+    "task_name",
+    "to_latex",
+    "to_markdown",
+    "transfer_summary",
+    "validator_quality",
+    "write_report",
+    "write_selection_report",
+    "write_transfer",
+]
+
+
+@dataclass(frozen=True)
+class Report:
+    """What :func:`write_report` wrote; the optional parts are None when the runs do not support them.
+
+    Attributes
+    ----------
+    runs : pandas.DataFrame
+        Every run (:func:`runs_frame`), as in ``runs.csv``.
+    summary : pandas.DataFrame
+        Per task and method over the headline runs (:func:`summarize`), as in ``summary.csv``.
+    table : pandas.DataFrame
+        The headline leaderboard as strings (:func:`formatted_table`); empty when no run finished.
+    caption : str
+        Caption of ``table``.
+    failed : pandas.DataFrame
+        The failed runs: method, task, seed, error and failed_step.
+    out : pathlib.Path
+        The report folder.
+    figures : list of pathlib.Path
+        The PNG files written (empty with ``figures=False``).
+    transfer, transfer_caption : pandas.DataFrame, str or None
+        Gain over SourceOnly and negative transfer (:func:`format_transfer`), when SourceOnly ran.
+    selection : pandas.DataFrame or None
+        Per task, method and selection rule, the draw picked and its accuracy (:func:`select_hyperparameters`).
+    selection_table, selection_caption : pandas.DataFrame, str or None
+        Methods x selection rules (:func:`selection_table`).
+    quality, quality_caption : pandas.DataFrame, str or None
+        Validators x tasks of weighted Spearman with target accuracy, plus the mean.
+    study, study_caption : pandas.DataFrame, str or None
+        :func:`selection_study` (may be empty).
+    published : tuple of (pandas.DataFrame, str) or None
+        Ours beside published numbers, and its caption (:func:`compare_published`).
+    """
+
+    runs: pd.DataFrame
+    summary: pd.DataFrame
+    table: pd.DataFrame
+    caption: str
+    failed: pd.DataFrame
+    out: Path
+    figures: list[Path] = field(default_factory=list)
+    transfer: pd.DataFrame | None = None
+    transfer_caption: str | None = None
+    selection: pd.DataFrame | None = None
+    selection_table: pd.DataFrame | None = None
+    selection_caption: str | None = None
+    quality: pd.DataFrame | None = None
+    quality_caption: str | None = None
+    study: pd.DataFrame | None = None
+    study_caption: str | None = None
+    published: tuple[pd.DataFrame, str] | None = None
+
+
+def write_report(
+    results: str | os.PathLike[str], out: str | os.PathLike[str] | None = None, figures: bool = True
+) -> Report:
+    """Build every table and figure from ``<results>/runs/*.json``.
+
+    Parameters
+    ----------
+    results : str or path-like
+        The results folder of ``adapt-bench run``; ``<results>/published.json``, when present,
+        adds the comparison with published numbers.
+    out : str or path-like, optional
+        Where to write the report (default ``<results>/report``).
+    figures : bool
+        Draw the PNG figures (tables only when False).
+
+    Returns
+    -------
+    Report
+        The tables, captions and figure paths written.
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``<results>/runs`` is missing or holds no records.
+    """
+    results = Path(results)
+    if not (results / "runs").is_dir():
+        raise FileNotFoundError(f"no run records under {results / 'runs'}; run 'adapt-bench run' first")
+    records = read_records(results)
+    if not records:
+        raise FileNotFoundError(f"{results / 'runs'} holds no records")
+    out = Path(out) if out else results / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    runs = runs_frame(records)
+    headline, picked_by = headline_runs(runs, records)
+    summary = summarize(headline)
+    text = formatted_table(summary) if not summary.empty else pd.DataFrame()
+    caption = _caption(runs, picked_by)
+    _write_tables(runs, summary, text, caption, out)
+    if figures and importlib.util.find_spec("seaborn") is None:
+        # Tables are the results; figures need the harness extra. Say so instead of failing after a sweep.
+        print("figures skipped: they need seaborn (pip install 'adapt-uda[bench]')", file=sys.stderr)
+        figures = False
+    paths = []
+    if figures and not summary.empty:
+        curves = curves_frame(records)
+        curves = curves[curves["id"].isin(headline["id"])] if not curves.empty else curves
+        paths = make_figures(headline, summary, curves, out)
+    transfer = write_transfer(headline, out)
+    selection = write_selection_report(records, out)
+    if figures and selection is not None:
+        paths.append(validators_figure(selection.quality, out))
+    published = compare_published(summary, results / "published.json")
+    if published is not None:
+        (out / "published.md").write_text(to_markdown(*published))
+    failed = runs[runs.status != "ok"][["method", "task", "seed", "error", "failed_step"]]
+    transfer_table, transfer_caption = transfer or (None, None)
+    return Report(runs=runs, summary=summary, table=text, caption=caption, failed=failed, out=out, figures=paths,
+                  transfer=transfer_table, transfer_caption=transfer_caption, published=published,
+                  **_selection_fields(selection))  # fmt: skip
+
+
+def _caption(runs: pd.DataFrame, picked_by: str | None) -> str:
+    """The headline table's caption: the metric, the selection and the validator that picked draws."""
+    metric = "mean class accuracy" if (runs["metric"] == "mean_class_accuracy").all() else "accuracy"
+    caption = f"Target {metric} (%), mean ± 95% CI over seeds; selection: last checkpoint (no target labels used)"
+    if picked_by:
+        caption += f"; hyperparameters picked by validator '{picked_by}'"
+    return caption
+
+
+def _write_tables(runs: pd.DataFrame, summary: pd.DataFrame, text: pd.DataFrame, caption: str, out: Path) -> None:
+    """``runs.csv``, ``summary.csv``, ``summary.md`` and ``summary.tex``."""
+    runs.to_csv(out / "runs.csv", index=False)
+    summary.to_csv(out / "summary.csv", index=False)
+    (out / "summary.md").write_text(to_markdown(text, caption))
+    (out / "summary.tex").write_text(to_latex(text, caption))
+
+
+def _selection_fields(selection: SelectionReport | None) -> dict[str, Any]:
+    """The :class:`Report` fields that come from :func:`write_selection_report` (none without it)."""
+    if selection is None:
+        return {}
+    return {
+        "selection": selection.chosen,
+        "selection_table": selection.table,
+        "selection_caption": selection.caption,
+        "quality": selection.quality,
+        "quality_caption": selection.quality_caption,
+        "study": selection.study,
+        "study_caption": selection.study_caption,
+    }

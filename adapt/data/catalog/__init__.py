@@ -1,0 +1,15 @@
+"""One module per benchmark; importing this package registers them all in
+:data:`adapt.data.benchmark.BENCHMARKS`. A new dataset is a new module here plus its import below."""
+
+from . import (  # noqa: F401  (imported for their registrations)
+    blobs,
+    digits,
+    domainnet,
+    moons,
+    office31,
+    officehome,
+    optdigits,
+    optdigits_shifts,
+    rotated_optdigits,
+    visda2017,
+)

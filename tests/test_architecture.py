@@ -1,0 +1,144 @@
+"""ARCHITECTURE.md kept true: which layer may import which, no import cycles, short functions."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "adapt"
+
+#: layer -> the other layers it may import (ARCHITECTURE.md, "Layers"). Leaves import nothing from adapt.
+ALLOWED: dict[str, set[str]] = {
+    "adapt._version": set(),
+    "adapt._optional": set(),
+    "adapt.registry": set(),
+    "adapt.batch": set(),
+    "adapt.losses": set(),
+    "adapt.models": {"adapt.losses"},
+    "adapt.train": {"adapt.batch"},
+    "adapt.data": {"adapt.registry", "adapt._optional"},
+    "adapt.validators": {"adapt.registry", "adapt.data", "adapt.losses"},
+    "adapt.methods": {
+        "adapt._version", "adapt.batch", "adapt.registry", "adapt.losses", "adapt.models", "adapt.train",
+        "adapt.data", "adapt.validators",
+    },
+    "adapt.testing": {"adapt.batch", "adapt.methods", "adapt.train"},
+    "adapt.bench": {
+        "adapt._version", "adapt._optional", "adapt.registry", "adapt.batch", "adapt.losses", "adapt.models",
+        "adapt.train", "adapt.data", "adapt.validators", "adapt.methods",
+    },
+    "adapt": {"adapt._version", "adapt.losses", "adapt.methods", "adapt.models", "adapt.train"},
+}  # fmt: skip
+MAX_FUNCTION_LINES = 60
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {_module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def _layer(module: str) -> str:
+    return ".".join(module.split(".")[:2])
+
+
+def _is_type_checking(node: ast.If) -> bool:
+    return isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"
+
+
+def _imports(module: str, top_level_only: bool) -> set[str]:
+    """Modules of the package imported by ``module`` (TYPE_CHECKING blocks excluded)."""
+    path = MODULES[module]
+    package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
+    found: set[str] = set()
+
+    def visit(node: ast.AST, in_function: bool) -> None:
+        if isinstance(node, ast.If) and _is_type_checking(node):
+            return
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            in_function = True
+        if isinstance(node, ast.ImportFrom) and not (top_level_only and in_function):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(anchor + ([node.module] if node.module else []))
+            for alias in node.names:  # ``from . import catalog`` imports the submodule
+                found.add(f"{base}.{alias.name}" if f"{base}.{alias.name}" in MODULES else base)
+        elif isinstance(node, ast.Import) and not (top_level_only and in_function):
+            found.update(alias.name for alias in node.names)
+        for child in ast.iter_child_nodes(node):
+            visit(child, in_function)
+
+    visit(ast.parse(path.read_text()), False)
+    return {m for m in found if m in MODULES and m != module}
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_layers_import_only_what_architecture_md_allows(module):
+    layer = _layer(module)
+    assert layer in ALLOWED, f"{module}: layer {layer} is not in ARCHITECTURE.md's table (add it there and here)"
+    outside = {_layer(m) for m in _imports(module, top_level_only=False)} - {layer}
+    assert outside <= ALLOWED[layer], f"{module} imports {sorted(outside - ALLOWED[layer])}, not allowed for {layer}"
+
+
+def test_no_import_cycles():
+    graph = {m: _imports(m, top_level_only=True) for m in MODULES}
+    # A package imports its own submodules from __init__; an edge back from a submodule to its
+    # package's __init__ is the cycle we forbid, like any other.
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(module: str) -> None:
+        state[module] = 1
+        stack.append(module)
+        for dep in sorted(graph[module]):
+            if state.get(dep) == 1:
+                cycle = [*stack[stack.index(dep) :], dep]
+                pytest.fail("import cycle: " + " -> ".join(cycle))
+            if dep not in state:
+                visit(dep)
+        stack.pop()
+        state[module] = 2
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module)
+
+
+def _function_lengths(path: Path):
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            lines = node.end_lineno - node.lineno + 1
+            first = node.body[0]
+            if (
+                isinstance(first, ast.Expr)
+                and isinstance(first.value, ast.Constant)
+                and isinstance(first.value.value, str)
+            ):
+                lines -= first.end_lineno - first.lineno + 1  # docstrings do not count
+            yield node.name, node.lineno, lines
+
+
+def test_no_long_functions():
+    long = [
+        f"{path.relative_to(PACKAGE.parent)}:{line} {name} ({lines} lines)"
+        for path in MODULES.values()
+        for name, line, lines in _function_lengths(path)
+        if lines > MAX_FUNCTION_LINES
+    ]
+    assert not long, f"functions over {MAX_FUNCTION_LINES} lines (docstring excluded): {long}"
+
+
+def test_the_checks_can_fail(tmp_path, monkeypatch):
+    """A planted ``adapt.losses`` that imports the methods breaks the layer rule and makes a cycle."""
+    planted = tmp_path / "__init__.py"
+    planted.write_text("from ..methods import DANN\n")
+    monkeypatch.setitem(MODULES, "adapt.losses", planted)
+    with pytest.raises(AssertionError, match=r"adapt\.methods"):
+        test_layers_import_only_what_architecture_md_allows("adapt.losses")
+    with pytest.raises(pytest.fail.Exception, match="import cycle"):
+        test_no_import_cycles()
