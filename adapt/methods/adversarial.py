@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from ..batch import Batch
-from ..losses import domain_adversarial_loss
+from ..losses import domain_adversarial_loss, gradient_reversal
 from ..losses.adversarial import DomainReduction
 from ..models.heads import DomainDiscriminator
 from ..train.schedules import GRLSchedule, grl_coefficient, warm_start_grl_coefficient
@@ -90,6 +90,18 @@ class AdversarialAdapter(Adapter):
                 step, self.grl_max, alpha=self.grl_warm_start_alpha, max_steps=self.grl_warm_start_steps
             )
         return self.grl_max
+
+    def domain_logits(
+        self, source_inputs: torch.Tensor, target_inputs: torch.Tensor, progress: float, step: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The discriminator's logits for both domains, seen through the gradient reversal layer.
+
+        Source and target go through the discriminator as one batch (shared BatchNorm statistics),
+        so the backbone receives the reversed, scaled gradient of the domain loss.
+        """
+        joint = torch.cat([source_inputs, target_inputs])
+        logits = self.discriminator(gradient_reversal(joint, self.grl_coefficient(progress, step)))
+        return logits[: source_inputs.shape[0]], logits[source_inputs.shape[0] :]
 
     def discriminator_loss(
         self,

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from ..batch import Batch
-from ..losses import entropy_weights, gradient_reversal, multilinear_map, randomized_multilinear_map
+from ..losses import entropy_weights, multilinear_map, randomized_multilinear_map
 from .adversarial import AdversarialAdapter
 from .base import SearchSpace
 from .registry import register_method
@@ -131,17 +131,17 @@ class CDAN(AdversarialAdapter):
     def loss(self, batch: Batch, progress: float) -> dict[str, torch.Tensor]:
         out = self.forward_domains(batch)
         n = out.source_features.shape[0]
-        features = torch.cat([out.source_features, out.target_features])
-        logits = torch.cat([out.source_logits, out.target_logits])
-        coefficient = self.grl_coefficient(progress, batch.step)
-        domain_logits = self.discriminator(gradient_reversal(self.conditional_map(features, logits), coefficient))
+        joint = self.conditional_map(
+            torch.cat([out.source_features, out.target_features]), torch.cat([out.source_logits, out.target_logits])
+        )
+        source_domain, target_domain = self.domain_logits(joint[:n], joint[n:], progress, batch.step)
         weights_s = weights_t = None
         if self.entropy_conditioning:
-            weights = entropy_weights(logits)
+            weights = entropy_weights(torch.cat([out.source_logits, out.target_logits]))
             weights_s, weights_t = weights[:n], weights[n:]
         return {
             "classification": self.classification_loss(out.source_logits, batch.source_y),
             "domain": self.discriminator_loss(
-                domain_logits[:n], domain_logits[n:], weights_s, weights_t, self.entropy_weighting
+                source_domain, target_domain, weights_s, weights_t, self.entropy_weighting
             ),
         }

@@ -7,7 +7,6 @@ from typing import Any, ClassVar
 import torch
 
 from ..batch import Batch
-from ..losses import gradient_reversal
 from .adversarial import AdversarialAdapter
 from .base import SearchSpace
 from .registry import register_method
@@ -68,11 +67,10 @@ class DANN(AdversarialAdapter):
 
     def loss(self, batch: Batch, progress: float) -> dict[str, torch.Tensor]:
         out = self.forward_domains(batch)
-        n = out.source_features.shape[0]
-        features = torch.cat([out.source_features, out.target_features])
-        reversed_features = gradient_reversal(features, self.grl_coefficient(progress, batch.step))
-        domain_logits = self.discriminator(reversed_features)
+        source_domain, target_domain = self.domain_logits(
+            out.source_features, out.target_features, progress, batch.step
+        )
         return {
             "classification": self.classification_loss(out.source_logits, batch.source_y),
-            "domain": self.discriminator_loss(domain_logits[:n], domain_logits[n:]),
+            "domain": self.discriminator_loss(source_domain, target_domain),
         }
