@@ -291,3 +291,15 @@ def test_core_install_leaves_the_harness_extras_out():
     assert "seaborn" not in core and {"torch", "numpy", "pandas", "scikit-learn"} <= core
     assert any(d.startswith("seaborn") for d in project["optional-dependencies"]["bench"])
     assert any(d.startswith("seaborn") for d in project["optional-dependencies"]["dev"])
+
+
+def test_cli_version_and_package_metadata():
+    from importlib.metadata import metadata
+
+    import adapt
+
+    result = cli("--version")
+    assert result.returncode == 0 and result.stdout.strip() == f"adapt-bench {adapt.__version__}"
+    meta = metadata("adapt-uda")
+    assert meta["License-Expression"] == "MIT" and meta["Version"] == adapt.__version__
+    assert (Path(__file__).resolve().parents[1] / "LICENSE").read_text().startswith("MIT License")

@@ -194,3 +194,26 @@ def test_unlabeled_source_and_wrong_types():
         SourceOnly(default_backbone(), 3).fit((xs, torch.arange(16) % 3), "images/", **FIT)
     with pytest.raises(InputError, match="dtype object"):
         SourceOnly(default_backbone(), 3).fit((np.array([None] * 4), np.zeros(4, int)), xt, **FIT)
+
+
+def test_predict_names_inputs_that_do_not_match_what_the_model_was_fitted_on(tmp_path):
+    xs, ys, xt = data()
+    model = SourceOnly(default_backbone(), 3)
+    model.fit((xs, ys), xt, **FIT)
+    with pytest.raises(
+        InputError, match=r"inputs of shape \(N, 5\) but SourceOnly was fitted on inputs of shape \(N, 6\)"
+    ):
+        model.predict(torch.randn(4, 5))
+    model.save(tmp_path / "m.pt")
+    loaded = SourceOnly.load(tmp_path / "m.pt", backbone=default_backbone())
+    with pytest.raises(InputError, match=r"inputs of shape \(N, 2, 3\) but SourceOnly was fitted"):
+        loaded.predict(torch.randn(4, 2, 3))
+    assert torch.equal(loaded.predict(xt), model.predict(xt))
+    conv = nn.Sequential(nn.Conv2d(1, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    images = SourceOnly(conv, 3)
+    images.fit((torch.randn(8, 1, 8, 8), torch.arange(8) % 3), torch.randn(8, 1, 8, 8), **FIT)
+    assert images.predict(torch.randn(2, 1, 12, 12)).shape == (2,)  # another image size is fine
+    with pytest.raises(
+        InputError, match=r"inputs of shape \(N, 3, 8, 8\) but SourceOnly was fitted on inputs of shape \(N, 1, 8, 8\)"
+    ):
+        images.predict(torch.randn(2, 3, 8, 8))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .._version import __version__
 from ..data import benchmarks, show, task
 from ..methods import aliases, available, get, hyperparameters
 from ..validators import VALIDATORS
@@ -31,6 +32,7 @@ def _parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     run = sub.add_parser("run", help="run a suite (resumes: finished runs are skipped)", epilog=EPILOG,

@@ -144,6 +144,7 @@ class Adapter(nn.Module):
             )
         if self.feature_dim is not None and out.shape[1] != self.feature_dim:
             raise InputError(f"feature_dim={self.feature_dim} but the backbone returns {out.shape[1]} features")
+        self.input_shape_: tuple[int, ...] | None = tuple(example.shape[1:])
         self._build_heads(int(out.shape[1]))
 
     def _build_heads(self, backbone_dim: int) -> None:
@@ -283,6 +284,17 @@ class Adapter(nn.Module):
     def _device(self) -> torch.device:
         return next(iter(self.parameters())).device
 
+    def _check_inputs(self, batch: torch.Tensor) -> None:
+        """Inputs must have the rank and the features (or channels) the model was fitted on; the
+        spatial size of images may differ (pooled backbones accept any)."""
+        fitted = getattr(self, "input_shape_", None)
+        if fitted is None or (batch.ndim == len(fitted) + 1 and batch.shape[1] == fitted[0]):
+            return
+        raise InputError(
+            f"inputs of shape (N, {', '.join(map(str, batch.shape[1:]))}) but {type(self).__name__} was fitted "
+            f"on inputs of shape (N, {', '.join(map(str, fitted))})"
+        )
+
     @torch.no_grad()
     def _collect(self, x: Any, batch_size: int, what: str) -> torch.Tensor:
         self._require_built()
@@ -290,10 +302,10 @@ class Adapter(nn.Module):
         self.eval()
         device = self._device()
         try:
-            outs = [
-                (self.embed(b.to(device)) if what == "features" else self(b.to(device))).float().cpu()
-                for b in iterate_inputs(x, batch_size)
-            ]
+            outs = []
+            for b in iterate_inputs(x, batch_size):
+                self._check_inputs(b)
+                outs.append((self.embed(b.to(device)) if what == "features" else self(b.to(device))).float().cpu())
         finally:
             self.train(was_training)
         return torch.cat(outs)
@@ -331,6 +343,7 @@ class Adapter(nn.Module):
             "method": self.name,
             "adapt_version": __version__,
             "hparams": self.get_params(),
+            "input_shape": list(getattr(self, "input_shape_", None) or []) or None,
             "state_dict": {k: v.detach().cpu() for k, v in self.state_dict().items()},
         }
         tmp = f"{os.fspath(path)}.tmp"
@@ -358,6 +371,7 @@ class Adapter(nn.Module):
         num_classes = hparams.pop("num_classes")
         model = method_cls(backbone, num_classes, **hparams)
         model._build_heads(int(hparams["feature_dim"]))
+        model.input_shape_ = tuple(payload["input_shape"]) if payload.get("input_shape") else None
         missing, unexpected = model.load_state_dict(payload["state_dict"], strict=False)
         if missing or unexpected:
             raise ValueError(
