@@ -131,6 +131,35 @@ class Task:
         )
 
 
+def _hold_out_source(
+    source_data: Dataset, source_eval_data: Dataset, fraction: float, seed: int
+) -> tuple[Dataset, Dataset | None, Dataset]:
+    """Training split, held-out validation split (evaluation view) and the training split's evaluation view."""
+    if fraction <= 0:
+        return source_data, None, source_eval_data
+    train_idx, val_idx = stratified_split(dataset_labels(source_data), fraction, seed)
+    return subset(source_data, train_idx), subset(source_eval_data, val_idx), subset(source_eval_data, train_idx)
+
+
+def _split_target(
+    target_data: Dataset,
+    target_eval_data: Dataset,
+    target_test_data: Dataset | None,
+    protocol: Protocol,
+    test_fraction: float,
+    seed: int,
+) -> tuple[Dataset, Dataset, Dataset | None, Dataset]:
+    """Unlabeled training view, scored test set, transductive scoring set (inductive only), unlabeled
+    evaluation view, under the protocol."""
+    if protocol == "transductive":
+        return unlabeled(target_data), target_eval_data, None, unlabeled(target_eval_data)
+    if target_test_data is not None:
+        return unlabeled(target_data), target_test_data, target_eval_data, unlabeled(target_eval_data)
+    train_idx, test_idx = stratified_split(dataset_labels(target_data), test_fraction, seed)
+    scoring = subset(target_eval_data, train_idx)
+    return unlabeled(subset(target_data, train_idx)), subset(target_eval_data, test_idx), scoring, unlabeled(scoring)
+
+
 def make_task(
     benchmark: str,
     source: str,
@@ -167,24 +196,10 @@ def make_task(
         raise ValueError(f"protocol must be 'transductive' or 'inductive', got {protocol!r}")
     target_eval_data = target_eval_data if target_eval_data is not None else target_data
     source_eval_data = source_eval_data if source_eval_data is not None else source_data
-    source_val = None
-    source_train_eval = source_eval_data
-    if source_holdout > 0:
-        train_idx, val_idx = stratified_split(dataset_labels(source_data), source_holdout, seed)
-        source_data, source_val = subset(source_data, train_idx), subset(source_eval_data, val_idx)
-        source_train_eval = subset(source_eval_data, train_idx)
-    scoring = None
-    if protocol == "transductive":
-        target_train, target_test = unlabeled(target_data), target_eval_data
-        target_eval = unlabeled(target_eval_data)
-    elif target_test_data is not None:
-        target_train, target_test, scoring = unlabeled(target_data), target_test_data, target_eval_data
-        target_eval = unlabeled(target_eval_data)
-    else:
-        train_idx, test_idx = stratified_split(dataset_labels(target_data), test_fraction, seed)
-        target_train, target_test = unlabeled(subset(target_data, train_idx)), subset(target_eval_data, test_idx)
-        scoring = subset(target_eval_data, train_idx)
-        target_eval = unlabeled(scoring)
+    source_data, source_val, source_train_eval = _hold_out_source(source_data, source_eval_data, source_holdout, seed)
+    target_train, target_test, scoring, target_eval = _split_target(
+        target_data, target_eval_data, target_test_data, protocol, test_fraction, seed
+    )
     return Task(
         benchmark=benchmark,
         source=source,

@@ -131,13 +131,12 @@ class CDAN(AdversarialAdapter):
     def loss(self, batch: Batch, progress: float) -> dict[str, torch.Tensor]:
         out = self.forward_domains(batch)
         n = out.source_features.shape[0]
-        joint = self.conditional_map(
-            torch.cat([out.source_features, out.target_features]), torch.cat([out.source_logits, out.target_logits])
-        )
+        logits = torch.cat([out.source_logits, out.target_logits])
+        joint = self.conditional_map(torch.cat([out.source_features, out.target_features]), logits)
         source_domain, target_domain = self.domain_logits(joint[:n], joint[n:], progress, batch.step)
         weights_s = weights_t = None
         if self.entropy_conditioning:
-            weights = entropy_weights(torch.cat([out.source_logits, out.target_logits]))
+            weights = entropy_weights(logits)
             weights_s, weights_t = weights[:n], weights[n:]
         return {
             "classification": self.classification_loss(out.source_logits, batch.source_y),

@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ...data.base import task_name as base_task_name
+
 
 def task_name(config: dict[str, Any]) -> str:
     """The task a run configuration belongs to.
@@ -30,7 +32,7 @@ def task_name(config: dict[str, Any]) -> str:
         'benchmark/source->target', with ' @<steps>' when the suite runs several training budgets.
     """
     budget = f" @{config['budget']}" if config.get("budget") is not None else ""
-    return f"{config['benchmark']}/{config['source']}->{config['target']}{budget}"
+    return base_task_name(config["benchmark"], config["source"], config["target"]) + budget
 
 
 def runs_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
