@@ -7,15 +7,58 @@
 >>> model = DANN(MLP(2, (15,)), num_classes=2)
 >>> history = model.fit(source=(xs, ys), target=xt, steps=50, device="cpu", verbose=False)
 >>> model.predict(xt).shape
-torch.Size([300])
+(300,)
 >>> 0.0 <= model.score(xt, yt) <= 1.0
 True
+
+The names below are imported on first use (PEP 562), so ``import adapt`` -- and ``adapt-bench
+--help`` -- does not pay for importing torch until something needs it.
 """
 
-from . import losses, methods, models
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._version import __version__
-from .methods import CDAN, DAN, DANN, MCC, Adapter, DeepCORAL, NotFittedError, SourceOnly
-from .train import InputError, NonFiniteLossError, TrainConfig
+
+#: public name -> the module that defines it
+_LAZY = {
+    "CDAN": "adapt.methods",
+    "DAN": "adapt.methods",
+    "DANN": "adapt.methods",
+    "MCC": "adapt.methods",
+    "Adapter": "adapt.methods",
+    "DeepCORAL": "adapt.methods",
+    "NotFittedError": "adapt.methods",
+    "SourceOnly": "adapt.methods",
+    "InputError": "adapt.train",
+    "NonFiniteLossError": "adapt.train",
+    "TrainConfig": "adapt.train",
+    "seed_everything": "adapt.train",
+}
+_SUBMODULES = ("bench", "data", "losses", "methods", "models", "train", "validators")
+
+if TYPE_CHECKING:  # what static tools and IDEs see
+    from . import losses, methods, models
+    from .methods import CDAN, DAN, DANN, MCC, Adapter, DeepCORAL, NotFittedError, SourceOnly
+    from .train import InputError, NonFiniteLossError, TrainConfig, seed_everything
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f"adapt.{name}")
+    else:
+        raise AttributeError(f"module 'adapt' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY, *_SUBMODULES])
+
 
 __all__ = [
     "CDAN",
@@ -33,4 +76,5 @@ __all__ = [
     "losses",
     "methods",
     "models",
+    "seed_everything",
 ]

@@ -12,22 +12,23 @@ PACKAGE = Path(__file__).resolve().parents[1] / "adapt"
 #: layer -> the other layers it may import (ARCHITECTURE.md, "Layers"). Leaves import nothing from adapt.
 ALLOWED: dict[str, set[str]] = {
     "adapt._version": set(),
+    "adapt.errors": set(),
     "adapt._optional": set(),
     "adapt.registry": set(),
     "adapt.batch": set(),
     "adapt.losses": set(),
     "adapt.models": {"adapt.losses"},
-    "adapt.train": {"adapt.batch"},
-    "adapt.data": {"adapt.registry", "adapt._optional"},
+    "adapt.train": {"adapt.batch", "adapt.errors"},
+    "adapt.data": {"adapt.registry", "adapt._optional", "adapt.errors"},
     "adapt.validators": {"adapt.registry", "adapt.data", "adapt.losses"},
     "adapt.methods": {
-        "adapt._version", "adapt.batch", "adapt.registry", "adapt.losses", "adapt.models", "adapt.train",
-        "adapt.data", "adapt.validators",
+        "adapt._version", "adapt.errors", "adapt.batch", "adapt.registry", "adapt.losses", "adapt.models",
+        "adapt.train", "adapt.data", "adapt.validators",
     },
     "adapt.testing": {"adapt.batch", "adapt.methods", "adapt.train"},
     "adapt.bench": {
-        "adapt._version", "adapt._optional", "adapt.registry", "adapt.batch", "adapt.losses", "adapt.models",
-        "adapt.train", "adapt.data", "adapt.validators", "adapt.methods",
+        "adapt._version", "adapt._optional", "adapt.errors", "adapt.registry", "adapt.batch", "adapt.losses",
+        "adapt.models", "adapt.train", "adapt.data", "adapt.validators", "adapt.methods",
     },
     "adapt": {"adapt._version", "adapt.losses", "adapt.methods", "adapt.models", "adapt.train"},
 }  # fmt: skip

@@ -153,7 +153,7 @@ def nan_method():
 def test_failing_run_is_recorded_and_others_complete(tmp_path, nan_method):
     suite = load_suite(str(write_suite(tmp_path, second=nan_method, second_hparams="")))
     counts = run_sweep(suite, tmp_path / "out", verbose=False)
-    assert counts == {"total": 4, "skipped": 0, "ok": 2, "failed": 2}
+    assert counts == {"total": 4, "skipped": 0, "ok": 2, "failed": 2, "failed_before": 0}
     report = write_report(tmp_path / "out", figures=False)
     failed = report.failed
     assert len(failed) == 2 and set(failed["failed_step"]) == {3}

@@ -40,7 +40,7 @@ def moons_results():
             history = model.fit(
                 (xs, ys), xt, steps=1000, batch_size=64, lr=0.05, seed=seed, device="cpu", verbose=False, log_every=100
             )
-            fs, ft, lt = model.features(xs), model.features(xt), model.predict_logits(xt)
+            fs, ft, lt = map(torch.as_tensor, (model.features(xs), model.features(xt), model.predict_logits(xt)))
             results[name, seed] = {
                 "accuracy": model.score(xt, yt),
                 "source_accuracy": model.score(xs, ys),
@@ -135,7 +135,7 @@ def nuisance_run(name: str, seed: int, **hparams):
     torch.manual_seed(seed)
     model = methods.create(name, MLP(3, (16,)), 2, **hparams)
     model.fit((xs, ys), xt, seed=seed, device="cpu", verbose=False, **ALIGN_FIT)
-    fs, ft = model.features(xs), model.features(xt)
+    fs, ft = torch.as_tensor(model.features(xs)), torch.as_tensor(model.features(xt))
     return {"knn": domain_knn_accuracy(fs, ft), "mmd": float(losses.mmd(fs, ft)), "accuracy": model.score(xt, yt)}
 
 

@@ -1,8 +1,42 @@
-"""The benchmark harness behind ``adapt-bench``: suites, resumable sweeps, reports."""
+"""The benchmark harness behind ``adapt-bench``: suites, resumable sweeps, reports.
 
-from .report import leaderboard, runs_frame, summarize, write_report
-from .runner import RunSpec, execute, expand, read_records, run_sweep
-from .suite import Suite, SuiteError, available_suites, load_suite
+Names are imported on first use, so the command line starts without torch or pandas.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_LAZY = {
+    "RunSpec": "adapt.bench.runner",
+    "execute": "adapt.bench.runner",
+    "expand": "adapt.bench.runner",
+    "read_records": "adapt.bench.runner",
+    "run_sweep": "adapt.bench.runner",
+    "Suite": "adapt.bench.suite",
+    "SuiteError": "adapt.bench.suite",
+    "available_suites": "adapt.bench.suite",
+    "load_suite": "adapt.bench.suite",
+    "leaderboard": "adapt.bench.report",
+    "runs_frame": "adapt.bench.report",
+    "summarize": "adapt.bench.report",
+    "write_report": "adapt.bench.report",
+}
+
+if TYPE_CHECKING:
+    from .report import leaderboard, runs_frame, summarize, write_report
+    from .runner import RunSpec, execute, expand, read_records, run_sweep
+    from .suite import Suite, SuiteError, available_suites, load_suite
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'adapt.bench' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "RunSpec",

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from .._version import __version__
-from ..data import benchmarks, show, task
-from ..methods import aliases, available, get, hyperparameters
-from ..validators import VALIDATORS
-from .backbones import BACKBONES
-from .report import Report, write_report
-from .runner import run_sweep
-from .search import SEARCH_KINDS
-from .suite import available_suites, load_suite
+
+if TYPE_CHECKING:
+    from .report import Report
+
+# Heavy modules (torch, pandas, seaborn) are imported inside the commands that need them, so that
+# --help, --version and list answer in well under a second (benchmarks/bench_cli_startup.py).
 
 EPILOG = """examples:
   adapt-bench run --suite quick --out results/            # the offline suite: 6 methods x 4 tasks x 3 seeds
@@ -49,7 +48,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--device", default="auto", help="'auto' (CUDA if available), 'cpu', 'cuda', 'cuda:1' (default: auto)"
     )
-    run.add_argument("--data-root", help="folder holding the downloadable datasets (overrides the suite's data_root)")
+    run.add_argument(
+        "--data-root",
+        help="folder holding the downloadable datasets (default: the suite's data_root, else $ADAPT_DATA_ROOT, "
+        "else ./data)",
+    )
+    run.add_argument("--download", action="store_true", help="fetch missing datasets first (checksums verified)")
     run.add_argument("--retry-failed", action="store_true", help="rerun runs whose record says 'failed'")
     run.add_argument("--no-report", action="store_true", help="do not write the report after the sweep")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -103,65 +107,57 @@ def _print_report(result: Report) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from .report import write_report
+    from .runner import check_data, run_sweep
+    from .suite import load_suite
+
     suite = load_suite(args.suite)
     methods = [m.strip() for m in args.methods.split(",")] if args.methods else None
     if args.seeds is not None and args.seeds < 1:
         raise ValueError(f"--seeds must be >= 1, got {args.seeds}")
     if args.jobs < 1:
         raise ValueError(f"--jobs must be >= 1, got {args.jobs}")
+    check_data(suite, args.data_root, args.download)
     counts = run_sweep(suite, args.out, methods, args.seeds, args.jobs, args.device, args.data_root,
                        args.retry_failed, verbose=False if args.quiet else None)  # fmt: skip
     print(f"suite {suite.name}: {counts['total']} runs, {counts['skipped']} already done, "
           f"{counts['ok']} finished now, {counts['failed']} failed")  # fmt: skip
+    if counts["failed_before"]:
+        print(f"{counts['failed_before']} run(s) failed in an earlier sweep and were not retried; "
+              "rerun with --retry-failed to try them again")  # fmt: skip
     if not args.no_report:
         print()
         _print_report(write_report(args.out))
-    return 0
+    return 1 if counts["failed"] or counts["failed_before"] else 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from .report import write_report
+
     _print_report(write_report(args.results, args.out, figures=not args.no_figures))
     return 0
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    print("methods (hyperparameters = library defaults; presets reproduce a paper or a reference code):")
-    alias_of: dict[str, list[str]] = {}
-    for alias, name in aliases().items():
-        alias_of.setdefault(name, []).append(alias)
-    for name in available():
-        extra = f" (alias {', '.join(alias_of[name])})" if name in alias_of else ""
-        print(f"  {name}{extra}: {get(name).__name__}")
-        for key, value in hyperparameters(name).items():
-            print(f"      {key} = {value!r}")
-        if get(name).presets:
-            print(f"      presets: {', '.join(sorted(get(name).presets))}  (create({name!r}, preset=...))")
-    print("\nsuites:")
-    for name, path in available_suites().items():
-        suite = load_suite(str(path))
-        print(f"  {name}: {len(suite.tasks)} tasks x {len(suite.methods)} methods x {suite.seeds} seeds  ({path})")
-        if suite.description:
-            print(f"      {suite.description}")
-        print(f"      tasks: {', '.join(t.name for t in suite.tasks)}")
-    print("\nbenchmarks (tasks are source -> target pairs of these domains):")
-    for name, b in benchmarks().items():
-        kind = "offline" if b.offline else "needs data"
-        print(f"  {name} [{kind}, {b.protocol}]: domains {', '.join(b.domains)}")
-        print(f"      {b.description}")
-        pairs = [f"{s}->{t}" for s, t in b.default_tasks]
-        print(f"      usual tasks: {', '.join(pairs[:6])}{' ...' if len(pairs) > 6 else ''}")
-    print(f"\nvalidators: {', '.join(VALIDATORS.names())}")
-    print("backbone kinds for suites (options):")
-    for name, kind in BACKBONES.items():
-        print(f"  {name}: {', '.join(sorted(kind.options)) or '-'}")
-    print("search-space kinds: " + ", ".join(kind.usage for kind in SEARCH_KINDS.values()))
+    from .listing import listing
+
+    print(listing(), end="")
     return 0
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    from ..data import show, task
+
     path = show(task(args.benchmark, args.source, args.target, args.root, download=args.download), args.out)
     print(f"wrote {path}")
     return 0
+
+
+def _is_user_error(exc: Exception) -> bool:
+    """Errors a user fixes from the message alone: printed as one line, without a traceback."""
+    from .runner import MissingDataError
+
+    return isinstance(exc, (ValueError, FileNotFoundError, TypeError, MissingDataError))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -172,7 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; finished runs are saved, rerun the same command to resume", file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError, TypeError) as exc:
+    except Exception as exc:
+        if not _is_user_error(exc):
+            raise
         print(f"adapt-bench {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

@@ -30,7 +30,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .._version import __version__
-from ..data import Task, dataset_labels
+from ..data import BENCHMARKS, DatasetNotFoundError, DownloadError, Task, dataset_labels
 from ..data import task as make_data_task
 from ..methods import create, get
 from ..train.engine import NonFiniteLossError, TrainConfig, resolve_device
@@ -43,6 +43,43 @@ from .suite import Suite, TaskSpec
 RECORD_FORMAT = 1
 #: The only checkpoint-selection rule until validators are configured: the last step.
 DEFAULT_SELECTION = "last"
+#: Where downloadable datasets are looked for when neither ``--data-root`` nor the suite says.
+DEFAULT_DATA_ROOT = "data"
+#: Failures a rerun retries by itself once the cause is fixed (the data was missing).
+RETRIED_FAILURES = ("missing_data",)
+
+
+class MissingDataError(RuntimeError):
+    """A suite's dataset is not on disk (and was not downloaded); the message is one line saying what to do."""
+
+
+def data_root_for(suite: Suite, data_root: str | None) -> str:
+    """``--data-root``, else the suite's ``data_root``, else ``$ADAPT_DATA_ROOT``, else ``./data``."""
+    return data_root or suite.data_root or os.environ.get("ADAPT_DATA_ROOT") or DEFAULT_DATA_ROOT
+
+
+def check_data(suite: Suite, data_root: str | None = None, download: bool = False) -> None:
+    """Stop before the first run when a task's files are missing (or fetch them, with ``download``).
+
+    Offline benchmarks need nothing. For the others every task is built once here, which only
+    lists files (images are read when trained on), so a suite never records a run per missing file.
+    """
+    root = data_root_for(suite, data_root)
+    seen = set()
+    for t in suite.tasks:
+        if BENCHMARKS[t.benchmark].offline or t.name in seen:
+            continue
+        seen.add(t.name)
+        try:
+            make_data_task(t.benchmark, t.source, t.target, root, protocol=t.protocol, download=download, **t.data)
+        except (DatasetNotFoundError, DownloadError) as exc:
+            where = Path(root).expanduser().resolve()
+            fetch = "or --download to fetch it (checksums verified)" if not download else "the download failed"
+            first = str(exc).splitlines()[0]
+            raise MissingDataError(
+                f"{t.benchmark} data for {t.name} not found under {where} ({first}); pass --data-root FOLDER "
+                f"where it is, {fetch}"
+            ) from exc
 
 
 @dataclass
@@ -281,11 +318,31 @@ def execute(
         record.update(
             status="failed",
             error=f"{type(exc).__name__}: {exc}",
+            failure=_failure_kind(exc),
             failed_step=getattr(exc, "step", None) if isinstance(exc, NonFiniteLossError) else None,
             traceback=traceback.format_exc(limit=6),
         )
     record["wall_seconds"] = time.perf_counter() - start
     return record
+
+
+def _failure_kind(exc: Exception) -> str:
+    """'missing_data' (retried by the next sweep), 'non_finite_loss' or 'error'."""
+    if isinstance(exc, (DatasetNotFoundError, DownloadError)):
+        return "missing_data"
+    return "non_finite_loss" if isinstance(exc, NonFiniteLossError) else "error"
+
+
+def _should_run(record: dict[str, Any] | None, retry_failed: bool) -> bool:
+    """A run without a record, a failed one with ``retry_failed``, or one failed for missing data."""
+    if record is None:
+        return True
+    if record["status"] == "ok":
+        return False
+    missing_data = record.get("failure") in RETRIED_FAILURES or record.get("error", "").startswith(
+        ("DatasetNotFoundError", "DownloadError")
+    )
+    return retry_failed or missing_data
 
 
 def _worker_init(threads: int) -> None:
@@ -315,24 +372,57 @@ def run_sweep(
     out = Path(out)
     runs = expand(suite, methods, seeds)
     existing = {r["id"]: r for r in read_records(out)} if (out / "runs").exists() else {}
-    pending = [r for r in runs if r.run_id not in existing or (retry_failed and existing[r.run_id]["status"] != "ok")]
+    pending = [r for r in runs if _should_run(existing.get(r.run_id), retry_failed)]
+    pending_ids = {r.run_id for r in pending}
     (out / "runs").mkdir(parents=True, exist_ok=True)
     if suite.published:
         write_record(out / "published.json", suite.published)
     for stale in (out / "runs").glob(".*.tmp"):  # left by a killed sweep; never a record
         stale.unlink()
-    counts = {"total": len(runs), "skipped": len(runs) - len(pending), "ok": 0, "failed": 0}
-    show = verbose if verbose is not None else sys.stderr.isatty()
-    bar = tqdm(total=len(runs), initial=counts["skipped"], desc=f"suite {suite.name}", unit="run", disable=not show)
-    data_root = data_root or suite.data_root
+    counts = {
+        "total": len(runs),
+        "skipped": len(runs) - len(pending),
+        "ok": 0,
+        "failed": 0,
+        # failed in an earlier sweep and not retried (see --retry-failed)
+        "failed_before": sum(1 for r in runs if r.run_id not in pending_ids and existing[r.run_id]["status"] != "ok"),
+    }
+    progress = SweepProgress(suite.name, len(runs), counts["skipped"], verbose)
+    data_root = data_root_for(suite, data_root)
     try:
-        for spec, status in _results(pending, jobs, device, data_root, out, show):
+        for spec, status in _results(pending, jobs, device, data_root, out, progress.bars):
             counts[status] += 1
-            bar.set_postfix_str(spec.label)
-            bar.update(1)
+            progress.update(spec, status)
     finally:
-        bar.close()
+        progress.close()
     return counts
+
+
+class SweepProgress:
+    """A progress bar on a terminal; one plain line per finished run when the output is redirected.
+
+    ``verbose``: None -- decide by the terminal; True -- bars (sweep and training); False -- nothing.
+    """
+
+    def __init__(self, name: str, total: int, done: int, verbose: bool | None) -> None:
+        terminal = sys.stderr.isatty()
+        self.bars = verbose if verbose is not None else terminal
+        self.lines = verbose is None and not terminal
+        self.total, self.done, self.start = total, done, time.perf_counter()
+        self.bar = tqdm(total=total, initial=done, desc=f"suite {name}", unit="run", disable=not self.bars)
+        if self.lines and done < total:
+            print(f"suite {name}: {total - done} of {total} runs to do", flush=True)
+
+    def update(self, spec: RunSpec, status: str) -> None:
+        self.done += 1
+        self.bar.set_postfix_str(spec.label)
+        self.bar.update(1)
+        if self.lines:
+            elapsed = time.perf_counter() - self.start
+            print(f"[{self.done}/{self.total}] {spec.label}: {status} ({elapsed:.0f} s elapsed)", flush=True)
+
+    def close(self) -> None:
+        self.bar.close()
 
 
 def _results(

@@ -34,6 +34,20 @@ def dataset_labels(dataset: Dataset) -> np.ndarray:
     return np.asarray([int(dataset[i][1]) for i in range(len(dataset))])
 
 
+def is_labeled(dataset: Dataset) -> bool:
+    """Whether the items of ``dataset`` are ``(x, y)`` pairs (a target may be inputs alone)."""
+    if isinstance(dataset, TensorDataset):
+        return len(dataset.tensors) >= 2
+    if isinstance(dataset, Unlabeled):
+        return False
+    if isinstance(dataset, Subset):
+        return is_labeled(dataset.dataset)
+    if getattr(dataset, "targets", None) is not None:
+        return True
+    first = dataset[0]
+    return isinstance(first, (tuple, list)) and len(first) >= 2
+
+
 def subset(dataset: Dataset, indices: Sequence[int] | np.ndarray) -> Dataset:
     """Rows ``indices`` of ``dataset``; a TensorDataset stays a TensorDataset (fast in-memory path)."""
     idx = torch.as_tensor(np.asarray(indices), dtype=torch.long)
@@ -84,9 +98,10 @@ class Task:
     """An ordered (source domain, target domain) pair ready for training and scoring.
 
     ``target_train`` yields inputs only: target labels cannot reach a training batch.
-    ``target_test`` is labeled and is for scoring only. Under the *transductive* protocol it holds
-    the same examples as ``target_train`` (as in the Office papers); under the *inductive*
-    protocol it is a disjoint split (seeded and stratified, or the dataset's official test split).
+    ``target_test`` is labeled and is for scoring only (None when the target came without labels).
+    Under the *transductive* protocol it holds the same examples as ``target_train`` (as in the
+    Office papers); under the *inductive* protocol it is a disjoint split (seeded and stratified,
+    or the dataset's official test split).
     """
 
     benchmark: str
@@ -97,7 +112,7 @@ class Task:
     protocol: Protocol
     source_train: Dataset
     target_train: Dataset
-    target_test: Dataset
+    target_test: Dataset | None
     source_val: Dataset | None = None
     #: The labeled twin of ``target_train`` (inductive protocol only), for scoring, never training.
     target_train_scoring: Dataset | None = None
@@ -127,7 +142,7 @@ class Task:
         return (
             f"Task({self.name}, {self.protocol}, {self.num_classes} classes, input {self.input_shape}, "
             f"source {len(self.source_train)}, target train {len(self.target_train)}, "
-            f"target test {len(self.target_test)})"
+            f"target test {len(self.target_test) if self.target_test is not None else 'none (unlabeled)'})"
         )
 
 
@@ -148,9 +163,13 @@ def _split_target(
     protocol: Protocol,
     test_fraction: float,
     seed: int,
-) -> tuple[Dataset, Dataset, Dataset | None, Dataset]:
+) -> tuple[Dataset, Dataset | None, Dataset | None, Dataset]:
     """Unlabeled training view, scored test set, transductive scoring set (inductive only), unlabeled
-    evaluation view, under the protocol."""
+    evaluation view, under the protocol. A target without labels has no test set."""
+    if not is_labeled(target_data):
+        if protocol != "transductive" or target_test_data is not None:
+            raise ValueError("an unlabeled target supports only the transductive protocol (nothing to score)")
+        return unlabeled(target_data), None, None, unlabeled(target_eval_data)
     if protocol == "transductive":
         return unlabeled(target_data), target_eval_data, None, unlabeled(target_eval_data)
     if target_test_data is not None:

@@ -10,8 +10,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, TensorDataset
 
+from ..errors import InputError
 from . import catalog as _catalog  # noqa: F401  (registers every benchmark)
-from .base import DatasetNotFoundError, Protocol, Task, dataset_labels, make_task
+from .base import DatasetNotFoundError, Protocol, Task, dataset_labels, is_labeled, make_task
 from .benchmark import BENCHMARKS, TaskRequest
 from .images import ImageList, imagenet_transform, scan_folder
 
@@ -84,36 +85,24 @@ def custom_task(
 ) -> Task:
     """A task from your own data, in one call.
 
-    ``source`` and ``target`` may each be an ImageFolder-style directory (``<dir>/<class>/<image>``;
-    both must have the same class folders), a labeled torch Dataset yielding ``(x, y)``, or a pair
-    ``(x, y)`` of arrays/tensors. The target's labels are only used for scoring.
+    ``source`` (labeled) may be an ImageFolder-style directory (``<dir>/<class>/<image>``), a torch
+    Dataset yielding ``(x, y)``, or a pair ``(x, y)`` of arrays/tensors. ``target`` may be any of
+    those, or **unlabeled**: an array/tensor ``x``, a pair ``(x, None)``, or a Dataset yielding ``x``
+    alone. Target labels, when given, are only used for scoring (``task.target_test``); an unlabeled
+    target has ``target_test = None`` and needs the transductive protocol.
+
+    >>> import numpy as np
+    >>> xs, ys, xt = np.zeros((8, 3)), np.arange(8) % 2, np.ones((5, 3))
+    >>> t = custom_task((xs, ys), xt)            # unlabeled target
+    >>> len(t.target_train), t.target_test, t.classes
+    (5, None, ['0', '1'])
     """
-
-    def as_dataset(
-        data: Any, role: str, class_names: list[str] | None
-    ) -> tuple[Dataset, Dataset, list[str] | None, tuple[int, ...] | None]:
-        if isinstance(data, (str, os.PathLike)):
-            path = Path(data)
-            if not path.is_dir():
-                raise DatasetNotFoundError(f"{role} folder {path} does not exist; expected <folder>/<class>/<image>")
-            samples, found = scan_folder(path, class_names)
-            images = ImageList(samples, found, imagenet_transform(True, image_size, int(image_size * 256 / 224)))
-            evaluation = images.with_transform(imagenet_transform(False, image_size, int(image_size * 256 / 224)))
-            return images, evaluation, found, (3, image_size, image_size)
-        if isinstance(data, (tuple, list)) and len(data) == 2:
-            x, y = (torch.as_tensor(np.asarray(v)) for v in data)
-            ds = TensorDataset(x.float(), y.long())
-            return ds, ds, None, tuple(x.shape[1:])
-        if isinstance(data, Dataset):
-            x0 = data[0][0]
-            shape = tuple(x0.shape) if isinstance(x0, (torch.Tensor, np.ndarray)) else None
-            return data, data, getattr(data, "classes", None), shape
-        raise TypeError(f"{role}: pass a folder path, a Dataset or an (x, y) pair; got {type(data).__name__}")
-
-    src, src_eval, src_classes, shape = as_dataset(source, "source", classes)
-    tgt, tgt_eval, _, _ = as_dataset(target, "target", classes or src_classes)
-    labels = np.concatenate([dataset_labels(src), dataset_labels(tgt)])
-    class_names = classes or src_classes or [str(i) for i in range(int(labels.max()) + 1)]
+    src, src_eval, src_classes, shape = _custom_dataset(source, "source", classes, image_size)
+    tgt, tgt_eval, _, _ = _custom_dataset(target, "target", classes or src_classes, image_size)
+    if not is_labeled(src):
+        raise InputError("source must be labeled: pass (x, y), a Dataset yielding (x, y) or a class-folder path")
+    labels = [dataset_labels(src)] + ([dataset_labels(tgt)] if is_labeled(tgt) else [])
+    class_names = classes or src_classes or [str(i) for i in range(int(np.concatenate(labels).max()) + 1)]
     return make_task(
         name,
         "source",
@@ -130,6 +119,53 @@ def custom_task(
         source_eval_data=src_eval,
         description="user-provided data",
     )
+
+
+def _custom_dataset(
+    data: Any, role: str, class_names: list[str] | None, image_size: int
+) -> tuple[Dataset, Dataset, list[str] | None, tuple[int, ...] | None]:
+    """One domain of :func:`custom_task`: dataset, its evaluation view, class names and input shape."""
+    if isinstance(data, (str, os.PathLike)):
+        path = Path(data)
+        if not path.is_dir():
+            raise DatasetNotFoundError(f"{role} folder {path} does not exist; expected <folder>/<class>/<image>")
+        samples, found = scan_folder(path, class_names)
+        resize = int(image_size * 256 / 224)
+        images = ImageList(samples, found, imagenet_transform(True, image_size, resize))
+        return images, images.with_transform(imagenet_transform(False, image_size, resize)), found, (
+            3, image_size, image_size)  # fmt: skip
+    if isinstance(data, (tuple, list)) and len(data) == 2:
+        x = _float_tensor(data[0], f"{role} x")
+        if data[1] is None:
+            ds = TensorDataset(x)
+        else:
+            y = torch.as_tensor(np.asarray(data[1]))
+            if y.ndim != 1 or y.shape[0] != x.shape[0] or torch.is_floating_point(y):
+                raise InputError(f"{role} labels must be {x.shape[0]} integers (one per row of x), got "
+                                 f"shape {tuple(y.shape)} dtype {y.dtype}")  # fmt: skip
+            ds = TensorDataset(x, y.long())
+        return ds, ds, None, tuple(x.shape[1:])
+    if isinstance(data, (torch.Tensor, np.ndarray)):
+        x = _float_tensor(data, f"{role} x")
+        return TensorDataset(x), TensorDataset(x), None, tuple(x.shape[1:])
+    if isinstance(data, Dataset):
+        first = data[0]
+        x0 = first[0] if isinstance(first, (tuple, list)) else first
+        shape = tuple(x0.shape) if isinstance(x0, (torch.Tensor, np.ndarray)) else None
+        return data, data, getattr(data, "classes", None), shape
+    raise InputError(
+        f"{role}: pass a class-folder path, a Dataset, an (x, y) pair{', or inputs x alone (array, tensor or (x, None))' if role == 'target' else ''}; got {type(data).__name__}"  # noqa: E501
+    )
+
+
+def _float_tensor(value: Any, what: str) -> torch.Tensor:
+    """Arrays and tensors as float32 tensors; anything else is an error naming ``what``."""
+    if not isinstance(value, (torch.Tensor, np.ndarray)):
+        raise InputError(f"{what} must be an array or a tensor, got {type(value).__name__}")
+    tensor = torch.as_tensor(np.asarray(value) if isinstance(value, np.ndarray) else value)
+    if tensor.dtype == torch.bool or torch.is_complex(tensor):
+        raise InputError(f"{what} has dtype {tensor.dtype}; inputs must be numbers")
+    return tensor.float()
 
 
 __all__ = ["custom_task", "task"]

@@ -27,6 +27,7 @@ from .._version import __version__
 from ..batch import Batch, Outputs
 from ..data import dataset_labels
 from ..models.heads import Bottleneck
+from ..models.rebuild import backbone_spec, describe, rebuild_backbone
 from ..train.data import InputError, iterate_inputs
 from ..train.engine import Callback, Stepper, TrainConfig, train
 from ..validators import VALIDATORS, ValidationCallback
@@ -37,6 +38,13 @@ CHECKPOINT_FORMAT = 1
 
 #: name -> ("log_uniform", low, high) | ("uniform", low, high) | ("choice", [values])
 SearchSpace = dict[str, tuple[Any, ...]]
+
+
+def _like_input(x: Any, out: torch.Tensor) -> Any:
+    """scikit-learn's convention: numpy (or list) inputs give numpy outputs; the rest stays torch."""
+    if isinstance(x, (np.ndarray, list)) or (isinstance(x, tuple) and isinstance(x[0], np.ndarray)):
+        return out.numpy()
+    return out
 
 
 class NotFittedError(RuntimeError):
@@ -310,21 +318,22 @@ class Adapter(nn.Module):
             self.train(was_training)
         return torch.cat(outs)
 
-    def predict_logits(self, x: Any, batch_size: int = 256) -> torch.Tensor:
-        """Class logits (N, C) on the CPU, in evaluation mode."""
-        return self._collect(x, batch_size, "logits")
+    def predict_logits(self, x: Any, batch_size: int = 256) -> Any:
+        """Class logits (N, C), in evaluation mode: a numpy array for numpy (or list) inputs, else a
+        CPU tensor (tensors, Datasets, DataLoaders)."""
+        return _like_input(x, self._collect(x, batch_size, "logits"))
 
-    def predict_proba(self, x: Any, batch_size: int = 256) -> torch.Tensor:
-        """Class probabilities (N, C)."""
-        return torch.softmax(self.predict_logits(x, batch_size), dim=1)
+    def predict_proba(self, x: Any, batch_size: int = 256) -> Any:
+        """Class probabilities (N, C); numpy for numpy inputs, else a tensor."""
+        return _like_input(x, torch.softmax(self._collect(x, batch_size, "logits"), dim=1))
 
-    def predict(self, x: Any, batch_size: int = 256) -> torch.Tensor:
-        """Predicted classes (N,) as a LongTensor."""
-        return self.predict_logits(x, batch_size).argmax(dim=1)
+    def predict(self, x: Any, batch_size: int = 256) -> Any:
+        """Predicted classes (N,): an int64 numpy array for numpy (or list) inputs, else a LongTensor."""
+        return _like_input(x, self._collect(x, batch_size, "logits").argmax(dim=1))
 
-    def features(self, x: Any, batch_size: int = 256) -> torch.Tensor:
-        """Classifier-input features (N, D') on the CPU."""
-        return self._collect(x, batch_size, "features")
+    def features(self, x: Any, batch_size: int = 256) -> Any:
+        """Classifier-input features (N, D'); numpy for numpy inputs, else a CPU tensor."""
+        return _like_input(x, self._collect(x, batch_size, "features"))
 
     def score(self, x: Any, y: Any = None, batch_size: int = 256) -> float:
         """Accuracy of :meth:`predict` against labels ``y``, or against the labels of a labeled
@@ -332,7 +341,7 @@ class Adapter(nn.Module):
         if y is None:
             y = dataset_labels(x)
         y = torch.as_tensor(np.asarray(y) if not isinstance(y, torch.Tensor) else y)
-        return prediction_accuracy(self.predict(x, batch_size), y)[0]
+        return prediction_accuracy(self._collect(x, batch_size, "logits").argmax(dim=1), y)[0]
 
     # ----------------------------------------------------------------- persistence
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -344,6 +353,9 @@ class Adapter(nn.Module):
             "adapt_version": __version__,
             "hparams": self.get_params(),
             "input_shape": list(getattr(self, "input_shape_", None) or []) or None,
+            # enough to rebuild the standard backbones without the user passing one
+            "backbone": backbone_spec(self.backbone),
+            "backbone_class": type(self.backbone).__name__,
             "state_dict": {k: v.detach().cpu() for k, v in self.state_dict().items()},
         }
         tmp = f"{os.fspath(path)}.tmp"
@@ -352,29 +364,86 @@ class Adapter(nn.Module):
 
     @classmethod
     def load(
-        cls, path: str | os.PathLike[str], backbone: nn.Module, map_location: str | torch.device = "cpu"
+        cls, path: str | os.PathLike[str], backbone: nn.Module | None = None, map_location: str | torch.device = "cpu"
     ) -> Adapter:
-        """Rebuild a saved model around ``backbone`` (same architecture as when it was saved).
+        """Rebuild a saved model.
 
-        ``Adapter.load`` returns whichever method the file holds; ``DANN.load`` insists on DANN.
-        Loading uses ``torch.load(weights_only=True)``: no code in the file is run.
+        ``backbone`` is needed only when the model was trained on a backbone of your own: pass a
+        module of the same architecture (its weights are replaced). The standard backbones of
+        :mod:`adapt.models` (``MLP``, ``LeNet``, ``DTN``, ``ConvNet``, ``ResNetFeatures``) are
+        rebuilt from the file. ``Adapter.load`` returns whichever method the file holds;
+        ``DANN.load`` insists on DANN. Loading uses ``torch.load(weights_only=True)``: no code in
+        the file is run.
+
+        Raises
+        ------
+        FileNotFoundError : no file at ``path``.
+        InputError : the file is not an adapt checkpoint, holds another method, needs a backbone
+            that was not passed, or does not fit the backbone passed (names the first mismatch).
         """
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"no checkpoint at {os.fspath(path)!r}")
-        payload = torch.load(path, map_location=map_location, weights_only=True)
-        if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-            raise ValueError(f"{os.fspath(path)!r} is not an adapt checkpoint (format {CHECKPOINT_FORMAT})")
+        payload = _read_checkpoint(path, map_location)
         method_cls = METHODS.get(payload["method"])
         if cls is not Adapter and not issubclass(method_cls, cls):
-            raise ValueError(f"{os.fspath(path)!r} holds a {method_cls.__name__} model, not {cls.__name__}")
+            raise InputError(f"{os.fspath(path)!r} holds a {method_cls.__name__} model, not {cls.__name__}")
+        backbone = _checkpoint_backbone(payload, backbone, path)
         hparams = dict(payload["hparams"])
         num_classes = hparams.pop("num_classes")
         model = method_cls(backbone, num_classes, **hparams)
         model._build_heads(int(hparams["feature_dim"]))
         model.input_shape_ = tuple(payload["input_shape"]) if payload.get("input_shape") else None
-        missing, unexpected = model.load_state_dict(payload["state_dict"], strict=False)
-        if missing or unexpected:
-            raise ValueError(
-                f"checkpoint does not match this backbone: missing {missing[:5]}, unexpected {unexpected[:5]}"
+        problem = _state_mismatch(model.state_dict(), payload["state_dict"])
+        if problem:
+            raise InputError(
+                f"{os.fspath(path)!r} does not fit the backbone passed ({describe(backbone)}; the file was saved "
+                f"with {_saved_backbone(payload)}): {problem}"
             )
+        model.load_state_dict(payload["state_dict"])
         return model
+
+
+def _read_checkpoint(path: str | os.PathLike[str], map_location: str | torch.device) -> dict[str, Any]:
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no checkpoint at {os.fspath(path)!r}")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:
+        raise InputError(f"{os.fspath(path)!r} is not an adapt checkpoint (torch.load failed: {exc})") from exc
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise InputError(f"{os.fspath(path)!r} is not an adapt checkpoint (format {CHECKPOINT_FORMAT})")
+    return payload
+
+
+def _saved_backbone(payload: dict[str, Any]) -> str:
+    spec = payload.get("backbone")
+    if spec:
+        return f"{spec['class']}({', '.join(f'{k}={v!r}' for k, v in spec['config'].items())})"
+    return f"a {payload.get('backbone_class', 'custom')} of your own"
+
+
+def _checkpoint_backbone(payload: dict[str, Any], backbone: nn.Module | None, path: Any) -> nn.Module:
+    """The backbone passed, or the standard one the file describes; a named error when neither exists."""
+    if backbone is not None:
+        if not isinstance(backbone, nn.Module):
+            raise TypeError(f"backbone must be a torch.nn.Module, got {type(backbone).__name__}")
+        return backbone
+    if payload.get("backbone"):
+        return rebuild_backbone(payload["backbone"])
+    method = METHODS.get(payload["method"]).__name__
+    raise InputError(
+        f"{os.fspath(path)!r} was trained on {_saved_backbone(payload)}: rebuild it the same way and pass it, "
+        f"{method}.load({os.fspath(path)!r}, backbone=...)"
+    )
+
+
+def _state_mismatch(expected: dict[str, torch.Tensor], saved: dict[str, torch.Tensor]) -> str:
+    """The first difference between the model's state dict and the file's, in words ('' if none)."""
+    missing = [k for k in expected if k not in saved]
+    unexpected = [k for k in saved if k not in expected]
+    shapes = [k for k in expected if k in saved and tuple(expected[k].shape) != tuple(saved[k].shape)]
+    if shapes:
+        k = shapes[0]
+        return (f"{k} has shape {tuple(saved[k].shape)} in the file but {tuple(expected[k].shape)} in this model"
+                f"{f' ({len(shapes) - 1} more differ)' if len(shapes) > 1 else ''}")  # fmt: skip
+    if missing or unexpected:
+        return f"parameters missing from the file: {missing[:3]}; in the file but not in this model: {unexpected[:3]}"
+    return ""

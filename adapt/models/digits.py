@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -19,6 +21,7 @@ class LeNet(nn.Module):
         super().__init__()
         self.in_channels = in_channels
         self.out_features = out_features
+        self.dropout = dropout
         self.conv = nn.Sequential(
             nn.Conv2d(in_channels, 20, kernel_size=5),
             nn.MaxPool2d(2),
@@ -32,6 +35,10 @@ class LeNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.conv(x))
+
+    def config(self) -> dict[str, Any]:
+        """Constructor arguments (JSON-like): ``LeNet(**net.config())`` builds the same architecture."""
+        return {"in_channels": self.in_channels, "out_features": self.out_features, "dropout": self.dropout}
 
 
 class DTN(nn.Module):
@@ -68,6 +75,10 @@ class DTN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.conv(x))
 
+    def config(self) -> dict[str, Any]:
+        """Constructor arguments (JSON-like): ``DTN(**net.config())`` builds the same architecture."""
+        return {"in_channels": self.in_channels, "out_features": self.out_features}
+
 
 class MLP(nn.Module):
     """Small fully connected feature extractor for vector data (the DANN moons experiment).
@@ -76,9 +87,12 @@ class MLP(nn.Module):
     """
 
     def __init__(
-        self, in_features: int, hidden: tuple[int, ...] = (15,), activation: type[nn.Module] = nn.ReLU
+        self, in_features: int, hidden: tuple[int, ...] = (15,), activation: type[nn.Module] | str = nn.ReLU
     ) -> None:
         super().__init__()
+        if isinstance(activation, str):  # a torch.nn class name, as stored by config()
+            activation = getattr(nn, activation)
+        self.in_features, self.hidden, self.activation = in_features, tuple(hidden), activation
         layers: list[nn.Module] = [nn.Flatten()]
         width = in_features
         for h in hidden:
@@ -89,6 +103,10 @@ class MLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
+
+    def config(self) -> dict[str, Any]:
+        """Constructor arguments (JSON-like): ``MLP(**net.config())`` builds the same architecture."""
+        return {"in_features": self.in_features, "hidden": list(self.hidden), "activation": self.activation.__name__}
 
 
 class ConvNet(nn.Module):
@@ -107,6 +125,7 @@ class ConvNet(nn.Module):
         super().__init__()
         self.in_channels = in_channels
         self.out_features = out_features
+        self.channels, self.input_size = tuple(channels), input_size
         layers: list[nn.Module] = []
         width, size = in_channels, input_size
         for c in channels:
@@ -117,3 +136,8 @@ class ConvNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.conv(x))
+
+    def config(self) -> dict[str, Any]:
+        """Constructor arguments (JSON-like): ``ConvNet(**net.config())`` builds the same architecture."""
+        return {"in_channels": self.in_channels, "channels": list(self.channels), "out_features": self.out_features,
+                "input_size": self.input_size}  # fmt: skip

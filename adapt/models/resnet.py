@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torchvision
 from torch import nn
@@ -28,10 +30,16 @@ class ResNetFeatures(nn.Module):
         self.out_features: int = net.fc.in_features
         net.fc = nn.Identity()
         self.net = net
+        self.arch = arch
         self.pretrained = weights is not None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
+
+    def config(self) -> dict[str, Any]:
+        """Constructor arguments to rebuild the architecture; ``weights=None``, since a checkpoint
+        holding the trained weights is loaded over it (nothing is downloaded)."""
+        return {"arch": self.arch, "weights": None}
 
 
 def resnet_features(arch: str = "resnet50", weights: str | None = None) -> ResNetFeatures:

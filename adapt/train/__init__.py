@@ -2,7 +2,7 @@
 
 from ..batch import Batch
 from .data import InputError
-from .engine import Callback, NonFiniteLossError, Stepper, TrainConfig, train
+from .engine import Callback, NonFiniteLossError, Stepper, TrainConfig, seed_everything, train
 from .schedules import grl_coefficient, lr_factor
 
 __all__ = [
@@ -14,5 +14,6 @@ __all__ = [
     "TrainConfig",
     "grl_coefficient",
     "lr_factor",
+    "seed_everything",
     "train",
 ]

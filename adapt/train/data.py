@@ -20,9 +20,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
-
-class InputError(ValueError):
-    """Bad user input: wrong shape, dtype, label range, empty domain or non-finite values."""
+from ..errors import InputError
 
 
 def _to_tensor(value: Any, what: str) -> torch.Tensor:

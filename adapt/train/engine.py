@@ -120,7 +120,11 @@ def resolve_device(device: str | torch.device) -> torch.device:
 
 
 def seed_everything(seed: int) -> None:
-    """Seed Python, numpy and torch (all devices)."""
+    """Seed Python's, numpy's and torch's global RNGs (all devices).
+
+    Call it before building a backbone so that its initialization is the same run after run;
+    ``fit(seed=...)`` seeds everything that happens inside training.
+    """
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)

@@ -64,16 +64,16 @@ def collect_outputs(
 
     ``target`` gives inputs only (a tensor, or a Dataset whose labels, if any, are dropped).
     """
+    # predictions come back as numpy for numpy inputs: validators compute on tensors (shared memory)
+    logits, features = lambda x: torch.as_tensor(model.predict_logits(x)), lambda x: torch.as_tensor(model.features(x))
     target = _sample(target, max_examples, seed)
-    out = ModelOutputs(model.predict_logits(target), model.features(target))
+    out = ModelOutputs(logits(target), features(target))
     if source_val is not None:
         x, labels = _labeled(_sample(source_val, max_examples, seed))
-        out.source_val_logits, out.source_val_features, out.source_val_labels = (
-            model.predict_logits(x), model.features(x), labels,
-        )  # fmt: skip
+        out.source_val_logits, out.source_val_features, out.source_val_labels = logits(x), features(x), labels
     if source_train is not None:
         x = _sample(source_train, max_examples, seed)
-        out.source_train_features = model.features(x[0] if isinstance(x, (tuple, list)) else x)
+        out.source_train_features = features(x[0] if isinstance(x, (tuple, list)) else x)
     return out
 
 

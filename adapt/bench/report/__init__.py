@@ -193,10 +193,16 @@ def write_report(
     if published is not None:
         (out / "published.md").write_text(to_markdown(*published))
     failed = runs[runs.status != "ok"][["method", "task", "seed", "error", "failed_step"]]
+    # the first line of each error: a table cell cannot hold a layout listing (records keep it whole)
+    failed = failed.assign(error=failed["error"].fillna("").map(lambda e: e.splitlines()[0] if e else e))
     transfer_table, transfer_caption = transfer or (None, None)
     return Report(runs=runs, summary=summary, table=text, caption=caption, failed=failed, out=out, figures=paths,
                   transfer=transfer_table, transfer_caption=transfer_caption, published=published,
                   **_selection_fields(selection))  # fmt: skip
+
+
+#: The runs.csv columns that are accuracies: written in % like summary.csv.
+PERCENT_COLUMNS = ("accuracy", "score", "mean_class_accuracy", "accuracy_heldout", "accuracy_transductive")
 
 
 def _caption(runs: pd.DataFrame, picked_by: str | None) -> str:
@@ -210,7 +216,9 @@ def _caption(runs: pd.DataFrame, picked_by: str | None) -> str:
 
 def _write_tables(runs: pd.DataFrame, summary: pd.DataFrame, text: pd.DataFrame, caption: str, out: Path) -> None:
     """``runs.csv``, ``summary.csv``, ``summary.md`` and ``summary.tex``."""
-    runs.to_csv(out / "runs.csv", index=False)
+    # every file of the report gives accuracies in % (records keep fractions)
+    percent = [c for c in PERCENT_COLUMNS if c in runs.columns]
+    runs.assign(**{c: 100 * runs[c] for c in percent}).to_csv(out / "runs.csv", index=False)
     summary.to_csv(out / "summary.csv", index=False)
     (out / "summary.md").write_text(to_markdown(text, caption))
     (out / "summary.tex").write_text(to_latex(text, caption))

@@ -10,6 +10,10 @@ import pandas as pd
 from ..._optional import require
 from .selection import checkpoints_frame
 from .tables import _ci95, _task_label, leaderboard
+from .transfer import BASELINE, paired_gains
+
+#: Said in every panel whose numbers come from target labels (scoring only; training never sees them).
+TARGET_LABELS_NOTE = "scored with target labels"
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -73,8 +77,8 @@ def make_figures(runs: pd.DataFrame, summary: pd.DataFrame, curves: pd.DataFrame
     paths = [heatmap_figure(table, tasks, out), bars_figure(runs, order, palette, out)]
     if not curves.empty:
         paths.append(curves_figure(curves, tasks, order, palette, out))
-    if "source_only" in table.index and len(order) > 1:
-        paths.append(gain_figure(table, tasks, palette, out))
+    if BASELINE in table.index and len(order) > 1:
+        paths.append(gain_figure(runs, tasks, palette, out))
     return paths
 
 
@@ -104,7 +108,7 @@ def heatmap_figure(table: pd.DataFrame, tasks: list[str], out: Path) -> Path:
     ax.set_xticklabels([_task_label(t) for t in heat.columns], rotation=0, fontsize=8)
     ax.set_xlabel("")
     ax.set_ylabel("")
-    ax.set_title("Target accuracy (%), mean over seeds; selection: last checkpoint")
+    ax.set_title(f"Target accuracy (%), mean over seeds; last checkpoint ({TARGET_LABELS_NOTE})")
     return _save(fig, out / "heatmap.png")
 
 
@@ -139,8 +143,9 @@ def bars_figure(runs: pd.DataFrame, order: list[str], palette: dict[str, Any], o
     ax.bar_label(bars, labels=[f"{m:.1f}" for m in means.values], label_type="center", color="white",
                  fontsize=11, fontweight="bold")  # fmt: skip
     ax.set_ylim(0, 105)
+    ax.grid(axis="x", visible=False)  # no style grid line through the bars
     ax.set_ylabel("accuracy (%)")
-    ax.set_title("Average target accuracy over tasks (mean ± 95 % CI over seeds)")
+    ax.set_title(f"Average target accuracy over tasks, mean ± 95 % CI over seeds\n({TARGET_LABELS_NOTE})")
     ax.set_xlabel("")
     return _save(fig, out / "bars.png")
 
@@ -172,20 +177,26 @@ def curves_figure(curves: pd.DataFrame, tasks: list[str], order: list[str], pale
                        col_order=[t for t in tasks if t in set(curves["task"])], col_wrap=cols, kind="line",
                        errorbar=("ci", 95), seed=0, height=3.2, aspect=1.3, palette=palette,
                        facet_kws={"sharey": False})  # fmt: skip
-    grid.set_titles("{col_name}")
-    grid.figure.suptitle("Target accuracy during training (monitoring only)", y=1.03)
+    grid.set_titles("{col_name}\n(target labels: monitoring only)", size=9)
+    grid.figure.suptitle(
+        "Target accuracy during training, computed with target labels for monitoring only:\n"
+        "never used for training, checkpoint selection or hyperparameters (mean and 95 % CI over seeds)",
+        y=1.08,
+    )
     return _save(grid.figure, out / "curves.png")
 
 
-def gain_figure(table: pd.DataFrame, tasks: list[str], palette: dict[str, Any], out: Path) -> Path:
-    """``gain.png``: each method's gain over SourceOnly per task (points, mean over seeds).
+def gain_figure(runs: pd.DataFrame, tasks: list[str], palette: dict[str, Any], out: Path) -> Path:
+    """``gain.png``: each method's gain over SourceOnly per task, mean ± 95 % t-interval over seeds.
+
+    The gain of a run is its accuracy minus that of the SourceOnly run of the same task and seed.
 
     Parameters
     ----------
-    table : pandas.DataFrame
-        :func:`~adapt.bench.report.tables.leaderboard`, with a 'source_only' row.
+    runs : pandas.DataFrame
+        The headline runs (with SourceOnly).
     tasks : list of str
-        Its task columns, in order.
+        Tasks, in leaderboard order.
     palette : dict
         Method -> colour.
     out : pathlib.Path
@@ -197,19 +208,22 @@ def gain_figure(table: pd.DataFrame, tasks: list[str], palette: dict[str, Any], 
         The file written.
     """
     plt = _pyplot()
-    sns = _seaborn()
-    methods = [m for m in table.index if m != "source_only"]
-    gains = (table.loc[methods, tasks] - table.loc["source_only", tasks]).reset_index()
-    gains = gains.melt(id_vars="method", var_name="task", value_name="gain (points)")
+    gains = paired_gains(runs[runs.status == "ok"])
+    stats = gains.groupby(["method", "task"])["gain"].agg(["mean", _ci95]).fillna({"_ci95": 0.0})
+    methods = [m for m in palette if m in set(gains["method"])]
+    width = 0.8 / max(1, len(methods))
     fig, ax = plt.subplots(figsize=(2 + 1.6 * len(tasks), 4))
-    sns.barplot(
-        data=gains, x="task", y="gain (points)", hue="method", hue_order=methods, palette=palette, ax=ax, seed=0
-    )
+    for i, method in enumerate(methods):
+        rows = stats.loc[method].reindex(tasks)
+        positions = [j - 0.4 + width * (i + 0.5) for j in range(len(tasks))]
+        ax.bar(positions, rows["mean"], width, yerr=rows["_ci95"], color=palette[method], label=method, capsize=3,
+               error_kw={"elinewidth": 1, "ecolor": "#333333"})  # fmt: skip
     ax.axhline(0, color="black", linewidth=1)
+    ax.grid(axis="x", visible=False)
     ax.set_xticks(range(len(tasks)))
     ax.set_xticklabels([_task_label(t) for t in tasks], fontsize=8)
-    ax.set_xlabel("")
-    ax.set_title("Gain over SourceOnly (accuracy points, mean over seeds)")
+    ax.set_ylabel("gain over SourceOnly (points)")
+    ax.set_title(f"Gain over SourceOnly, same task and seed: mean ± 95 % CI over seeds ({TARGET_LABELS_NOTE})")
     ax.legend(bbox_to_anchor=(1.01, 1), loc="upper left", frameon=False)
     return _save(fig, out / "gain.png")
 
@@ -231,14 +245,30 @@ def validators_figure(quality: pd.DataFrame, out: Path) -> Path:
     """
     plt = _pyplot()
     sns = _seaborn()
-    fig, ax = plt.subplots(figsize=(1.8 + 1.5 * len(quality.columns), 0.9 + 0.5 * len(quality)))
-    sns.heatmap(quality, annot=True, fmt=".2f", cmap="RdBu_r", vmin=-1, vmax=1, center=0, ax=ax,
-                linewidths=0.5, cbar_kws={"label": "weighted Spearman"})  # fmt: skip
+    fig, ax = plt.subplots(figsize=(1.8 + 1.5 * len(quality.columns), 1.4 + 0.5 * len(quality)))
+    labels = quality.map(lambda v: "n/a" if pd.isna(v) else f"{v:.2f}")
+    sns.heatmap(quality, annot=labels, fmt="", cmap="RdBu_r", vmin=-1, vmax=1, center=0, ax=ax,
+                linewidths=0.5, cbar_kws={"label": "weighted Spearman (-1 to 1)"})  # fmt: skip
+    ax.grid(False)  # no style grid lines through the (masked) n/a cells
+    ax.set_facecolor("#e6e6e6")
+    for (row, col), text in _na_cells(quality):
+        ax.text(col + 0.5, row + 0.5, text, ha="center", va="center", color="#555555", fontsize=9)
     ax.set_xticklabels([_task_label(t.get_text()) for t in ax.get_xticklabels()], rotation=0, fontsize=8)
     ax.set_xlabel("")
     ax.set_ylabel("")
-    ax.set_title("How well each validator ranks checkpoints (1 = perfectly, 0 = no better than chance)")
+    ax.set_title(
+        f"How well each validator ranks checkpoints by target accuracy ({TARGET_LABELS_NOTE})\n"
+        "1: same order as target accuracy; 0: unrelated; below 0: prefers the worse checkpoints;\n"
+        "n/a: undefined (the score or the accuracy did not vary over the checkpoints)",
+        fontsize=10,
+    )
     return _save(fig, out / "validators.png")
+
+
+def _na_cells(table: pd.DataFrame) -> list[tuple[tuple[int, int], str]]:
+    """(row, column) positions of the missing values, labelled 'n/a' (seaborn leaves them blank)."""
+    values = table.isna().to_numpy()
+    return [((i, j), "n/a") for i in range(values.shape[0]) for j in range(values.shape[1]) if values[i, j]]
 
 
 def _save(fig: Figure, path: Path) -> Path:

@@ -294,10 +294,20 @@ def _write_study(selection: pd.DataFrame, out: Path) -> tuple[pd.DataFrame, str]
                "checkpoint, share of the oracle's change recovered, gain over SourceOnly and negative "
                "transfer rate (both with SourceOnly selected by the same rule)")  # fmt: skip
     if not study.empty:
-        study.reset_index().to_csv(out / "selection_study.csv", index=False)
-        shown = study.assign(**{"negative transfer": study["negative transfer"].map(lambda v: f"{100 * v:.0f}%")})
-        (out / "selection_study.md").write_text(to_markdown(shown.round(2), caption))
+        percent = study.assign(**{"negative transfer": 100 * study["negative transfer"]})  # % like every file
+        percent.rename(columns={"negative transfer": "negative transfer (%)"}).reset_index().to_csv(
+            out / "selection_study.csv", index=False
+        )
+        shown = study.map(lambda v: f"{v:.2f}").assign(
+            **{"negative transfer": study["negative transfer"].map(lambda v: f"{100 * v:.0f}%")}
+        )
+        (out / "selection_study.md").write_text(to_markdown(shown, caption))
     return study, caption
+
+
+def _three_decimals(value: float) -> str:
+    """Correlations for display: always three decimals, 'n/a' when undefined."""
+    return "n/a" if pd.isna(value) else f"{value:.3f}"
 
 
 def write_selection_report(records: list[dict[str, Any]], out: Path) -> SelectionReport | None:
@@ -332,7 +342,9 @@ def write_selection_report(records: list[dict[str, Any]], out: Path) -> Selectio
     quality.to_csv(out / "validators.csv", index=False)
     wide = _quality_table(quality)
     quality_caption = ("Weighted Spearman correlation of each validator with target accuracy (Musgrave et al., "
-                       "weights as in their code since 2023)")  # fmt: skip
-    (out / "validators.md").write_text(to_markdown(wide.round(3), quality_caption))
+                       "weights as in their code since 2023), from -1 to 1: 1 = ranks checkpoints as target "
+                       "accuracy does, 0 = unrelated, below 0 = prefers the worse checkpoints; n/a = undefined "
+                       "(the score or the accuracy did not vary)")  # fmt: skip
+    (out / "validators.md").write_text(to_markdown(wide.map(_three_decimals), quality_caption))
     study, study_caption = _write_study(selection, out)
     return SelectionReport(chosen, table, caption, wide, quality_caption, study, study_caption)

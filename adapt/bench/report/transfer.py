@@ -111,6 +111,9 @@ def write_transfer(runs: pd.DataFrame, out: Path) -> tuple[pd.DataFrame, str] | 
         "Gain over SourceOnly (points, mean ± 95% CI over task x seed pairs) and negative transfer rate "
         f"(share of pairs more than {NEGATIVE_TRANSFER_POINTS:g} points below SourceOnly); last checkpoint"
     )
-    table.reset_index().to_csv(out / "transfer.csv", index=False)
+    percent = table.assign(negative_transfer=100 * table["negative_transfer"])  # % like every report file
+    percent.rename(columns={"negative_transfer": "negative_transfer_pct"}).reset_index().to_csv(
+        out / "transfer.csv", index=False
+    )
     (out / "transfer.md").write_text(to_markdown(text, caption))
     return text, caption

@@ -1,0 +1,36 @@
+"""Rebuild a standard backbone from what a checkpoint stores, so ``load`` needs no backbone for them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from .digits import DTN, MLP, ConvNet, LeNet
+from .resnet import ResNetFeatures
+
+#: The backbones a checkpoint can rebuild by itself: each has ``config()`` returning its constructor arguments.
+STANDARD_BACKBONES: dict[str, type[nn.Module]] = {
+    cls.__name__: cls for cls in (MLP, LeNet, DTN, ConvNet, ResNetFeatures)
+}
+
+
+def backbone_spec(backbone: nn.Module) -> dict[str, Any] | None:
+    """``{"class": name, "config": {...}}`` for a standard backbone, None for any other module."""
+    cls = type(backbone)
+    if STANDARD_BACKBONES.get(cls.__name__) is not cls:
+        return None
+    return {"class": cls.__name__, "config": backbone.config()}  # type: ignore[operator]
+
+
+def rebuild_backbone(spec: dict[str, Any]) -> nn.Module:
+    """The backbone :func:`backbone_spec` described (random weights: the checkpoint's are loaded next)."""
+    return STANDARD_BACKBONES[spec["class"]](**spec["config"])
+
+
+def describe(backbone: nn.Module) -> str:
+    """A one-line name for error messages: the class and, for standard backbones, its arguments."""
+    spec = backbone_spec(backbone)
+    if spec is None:
+        return type(backbone).__name__
+    return f"{spec['class']}({', '.join(f'{k}={v!r}' for k, v in spec['config'].items())})"
