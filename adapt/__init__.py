@@ -48,10 +48,11 @@ if TYPE_CHECKING:  # what static tools and IDEs see
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         value = getattr(importlib.import_module(_LAZY[name]), name)
-    elif name in _SUBMODULES:
-        value = importlib.import_module(f"adapt.{name}")
     else:
-        raise AttributeError(f"module 'adapt' has no attribute {name!r}")
+        try:  # any submodule, as after an eager import: adapt.losses, adapt.batch, adapt.registry ...
+            value = importlib.import_module(f"adapt.{name}")
+        except ModuleNotFoundError as exc:
+            raise AttributeError(f"module 'adapt' has no attribute {name!r}") from exc
     globals()[name] = value
     return value
 

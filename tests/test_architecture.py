@@ -17,7 +17,7 @@ ALLOWED: dict[str, set[str]] = {
     "adapt.registry": set(),
     "adapt.batch": set(),
     "adapt.losses": set(),
-    "adapt.models": {"adapt.losses"},
+    "adapt.models": {"adapt.losses", "adapt.errors"},
     "adapt.train": {"adapt.batch", "adapt.errors"},
     "adapt.data": {"adapt.registry", "adapt._optional", "adapt.errors"},
     "adapt.validators": {"adapt.registry", "adapt.data", "adapt.losses"},

@@ -31,11 +31,19 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module 'adapt.bench' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_LAZY[name]), name)
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+    else:
+        try:  # a submodule: adapt.bench.runner, adapt.bench.report ...
+            value = importlib.import_module(f"adapt.bench.{name}")
+        except ModuleNotFoundError as exc:
+            raise AttributeError(f"module 'adapt.bench' has no attribute {name!r}") from exc
     globals()[name] = value
     return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
 
 
 __all__ = [

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
-from typing import TYPE_CHECKING
+import threading
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .._version import __version__
 
@@ -33,30 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-
-    run = sub.add_parser("run", help="run a suite (resumes: finished runs are skipped)", epilog=EPILOG,
-                         formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    run.add_argument(
-        "--suite", default="quick", help="a shipped suite's name (adapt-bench list) or a .toml path (default: quick)"
-    )
-    run.add_argument("--methods", help="comma-separated subset of the suite's methods (default: all of them)")
-    run.add_argument("--seeds", type=int, help="number of seeds, 0..N-1 (default: the suite's)")
-    run.add_argument("--out", default="results", help="results folder; records go to <out>/runs (default: results)")
-    run.add_argument(
-        "--jobs", type=int, default=1, help="parallel worker processes (CPU threads are shared fairly; one GPU each)"
-    )
-    run.add_argument(
-        "--device", default="auto", help="'auto' (CUDA if available), 'cpu', 'cuda', 'cuda:1' (default: auto)"
-    )
-    run.add_argument(
-        "--data-root",
-        help="folder holding the downloadable datasets (default: the suite's data_root, else $ADAPT_DATA_ROOT, "
-        "else ./data)",
-    )
-    run.add_argument("--download", action="store_true", help="fetch missing datasets first (checksums verified)")
-    run.add_argument("--retry-failed", action="store_true", help="rerun runs whose record says 'failed'")
-    run.add_argument("--no-report", action="store_true", help="do not write the report after the sweep")
-    run.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_run(sub)
 
     report = sub.add_parser("report", help="print the summary and write CSV, Markdown, LaTeX and plots")
     report.add_argument("results", help="results folder of 'adapt-bench run'")
@@ -74,7 +55,47 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--root", help="data root for downloadable benchmarks")
     show.add_argument("--download", action="store_true", help="download missing data (verified)")
     show.add_argument("--out", help="PNG path (default: <benchmark>_<source>_<target>.png)")
+
+    mark = sub.add_parser("mark-data", help="mark a dataset folder you arranged by hand as complete")
+    mark.add_argument("source", help="the download it stands for: office31, officehome, domainnet126 or mnistm")
+    mark.add_argument("--data-root", required=True, help="the folder holding it")
     return parser
+
+
+def _add_run(sub: Any) -> None:
+    run = sub.add_parser("run", help="run a suite (resumes: finished runs are skipped)", epilog=EPILOG,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    run.add_argument(
+        "--suite", default="quick", help="a shipped suite's name (adapt-bench list) or a .toml path (default: quick)"
+    )
+    run.add_argument("--methods", help="comma-separated subset of the suite's methods (default: all of them)")
+    run.add_argument("--seeds", type=int, help="number of seeds, 0..N-1 (default: the suite's)")
+    run.add_argument("--out", default="results", help="results folder; records go to <out>/runs (default: results)")
+    run.add_argument(
+        "--jobs", type=int, default=1, help="parallel worker processes (CPU threads are shared fairly; one GPU each)"
+    )
+    run.add_argument(
+        "--device", default="auto", help="'auto' (CUDA if available), 'cpu', 'cuda', 'cuda:1' (default: auto)"
+    )
+    run.add_argument("--executor", choices=("local", "ray"), default="local",
+                     help="local: processes on this machine (--jobs); ray: one Ray task per run (pip install "
+                     "'adapt-uda[ray]')")  # fmt: skip
+    run.add_argument("--address", help="Ray cluster address (default: start Ray on this machine)")
+    run.add_argument("--cpus-per-run", type=int, default=1, help="CPUs each Ray task reserves (default 1)")
+    run.add_argument("--gpus-per-run", type=float, default=0.0, help="GPUs each Ray task reserves (default 0)")
+    run.add_argument(
+        "--data-root",
+        help="folder holding the downloadable datasets (default: the suite's data_root, else $ADAPT_DATA_ROOT, "
+        "else ./data)",
+    )
+    run.add_argument("--download", action="store_true", help="fetch missing datasets first (checksums verified)")
+    run.add_argument("--retry-failed", action="store_true", help="rerun runs whose record says 'failed'")
+    run.add_argument("--checkpoint-seconds", type=float, default=60.0,
+                     help="save each run's training state this often; a killed run resumes from it (default 60; "
+                     "0: off)")  # fmt: skip
+    run.add_argument("--checkpoint-every", type=int, default=0, help="also save it every this many steps (default 0)")
+    run.add_argument("--no-report", action="store_true", help="do not write the report after the sweep")
+    run.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def _print_report(result: Report) -> None:
@@ -92,7 +113,8 @@ def _print_report(result: Report) -> None:
         print(f"\n{result.quality_caption}")
         quality = result.quality
         # many tasks: one row per task reads better than a line wider than the terminal
-        print((quality.T if quality.shape[1] > 6 else quality).round(3).to_string())
+        shown = quality.map(lambda v: "n/a" if v != v else f"{v:.3f}")  # v != v: NaN, an undefined correlation
+        print((shown.T if shown.shape[1] > 6 else shown).to_string())
         if not result.study.empty:
             print(f"\n{result.study_caption}")
             study = result.study
@@ -107,8 +129,9 @@ def _print_report(result: Report) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from .executors import Executor
     from .report import write_report
-    from .runner import check_data, run_sweep
+    from .runner import check_device, run_sweep
     from .suite import load_suite
 
     suite = load_suite(args.suite)
@@ -117,14 +140,24 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise ValueError(f"--seeds must be >= 1, got {args.seeds}")
     if args.jobs < 1:
         raise ValueError(f"--jobs must be >= 1, got {args.jobs}")
-    check_data(suite, args.data_root, args.download)
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise ValueError(f"--out {args.out} is a file; give a folder for the results")
+    check_device(args.device)
+    if args.checkpoint_seconds < 0 or args.checkpoint_every < 0:
+        raise ValueError("--checkpoint-seconds and --checkpoint-every must be >= 0")
+    executor = Executor(args.executor, args.address, args.cpus_per_run, args.gpus_per_run)
     counts = run_sweep(suite, args.out, methods, args.seeds, args.jobs, args.device, args.data_root,
-                       args.retry_failed, verbose=False if args.quiet else None)  # fmt: skip
+                       args.retry_failed, verbose=False if args.quiet else None,
+                       checkpoint_every=args.checkpoint_every, checkpoint_seconds=args.checkpoint_seconds,
+                       executor=executor, download=args.download)  # fmt: skip
     print(f"suite {suite.name}: {counts['total']} runs, {counts['skipped']} already done, "
           f"{counts['ok']} finished now, {counts['failed']} failed")  # fmt: skip
     if counts["failed_before"]:
         print(f"{counts['failed_before']} run(s) failed in an earlier sweep and were not retried; "
               "rerun with --retry-failed to try them again")  # fmt: skip
+    elif counts["failed"]:
+        print(f"{counts['failed']} run(s) failed (reasons below and in their records); after fixing the cause, "
+              "rerun with --retry-failed")  # fmt: skip
     if not args.no_report:
         print()
         _print_report(write_report(args.out))
@@ -155,24 +188,54 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def _is_user_error(exc: Exception) -> bool:
     """Errors a user fixes from the message alone: printed as one line, without a traceback."""
-    from .runner import MissingDataError
+    from ..errors import MissingDataError
 
-    return isinstance(exc, (ValueError, FileNotFoundError, TypeError, MissingDataError))
+    # OSError: a full disk, a folder that is a file, no permission -- the message names the path
+    # ImportError: an optional extra that is not installed (the message says which)
+    return isinstance(exc, (ValueError, OSError, TypeError, ImportError, MissingDataError))
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C: the queue is cancelled, the workers stop, finished runs stay."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+def _warning_line(message: Warning | str, category: type[Warning], *args: object, **kwargs: object) -> str:
+    return f"adapt-bench: warning: {message}\n"
+
+
+def cmd_mark_data(args: argparse.Namespace) -> int:
+    from ..data.download import mark_complete
+
+    print(f"wrote {mark_complete(args.source, args.data_root)}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handler = {"run": cmd_run, "report": cmd_report, "list": cmd_list, "show": cmd_show}[args.command]
+    handlers = {"run": cmd_run, "report": cmd_report, "list": cmd_list, "show": cmd_show, "mark-data": cmd_mark_data}
+    handler = handlers[args.command]
+    formatwarning, warnings.formatwarning = warnings.formatwarning, _warning_line  # one plain line each
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main_thread else None
     try:
         return handler(args)
-    except KeyboardInterrupt:
-        print("interrupted; finished runs are saved, rerun the same command to resume", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        what = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+        print(f"{what}; finished runs are saved, rerun the same command to resume", file=sys.stderr)
+        return 143 if isinstance(exc, Terminated) else 130
     except Exception as exc:
         if not _is_user_error(exc):
             raise
         print(f"adapt-bench {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        warnings.formatwarning = formatwarning
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -11,17 +11,13 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import math
 import os
 import platform
-import signal
 import sys
 import time
 import traceback
 from collections.abc import Iterator
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +28,14 @@ from tqdm.auto import tqdm
 from .._version import __version__
 from ..data import BENCHMARKS, DatasetNotFoundError, DownloadError, Task, dataset_labels
 from ..data import task as make_data_task
+from ..errors import MissingDataError
 from ..methods import create, get
 from ..train.engine import NonFiniteLossError, TrainConfig, resolve_device
 from ..validators import ValidationCallback
 from ..validators.scores import prediction_accuracy
 from .backbones import build_backbone
+from .executors import Executor, local_results, ray_results
+from .records import read_records, write_record
 from .search import draw as draw_from_space
 from .suite import Suite, TaskSpec
 
@@ -49,37 +48,52 @@ DEFAULT_DATA_ROOT = "data"
 RETRIED_FAILURES = ("missing_data",)
 
 
-class MissingDataError(RuntimeError):
-    """A suite's dataset is not on disk (and was not downloaded); the message is one line saying what to do."""
-
-
 def data_root_for(suite: Suite, data_root: str | None) -> str:
     """``--data-root``, else the suite's ``data_root``, else ``$ADAPT_DATA_ROOT``, else ``./data``."""
     return data_root or suite.data_root or os.environ.get("ADAPT_DATA_ROOT") or DEFAULT_DATA_ROOT
 
 
-def check_data(suite: Suite, data_root: str | None = None, download: bool = False) -> None:
+def check_device(device: str) -> None:
+    """A device this machine has, or a one-line error saying which ones it has (before any run)."""
+    try:
+        resolved = resolve_device(device)
+    except RuntimeError as exc:
+        raise ValueError(f"--device {device!r} is not a device; use auto, cpu, cuda or cuda:N") from exc
+    if resolved.type == "cuda":
+        count = torch.cuda.device_count()
+        if count == 0:
+            raise ValueError(f"--device {device}: no CUDA GPU is visible here; use --device cpu (or auto)")
+        if resolved.index is not None and resolved.index >= count:
+            raise ValueError(f"--device {device}: this machine has {count} CUDA GPU(s), cuda:0 to cuda:{count - 1}")
+    elif resolved.type not in ("cpu", "mps"):
+        raise ValueError(f"--device {device!r}: adapt-bench runs on cpu or cuda")
+
+
+def check_data(
+    suite: Suite, data_root: str | None = None, download: bool = False, tasks: list[TaskSpec] | None = None
+) -> None:
     """Stop before the first run when a task's files are missing (or fetch them, with ``download``).
 
-    Offline benchmarks need nothing. For the others every task is built once here, which only
-    lists files (images are read when trained on), so a suite never records a run per missing file.
+    ``tasks``: the ones with runs still to do (default: all of the suite's). Offline benchmarks need
+    nothing. For the others every task is built once here, which only lists files (images are read
+    when trained on), so a suite never records a run per missing file.
     """
     root = data_root_for(suite, data_root)
     seen = set()
-    for t in suite.tasks:
+    for t in suite.tasks if tasks is None else tasks:
         if BENCHMARKS[t.benchmark].offline or t.name in seen:
             continue
         seen.add(t.name)
         try:
             make_data_task(t.benchmark, t.source, t.target, root, protocol=t.protocol, download=download, **t.data)
-        except (DatasetNotFoundError, DownloadError) as exc:
-            where = Path(root).expanduser().resolve()
-            fetch = "or --download to fetch it (checksums verified)" if not download else "the download failed"
-            first = str(exc).splitlines()[0]
+        except DatasetNotFoundError as exc:
             raise MissingDataError(
-                f"{t.benchmark} data for {t.name} not found under {where} ({first}); pass --data-root FOLDER "
-                f"where it is, {fetch}"
+                f"{t.benchmark} data for {t.name} not found under {Path(root).expanduser().resolve()} "
+                f"({str(exc).splitlines()[0]}); pass --data-root FOLDER where it is, or --download to fetch it "
+                "(checksums verified)"
             ) from exc
+        except DownloadError as exc:
+            raise MissingDataError(f"{t.benchmark} data for {t.name}: {str(exc).splitlines()[0]}") from exc
 
 
 @dataclass
@@ -188,37 +202,6 @@ def hyperparameter_draws(suite: Suite, method: str) -> list[dict[str, Any]]:
     return draws
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (np.floating, np.integer)):
-        return _jsonable(value.item())
-    return value
-
-
-def write_record(path: Path, record: dict[str, Any]) -> None:
-    """Atomic: a reader sees either no file or the whole record, even after SIGKILL."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as f:
-        json.dump(_jsonable(record), f, indent=1, sort_keys=True)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def read_records(out: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    records = []
-    for path in sorted(Path(out, "runs").glob("*.json")):
-        with open(path) as f:
-            records.append(json.load(f))
-    return records
-
-
 @functools.lru_cache(maxsize=16)
 def _load_task(
     benchmark: str, source: str, target: str, protocol: str | None, data_json: str, root: str | None, holdout: float
@@ -288,8 +271,28 @@ def _scores(model: Any, task: Task, spec: RunSpec, validation: ValidationCallbac
     return scores
 
 
+@dataclass(frozen=True)
+class Checkpointing:
+    """Mid-run checkpoints of a sweep: ``<out>/checkpoints/<run id>.pt`` every ``every`` steps and/or
+    ``seconds`` seconds (both 0: off). A killed run resumes from its checkpoint, to the same result."""
+
+    folder: Path | None = None
+    every: int = 0
+    seconds: float = 60.0
+
+    def fit_options(self, spec: RunSpec) -> dict[str, Any]:
+        if self.folder is None or not (self.every or self.seconds):
+            return {}
+        return {"checkpoint_path": self.folder / f"{spec.run_id}.pt", "checkpoint_every": self.every,
+                "checkpoint_seconds": self.seconds}  # fmt: skip
+
+
 def execute(
-    spec: RunSpec, device: str = "auto", data_root: str | None = None, verbose: bool | None = None
+    spec: RunSpec,
+    device: str = "auto",
+    data_root: str | None = None,
+    verbose: bool | None = None,
+    checkpointing: Checkpointing = Checkpointing(),
 ) -> dict[str, Any]:
     """Train and score one run; failures become a 'failed' record instead of an exception."""
     start = time.perf_counter()
@@ -300,6 +303,7 @@ def execute(
         "config": spec.config(),
         "versions": {"adapt": __version__, "torch": torch.__version__, "python": platform.python_version()},
         "device": str(resolved),
+        "threads": torch.get_num_threads(),  # results differ in the last digits with the thread count
         "selection": DEFAULT_SELECTION,
         "metric": spec.metric,
     }
@@ -312,9 +316,13 @@ def execute(
         model = create(spec.method, backbone, task.num_classes, **t.model, **spec.hparams)
         callbacks, validation = _callbacks(spec, task)
         history = model.fit(task.source_train, task.target_train, seed=spec.seed, device=resolved, verbose=verbose,
-                            callbacks=callbacks, **spec.train)  # fmt: skip
-        record.update(status="ok", curve=history.to_dict(orient="records"), **_scores(model, task, spec, validation))
+                            callbacks=callbacks, **spec.train, **checkpointing.fit_options(spec))  # fmt: skip
+        record.update(status="ok", curve=history.to_dict(orient="records"), **_scores(model, task, spec, validation),
+                      resumed_from_step=history.attrs.get("resumed_from_step", 0))  # fmt: skip
     except Exception as exc:
+        resume = checkpointing.fit_options(spec).get("checkpoint_path")
+        if resume is not None:  # a retry starts over: resuming would repeat the failure
+            resume.unlink(missing_ok=True)
         record.update(
             status="failed",
             error=f"{type(exc).__name__}: {exc}",
@@ -345,16 +353,13 @@ def _should_run(record: dict[str, Any] | None, retry_failed: bool) -> bool:
     return retry_failed or missing_data
 
 
-def _worker_init(threads: int) -> None:
-    # Ctrl-C is the parent's to handle: it cancels the queue and stops the workers.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    torch.set_num_threads(threads)
-
-
-def _worker_run(spec: RunSpec, device: str, data_root: str | None, out: str) -> tuple[str, str]:
-    record = execute(spec, device, data_root, verbose=False)
+def _run_and_record(
+    spec: RunSpec, device: str, verbose: bool | None, data_root: str | None, out: str, checkpointing: Checkpointing
+) -> str:
+    """One run from start to record (in whatever process an executor picked); its status."""
+    record = execute(spec, device, data_root, verbose=verbose, checkpointing=checkpointing)
     write_record(Path(out) / "runs" / f"{spec.run_id}.json", record)
-    return spec.run_id, record["status"]
+    return record["status"]
 
 
 def run_sweep(
@@ -367,13 +372,27 @@ def run_sweep(
     data_root: str | None = None,
     retry_failed: bool = False,
     verbose: bool | None = None,
+    checkpoint_every: int = 0,
+    checkpoint_seconds: float = 60.0,
+    executor: Executor | None = None,
+    download: bool = False,
 ) -> dict[str, int]:
-    """Run every pending run of the suite; returns counts of done / skipped / failed runs."""
+    """Run every pending run of the suite; returns counts of done / skipped / failed runs.
+
+    Finished runs are skipped; a run killed in the middle resumes from its last mid-run checkpoint
+    (``<out>/checkpoints``, every ``checkpoint_every`` steps and/or ``checkpoint_seconds`` seconds;
+    both 0: none). ``executor``: this machine's processes (default) or Ray tasks (local or a cluster).
+    Before the first run, the data of the tasks with runs to do is looked for (and fetched with
+    ``download``): :class:`MissingDataError` names what is missing.
+    """
     out = Path(out)
+    executor = executor or Executor()
+    checkpointing = Checkpointing(out / "checkpoints", checkpoint_every, checkpoint_seconds)
     runs = expand(suite, methods, seeds)
-    existing = {r["id"]: r for r in read_records(out)} if (out / "runs").exists() else {}
+    existing = {r["id"]: r for r in read_records(out, move_rejected=True)} if (out / "runs").exists() else {}
     pending = [r for r in runs if _should_run(existing.get(r.run_id), retry_failed)]
     pending_ids = {r.run_id for r in pending}
+    check_data(suite, data_root, download, [spec.task for spec in pending])
     (out / "runs").mkdir(parents=True, exist_ok=True)
     if suite.published:
         write_record(out / "published.json", suite.published)
@@ -390,7 +409,7 @@ def run_sweep(
     progress = SweepProgress(suite.name, len(runs), counts["skipped"], verbose)
     data_root = data_root_for(suite, data_root)
     try:
-        for spec, status in _results(pending, jobs, device, data_root, out, progress.bars):
+        for spec, status in _results(pending, jobs, device, data_root, out, progress.bars, checkpointing, executor):
             counts[status] += 1
             progress.update(spec, status)
     finally:
@@ -426,37 +445,17 @@ class SweepProgress:
 
 
 def _results(
-    pending: list[RunSpec], jobs: int, device: str, data_root: str | None, out: Path, show: bool
+    pending: list[RunSpec],
+    jobs: int,
+    device: str,
+    data_root: str | None,
+    out: Path,
+    show: bool,
+    checkpointing: Checkpointing,
+    executor: Executor,
 ) -> Iterator[tuple[RunSpec, str]]:
-    """Run ``pending`` (in this process, or in ``jobs`` worker processes); yield each run's status when done."""
-    if jobs <= 1:
-        for spec in pending:
-            record = execute(spec, device, data_root, verbose=show)
-            write_record(out / "runs" / f"{spec.run_id}.json", record)
-            yield spec, record["status"]
-        return
-    # Each worker gets its share of the cores: more threads than cores makes OpenMP spin (a 3 s run took 160 s).
-    threads = max(1, (os.cpu_count() or 1) // jobs)
-    devices = [device] * jobs
-    if resolve_device(device).type == "cuda" and torch.cuda.device_count() > 1:
-        devices = [f"cuda:{i % torch.cuda.device_count()}" for i in range(jobs)]
-    pool = ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_worker_init, initargs=(threads,))
-    try:
-        futures = {
-            pool.submit(_worker_run, spec, devices[i % jobs], data_root, str(out)): spec
-            for i, spec in enumerate(pending)
-        }
-        remaining = set(futures)
-        while remaining:
-            done, remaining = wait(remaining, return_when=FIRST_COMPLETED)
-            for future in done:
-                yield futures[future], future.result()[1]
-    except BaseException:
-        # On Ctrl-C do not wait for queued or running runs: finished records are already on disk,
-        # and a record is written atomically, so stopping a worker cannot corrupt one.
-        workers = list(getattr(pool, "_processes", {}).values())
-        pool.shutdown(wait=False, cancel_futures=True)
-        for worker in workers:
-            worker.terminate()
-        raise
-    pool.shutdown(wait=True)
+    """Run ``pending`` with the chosen executor; yield each run's status as it finishes."""
+    work = functools.partial(_run_and_record, data_root=data_root, out=str(out), checkpointing=checkpointing)
+    if executor.kind == "ray":
+        return ray_results(pending, device, work, executor)
+    return local_results(pending, jobs, device, work, show)

@@ -40,12 +40,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from torch import nn
+
 from ..data import BENCHMARKS
 from ..data.base import task_name
-from ..methods import METHODS, hyperparameters
+from ..methods import METHODS, create, hyperparameters
 from ..train.engine import TrainConfig
 from ..validators import VALIDATORS
-from .backbones import BACKBONES
+from .backbones import BACKBONES, build_backbone
 from .search import check_search_spec
 
 TOP_KEYS = {
@@ -74,7 +76,7 @@ METRICS = ("accuracy", "mean_class_accuracy")
 TASK_KEYS = {"benchmark", "source", "target", "backbone", "train", "data", "model", "protocol"}
 MODEL_KEYS = {"feature_dim", "bottleneck_dim"}
 # Fields a suite may not set: they belong to the command line or the harness.
-TRAIN_RESERVED = {"seed", "device", "callbacks", "verbose"}
+TRAIN_RESERVED = {"seed", "device", "callbacks", "verbose", "checkpoint_path", "checkpoint_every", "checkpoint_seconds"}
 
 
 class SuiteError(ValueError):
@@ -251,12 +253,9 @@ def _check_choice(path: Path, key: str, value: Any, allowed: tuple[Any, ...]) ->
 
 def _check_schedule(path: Path, raw: dict[str, Any]) -> dict[str, Any]:
     """Seeds, budgets and checkpoint spacing."""
-    seeds = raw.get("seeds", 3)
-    _check_type(path, "seeds", seeds, int, "a positive integer")
-    eval_every = raw.get("eval_every", 0)
-    _check_type(path, "eval_every", eval_every, int, "a non-negative integer")
-    checkpoints = raw.get("checkpoints", 0)
-    _check_type(path, "checkpoints", checkpoints, int, "a non-negative integer")
+    seeds = _check_count(path, "seeds", raw.get("seeds", 3), minimum=1)
+    eval_every = _check_count(path, "eval_every", raw.get("eval_every", 0), minimum=0)
+    checkpoints = _check_count(path, "checkpoints", raw.get("checkpoints", 0), minimum=0)
     if checkpoints and eval_every:
         raise _fail(path, "checkpoints", "set either checkpoints or eval_every, not both")
     budgets = raw.get("budgets", [])
@@ -268,6 +267,19 @@ def _check_schedule(path: Path, raw: dict[str, Any]) -> dict[str, Any]:
     return {"seeds": seeds, "eval_every": eval_every, "checkpoints": checkpoints, "budgets": list(budgets)}
 
 
+def _check_count(path: Path, key: str, value: Any, minimum: int) -> int:
+    """An integer of at least ``minimum`` (``seeds = 0`` would run nothing and look like success)."""
+    what = "a positive integer" if minimum == 1 else "a non-negative integer"
+    _check_type(path, key, value, int, what)
+    if value < minimum:
+        raise _fail(path, key, f"must be {what}, got {value}")
+    return value
+
+
+#: Backbone kinds whose dry build (to check options) is too costly: a ResNet's only option is ``weights``.
+_NOT_DRY_BUILT = ("resnet18", "resnet34", "resnet50", "resnet101")
+
+
 def _check_backbones(path: Path, table: Any) -> dict[str, dict[str, Any]]:
     backbones = _check_keys(path, "backbones", table, set(table) if isinstance(table, dict) else set())
     every_option = {"kind"}.union(*(kind.options for kind in BACKBONES.values()))
@@ -276,6 +288,14 @@ def _check_backbones(path: Path, table: Any) -> dict[str, dict[str, Any]]:
         if spec.get("kind") not in BACKBONES:
             raise _fail(path, f"backbones.{name}.kind", f"unknown backbone kind {spec.get('kind')!r}", BACKBONES)
         _check_keys(path, f"backbones.{name}", spec, {"kind"} | BACKBONES[spec["kind"]].options)
+        if spec["kind"] in _NOT_DRY_BUILT:
+            if spec.get("weights") is not None:
+                _check_type(path, f"backbones.{name}.weights", spec["weights"], str, "a torchvision weights name")
+            continue
+        try:  # a dry build on a small input catches option values of the wrong type or range
+            build_backbone(spec, (1, 16, 16) if spec["kind"] != "lenet" else (1, 28, 28))
+        except Exception as exc:
+            raise _fail(path, f"backbones.{name}", f"bad option: {type(exc).__name__}: {exc}") from exc
     return backbones
 
 
@@ -307,7 +327,7 @@ def _check_task(path: Path, where: str, t: Any, backbones: dict[str, dict[str, A
         dict(backbones[t["backbone"]]),
         t["backbone"],
         _check_train(path, f"{where}.train", t.get("train", {})),
-        _check_keys(path, f"{where}.data", t.get("data", {}), set(t.get("data", {}))),
+        _check_keys(path, f"{where}.data", t.get("data", {}), BENCHMARKS[t["benchmark"]].options),
         _check_keys(path, f"{where}.model", t.get("model", {}), MODEL_KEYS),
         t.get("protocol"),
     )
@@ -320,7 +340,26 @@ def _check_methods(path: Path, table: Any) -> dict[str, dict[str, Any]]:
         presets = METHODS.get(name).presets
         if "preset" in hp and hp["preset"] not in presets:
             raise _fail(path, f"methods.{name}.preset", f"unknown preset {hp['preset']!r}", presets or ["none"])
+        _check_hyperparameter_values(path, name, hp)
     return methods
+
+
+def _check_hyperparameter_values(path: Path, name: str, hp: dict[str, Any]) -> None:
+    """Types against the defaults, then the method's own checks (``__init__`` does no other work)."""
+    defaults = hyperparameters(name)
+    for key, value in hp.items():
+        default = defaults.get(key)
+        if key == "preset" or default is None:
+            continue
+        kinds = (int, float) if isinstance(default, float) else (list,) if isinstance(default, tuple) else (
+            type(default),)  # fmt: skip
+        what = "a number" if len(kinds) > 1 else {int: "an integer", bool: "a boolean", str: "a string",
+                                                   list: "a list"}.get(kinds[0], type(default).__name__)  # fmt: skip
+        _check_type(path, f"methods.{name}.{key}", value, kinds, what)
+    try:
+        create(name, nn.Identity(), 2, **hp)
+    except (ValueError, TypeError) as exc:
+        raise _fail(path, f"methods.{name}", str(exc)) from exc
 
 
 def _check_validators(path: Path, raw: dict[str, Any], has_checkpoints: int) -> tuple[list[str], str | None, float]:
@@ -354,8 +393,7 @@ def _check_search(path: Path, raw: dict[str, Any], methods: dict[str, Any]) -> t
             problem = check_search_spec(spec)
             if problem:
                 raise _fail(path, f"search.{name}.{key}", problem)
-    search_draws = raw.get("search_draws", 1)
-    _check_type(path, "search_draws", search_draws, int, "a positive integer")
+    search_draws = _check_count(path, "search_draws", raw.get("search_draws", 1), minimum=1)
     search_seed = raw.get("search_seed", 0)
     _check_type(path, "search_seed", search_seed, int, "an integer")
     return {k: dict(v) for k, v in search.items()}, search_draws, search_seed

@@ -29,7 +29,7 @@ from PIL import Image
 from torch.utils.data import TensorDataset
 
 from .base import DatasetNotFoundError
-from .download import fetch
+from .download import UnverifiedDataError, check_unpacked, fetch, mark_complete
 from .images import IMAGE_EXTENSIONS, load_image
 from .synthetic import blend_with_photos, photo_patches
 
@@ -137,6 +137,7 @@ def read_mnistm(root: str | os.PathLike[str], train: bool) -> tuple[np.ndarray, 
     split = "train" if train else "test"
     base = Path(root) / "mnist_m"
     labels_file = base / f"mnist_m_{split}_labels.txt"
+    check_unpacked("mnistm", root)  # a folder not known to be complete is refused, with the repair
     if not labels_file.exists():
         raise DatasetNotFoundError(
             f"mnistm not found: missing {labels_file}.\nExpected layout: {LAYOUTS['mnistm']}\n"
@@ -185,7 +186,12 @@ def _download(domain: str, root: Path) -> None:
         tvd.SVHN(root, split="train", download=True)
         tvd.SVHN(root, split="test", download=True)
     else:
-        if not (root / "mnist_m" / "mnist_m_train_labels.txt").exists():
+        try:
+            check_unpacked("mnistm", root)
+            complete = (root / "mnist_m" / "mnist_m_train_labels.txt").exists()
+        except UnverifiedDataError:
+            complete = False
+        if not complete:
             fetch("mnistm", root, LAYOUTS["mnistm"])
 
 
@@ -268,6 +274,7 @@ def make_mnistm(
                 lines.append(f"{name} {int(label)}")
             (tmp / f"mnist_m_{split}_labels.txt").write_text("\n".join(lines) + "\n")
         tmp.rename(final)
+        mark_complete("mnistm", out_root)  # built whole here, then renamed into place
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)

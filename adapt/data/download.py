@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import tarfile
 import tempfile
+import urllib.parse
 import urllib.request
 import zipfile
 from pathlib import Path
 
+from .base import DatasetNotFoundError
 from .sources import SOURCES, Source
 
 
@@ -35,8 +38,10 @@ def download_verified(
     the URL, the expected checksum and the layout to create by hand.
     """
     dest = Path(dest)
+    if not (md5 or sha256):
+        raise DownloadError(f"refusing to download {url} without a checksum to verify it against (md5= or sha256=)")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    expected = f"md5 {md5}" if md5 else f"sha256 {sha256}" if sha256 else "none recorded"
+    expected = f"md5 {md5}" if md5 else f"sha256 {sha256}"
     hint = f"\nExpected checksum: {expected}.\n{layout}".rstrip()
     fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
     tmp = Path(tmp_name)
@@ -72,21 +77,120 @@ def extract(archive: str | os.PathLike[str], into: str | os.PathLike[str]) -> No
         t.extractall(into, filter="data")
 
 
+#: Written into a dataset folder once an archive is wholly unpacked there: ``.adapt-complete-<key>.json``.
+COMPLETE_MARKER = ".adapt-complete-{key}.json"
+#: Set to 1 to allow a ``file://`` mirror (a local copy of the archives); otherwise mirrors must be https.
+ALLOW_FILE_MIRROR = "ADAPT_ALLOW_FILE_MIRROR"
+
+
+def _archive_url(source: Source, mirror: str | None) -> str:
+    """The official URL, or ``<mirror>/<filename>``: https only, ``file://`` when explicitly allowed."""
+    mirror = mirror or os.environ.get("ADAPT_DATA_MIRROR")
+    if not mirror:
+        return source.url
+    scheme = urllib.parse.urlsplit(mirror).scheme
+    if scheme == "file" and os.environ.get(ALLOW_FILE_MIRROR) == "1":
+        return f"{mirror.rstrip('/')}/{source.filename}"
+    if scheme != "https":
+        raise DownloadError(
+            f"mirror {mirror!r}: only https:// mirrors are used (set {ALLOW_FILE_MIRROR}=1 to allow a file:// one)"
+        )
+    return f"{mirror.rstrip('/')}/{source.filename}"
+
+
 def fetch(key: str, root: str | os.PathLike[str], layout: str, mirror: str | None = None) -> Path:
-    """Download and unpack the archive ``SOURCES[key]`` under ``root``; returns the unpacked folder."""
+    """Download and unpack the archive ``SOURCES[key]`` under ``root``; returns the unpacked folder.
+
+    The archive is unpacked into a hidden staging folder first; only complete entries are moved
+    into place, and a completion marker (:data:`COMPLETE_MARKER`) listing them is written last, so
+    an interrupted download or extraction never leaves a partial dataset where the loaders look.
+    """
     source: Source = SOURCES[key]
     root = Path(root)
     target = root / source.unpacks_to
-    mirror = mirror or os.environ.get("ADAPT_DATA_MIRROR")
-    url = f"{mirror.rstrip('/')}/{source.filename}" if mirror else source.url
     if source.md5 is None:
         raise DownloadError(
             f"no checksum is recorded for {key} ({source.url}), so adapt does not download it automatically.\n"
             f"Download it yourself and create this layout:\n{layout}"
         )
+    url = _archive_url(source, mirror)
+    root.mkdir(parents=True, exist_ok=True)
+    for stale in root.glob(f".{key}.partial-*"):  # left by an interrupted fetch
+        shutil.rmtree(stale, ignore_errors=True)
     archive = download_verified(url, root / source.filename, md5=source.md5, layout=f"Or create by hand:\n{layout}")
-    extract(archive, root)
-    archive.unlink()
-    if not target.exists():
-        raise DownloadError(f"{archive.name} did not unpack to {target}; create this layout by hand:\n{layout}")
+    staging = Path(tempfile.mkdtemp(dir=root, prefix=f".{key}.partial-"))
+    try:
+        extract(archive, staging)
+        unpacked = staging / source.unpacks_to
+        if not unpacked.is_dir():
+            raise DownloadError(
+                f"{archive.name} did not unpack to {source.unpacks_to}/; create this layout by hand:\n{layout}"
+            )
+        entries = _move_entries(unpacked, target)
+        marker = {"source": key, "md5": source.md5, "entries": entries}
+        (target / COMPLETE_MARKER.format(key=key)).write_text(json.dumps(marker, indent=1))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        archive.unlink(missing_ok=True)
     return target
+
+
+def _move_entries(unpacked: Path, target: Path) -> list[str]:
+    """Move each top-level entry of ``unpacked`` into ``target`` (replacing an older copy); their names."""
+    target.mkdir(parents=True, exist_ok=True)
+    entries = sorted(p.name for p in unpacked.iterdir() if not p.name.startswith(".adapt-complete-"))
+    for name in entries:
+        dest = target / name
+        if dest.is_dir():
+            shutil.rmtree(dest)
+        elif dest.exists():
+            dest.unlink()
+        os.replace(unpacked / name, dest)
+    return entries
+
+
+class UnverifiedDataError(DatasetNotFoundError):
+    """A dataset folder is there but not known to be complete (no completion marker, or parts gone)."""
+
+
+def mark_complete(key: str, root: str | os.PathLike[str]) -> Path:
+    """Mark the folder of ``SOURCES[key]`` under ``root`` as complete (for data arranged by hand)."""
+    if key not in SOURCES or SOURCES[key].md5 is None:
+        known = ", ".join(k for k, s in SOURCES.items() if s.md5 is not None)
+        raise ValueError(f"unknown download {key!r}; folders of these are checked for completeness: {known}")
+    target = Path(root).expanduser() / SOURCES[key].unpacks_to
+    if not target.is_dir():
+        raise FileNotFoundError(f"no folder {target} to mark")
+    marker = target / COMPLETE_MARKER.format(key=key)
+    entries = sorted(p.name for p in target.iterdir() if not p.name.startswith(".adapt-complete-"))
+    marker.write_text(json.dumps({"source": key, "md5": None, "entries": entries, "by": "hand"}, indent=1))
+    return marker
+
+
+def check_unpacked(key: str, root: str | os.PathLike[str]) -> None:
+    """Refuse a dataset folder not known to be complete: without a completion marker (an older or
+    interrupted unpacking, or data arranged by hand and not marked), or missing what its marker lists.
+    A folder that is not there at all is left to the loaders (they say what to download).
+    """
+    target = Path(root) / SOURCES[key].unpacks_to
+    marker = target / COMPLETE_MARKER.format(key=key)
+    if not target.exists():
+        return
+    if not marker.exists():
+        raise UnverifiedDataError(
+            f"{target} has no completion marker: it may be a partial copy. If you arranged it by hand and it is "
+            f"complete, run: adapt-bench mark-data {key} --data-root {Path(root)}; otherwise delete it and "
+            "download it again (--download)"
+        )
+    try:
+        entries = json.loads(marker.read_text())["entries"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise UnverifiedDataError(
+            f"{marker} is damaged ({exc}); delete {target} and download again (--download)"
+        ) from exc
+    missing = [name for name in entries if not (target / name).exists()]
+    if missing:
+        raise UnverifiedDataError(
+            f"{target} is incomplete: {', '.join(missing[:5])} missing since it was downloaded; delete {target} "
+            "and download again (--download)"
+        )

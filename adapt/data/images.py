@@ -14,7 +14,7 @@ from torchvision import transforms as T
 
 from .base import DatasetNotFoundError, Task, make_task
 from .benchmark import BENCHMARKS, TaskRequest
-from .download import fetch
+from .download import UnverifiedDataError, check_unpacked, fetch
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -134,8 +134,12 @@ def image_task(
 
     def domain(name: str, split: str) -> ImageList:
         try:
+            if download:
+                check_unpacked(download, root)
             samples, classes = load(root, name, split)
         except FileNotFoundError as exc:
+            if isinstance(exc, UnverifiedDataError) and not request.download:
+                raise  # its message says how to repair the folder
             if not (request.download and download):
                 how = "pass download=True (or --download) to fetch it" if download else (
                     "download it by hand from the URLs in adapt/data/sources.py")  # fmt: skip

@@ -10,7 +10,7 @@ import pandas as pd
 import torch
 
 from .._optional import require
-from .base import Task, dataset_labels
+from .base import Task
 
 
 def _as_image(x: torch.Tensor) -> np.ndarray:
@@ -39,15 +39,15 @@ def show(task: Task, path: str | os.PathLike[str] | None = None, per_domain: int
         cols = min(per_domain, 8)
         rows = int(np.ceil(per_domain / cols))
         fig, axes = plt.subplots(2 * rows, cols, figsize=(1.4 * cols, 1.6 * 2 * rows + 0.6), squeeze=False)
-        for block, (label, dataset) in enumerate((("source", task.source_train), ("target", task.target_test))):
+        for block, (label, dataset) in enumerate((("source", task.source_train), ("target", _target_view(task)))):
             picks = rng.choice(len(dataset), size=min(per_domain, len(dataset)), replace=False)
             for k in range(rows * cols):
                 ax = axes[block * rows + k // cols, k % cols]
                 ax.axis("off")
                 if k < len(picks):
-                    x, y = dataset[int(picks[k])]
+                    x, y = _item(dataset[int(picks[k])])
                     ax.imshow(_as_image(torch.as_tensor(x)), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-                    ax.set_title(task.classes[int(y)], fontsize=8)
+                    ax.set_title(task.classes[int(y)] if y is not None else "unlabeled", fontsize=8)
             axes[block * rows, 0].text(
                 -0.15,
                 0.5,
@@ -66,14 +66,25 @@ def show(task: Task, path: str | os.PathLike[str] | None = None, per_domain: int
     return path
 
 
+def _target_view(task: Task):
+    """The labeled target test set, or the unlabeled target when it came without labels."""
+    return task.target_test if task.target_test is not None else task.target_eval
+
+
+def _item(item) -> tuple:
+    """``(x, y)`` of a dataset item; ``y`` None for an item of inputs only."""
+    if isinstance(item, (tuple, list)):
+        return (item[0], item[1]) if len(item) >= 2 else (item[0], None)
+    return item, None
+
+
 def _scatter(task: Task, plt, sns):
     frames = []
-    for domain, dataset in (("source", task.source_train), ("target", task.target_test)):
-        x = torch.stack([torch.as_tensor(dataset[i][0]) for i in range(len(dataset))]).numpy()
-        y = dataset_labels(dataset)
-        frames.append(
-            pd.DataFrame({"x0": x[:, 0], "x1": x[:, 1], "class": [task.classes[i] for i in y], "domain": domain})
-        )
+    for domain, dataset in (("source", task.source_train), ("target", _target_view(task))):
+        items = [_item(dataset[i]) for i in range(len(dataset))]
+        x = torch.stack([torch.as_tensor(x) for x, _ in items]).numpy()
+        classes = [task.classes[int(y)] if y is not None else "unlabeled" for _, y in items]
+        frames.append(pd.DataFrame({"x0": x[:, 0], "x1": x[:, 1], "class": classes, "domain": domain}))
     data = pd.concat(frames)
     fig, axes = plt.subplots(1, 2, figsize=(9, 4.2), sharex=True, sharey=True)
     for ax, domain in zip(axes, ("source", "target")):

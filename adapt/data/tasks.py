@@ -140,7 +140,8 @@ def _custom_dataset(
             ds = TensorDataset(x)
         else:
             y = torch.as_tensor(np.asarray(data[1]))
-            if y.ndim != 1 or y.shape[0] != x.shape[0] or torch.is_floating_point(y):
+            whole = not torch.is_floating_point(y) or bool((y == y.round()).all())  # 3.0 from a float column is fine
+            if y.ndim != 1 or y.shape[0] != x.shape[0] or not whole or y.dtype == torch.bool:
                 raise InputError(f"{role} labels must be {x.shape[0]} integers (one per row of x), got "
                                  f"shape {tuple(y.shape)} dtype {y.dtype}")  # fmt: skip
             ds = TensorDataset(x, y.long())
@@ -153,9 +154,8 @@ def _custom_dataset(
         x0 = first[0] if isinstance(first, (tuple, list)) else first
         shape = tuple(x0.shape) if isinstance(x0, (torch.Tensor, np.ndarray)) else None
         return data, data, getattr(data, "classes", None), shape
-    raise InputError(
-        f"{role}: pass a class-folder path, a Dataset, an (x, y) pair{', or inputs x alone (array, tensor or (x, None))' if role == 'target' else ''}; got {type(data).__name__}"  # noqa: E501
-    )
+    alone = ", or inputs x alone (array, tensor or (x, None))" if role == "target" else ""
+    raise InputError(f"{role}: pass a class-folder path, a Dataset, an (x, y) pair{alone}; got {type(data).__name__}")
 
 
 def _float_tensor(value: Any, what: str) -> torch.Tensor:

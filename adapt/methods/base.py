@@ -13,6 +13,7 @@ The shared engine (:mod:`adapt.train.engine`) does the rest.
 from __future__ import annotations
 
 import inspect
+import numbers
 import os
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -41,10 +42,10 @@ SearchSpace = dict[str, tuple[Any, ...]]
 
 
 def _like_input(x: Any, out: torch.Tensor) -> Any:
-    """scikit-learn's convention: numpy (or list) inputs give numpy outputs; the rest stays torch."""
-    if isinstance(x, (np.ndarray, list)) or (isinstance(x, tuple) and isinstance(x[0], np.ndarray)):
-        return out.numpy()
-    return out
+    """scikit-learn's convention: numpy inputs (an array, or an ``(x, y)`` pair of arrays) give numpy
+    outputs; tensors, Datasets and DataLoaders give tensors."""
+    first = x[0] if isinstance(x, (tuple, list)) and len(x) else x
+    return out.numpy() if isinstance(first, np.ndarray) else out
 
 
 class NotFittedError(RuntimeError):
@@ -102,8 +103,9 @@ class Adapter(nn.Module):
         super().__init__()
         if not isinstance(backbone, nn.Module):
             raise TypeError(f"backbone must be a torch.nn.Module, got {type(backbone).__name__}")
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+        if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral) or num_classes < 2:
             raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
+        num_classes = int(num_classes)  # numpy integers too
         self.backbone = backbone
         self.num_classes = num_classes
         self.feature_dim = feature_dim
@@ -319,17 +321,17 @@ class Adapter(nn.Module):
         return torch.cat(outs)
 
     def predict_logits(self, x: Any, batch_size: int = 256) -> Any:
-        """Class logits (N, C), in evaluation mode: a numpy array for numpy (or list) inputs, else a
-        CPU tensor (tensors, Datasets, DataLoaders)."""
+        """Class logits (N, C), in evaluation mode: a numpy array for numpy inputs, else a CPU tensor
+        (tensors, Datasets, DataLoaders). ``predict`` and ``predict_proba`` go through it."""
         return _like_input(x, self._collect(x, batch_size, "logits"))
 
     def predict_proba(self, x: Any, batch_size: int = 256) -> Any:
         """Class probabilities (N, C); numpy for numpy inputs, else a tensor."""
-        return _like_input(x, torch.softmax(self._collect(x, batch_size, "logits"), dim=1))
+        return _like_input(x, torch.softmax(torch.as_tensor(self.predict_logits(x, batch_size)), dim=1))
 
     def predict(self, x: Any, batch_size: int = 256) -> Any:
-        """Predicted classes (N,): an int64 numpy array for numpy (or list) inputs, else a LongTensor."""
-        return _like_input(x, self._collect(x, batch_size, "logits").argmax(dim=1))
+        """Predicted classes (N,): an int64 numpy array for numpy inputs, else a LongTensor."""
+        return _like_input(x, torch.as_tensor(self.predict_logits(x, batch_size)).argmax(dim=1))
 
     def features(self, x: Any, batch_size: int = 256) -> Any:
         """Classifier-input features (N, D'); numpy for numpy inputs, else a CPU tensor."""
@@ -341,7 +343,7 @@ class Adapter(nn.Module):
         if y is None:
             y = dataset_labels(x)
         y = torch.as_tensor(np.asarray(y) if not isinstance(y, torch.Tensor) else y)
-        return prediction_accuracy(self._collect(x, batch_size, "logits").argmax(dim=1), y)[0]
+        return prediction_accuracy(torch.as_tensor(self.predict(x, batch_size)), y)[0]
 
     # ----------------------------------------------------------------- persistence
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -385,6 +387,7 @@ class Adapter(nn.Module):
         method_cls = METHODS.get(payload["method"])
         if cls is not Adapter and not issubclass(method_cls, cls):
             raise InputError(f"{os.fspath(path)!r} holds a {method_cls.__name__} model, not {cls.__name__}")
+        passed = backbone
         backbone = _checkpoint_backbone(payload, backbone, path)
         hparams = dict(payload["hparams"])
         num_classes = hparams.pop("num_classes")
@@ -393,8 +396,9 @@ class Adapter(nn.Module):
         model.input_shape_ = tuple(payload["input_shape"]) if payload.get("input_shape") else None
         problem = _state_mismatch(model.state_dict(), payload["state_dict"])
         if problem:
+            how = "the backbone passed" if passed is not None else "the backbone rebuilt from the file"
             raise InputError(
-                f"{os.fspath(path)!r} does not fit the backbone passed ({describe(backbone)}; the file was saved "
+                f"{os.fspath(path)!r} does not fit {how} ({describe(backbone)}; the file was saved "
                 f"with {_saved_backbone(payload)}): {problem}"
             )
         model.load_state_dict(payload["state_dict"])
@@ -417,7 +421,9 @@ def _saved_backbone(payload: dict[str, Any]) -> str:
     spec = payload.get("backbone")
     if spec:
         return f"{spec['class']}({', '.join(f'{k}={v!r}' for k, v in spec['config'].items())})"
-    return f"a {payload.get('backbone_class', 'custom')} of your own"
+    if "backbone_class" not in payload:
+        return "a backbone it does not describe (saved by an older adapt)"
+    return f"a {payload['backbone_class']} of your own"
 
 
 def _checkpoint_backbone(payload: dict[str, Any], backbone: nn.Module | None, path: Any) -> nn.Module:

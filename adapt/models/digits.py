@@ -104,9 +104,13 @@ class MLP(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
-    def config(self) -> dict[str, Any]:
-        """Constructor arguments (JSON-like): ``MLP(**net.config())`` builds the same architecture."""
-        return {"in_features": self.in_features, "hidden": list(self.hidden), "activation": self.activation.__name__}
+    def config(self) -> dict[str, Any] | None:
+        """Constructor arguments (JSON-like): ``MLP(**net.config())`` builds the same architecture;
+        None when the activation is not a ``torch.nn`` class (it could not be named in a file)."""
+        name = getattr(self.activation, "__name__", "")
+        if getattr(nn, name, None) is not self.activation:
+            return None
+        return {"in_features": self.in_features, "hidden": list(self.hidden), "activation": name}
 
 
 class ConvNet(nn.Module):

@@ -6,6 +6,7 @@ from typing import Any
 
 from torch import nn
 
+from ..errors import InputError
 from .digits import DTN, MLP, ConvNet, LeNet
 from .resnet import ResNetFeatures
 
@@ -16,16 +17,21 @@ STANDARD_BACKBONES: dict[str, type[nn.Module]] = {
 
 
 def backbone_spec(backbone: nn.Module) -> dict[str, Any] | None:
-    """``{"class": name, "config": {...}}`` for a standard backbone, None for any other module."""
+    """``{"class": name, "config": {...}}`` for a standard backbone, None for any other module (or a
+    standard one built with parts a file cannot name, such as a custom activation)."""
     cls = type(backbone)
     if STANDARD_BACKBONES.get(cls.__name__) is not cls:
         return None
-    return {"class": cls.__name__, "config": backbone.config()}  # type: ignore[operator]
+    config = backbone.config()  # type: ignore[operator]
+    return None if config is None else {"class": cls.__name__, "config": config}
 
 
 def rebuild_backbone(spec: dict[str, Any]) -> nn.Module:
     """The backbone :func:`backbone_spec` described (random weights: the checkpoint's are loaded next)."""
-    return STANDARD_BACKBONES[spec["class"]](**spec["config"])
+    try:
+        return STANDARD_BACKBONES[spec["class"]](**spec["config"])
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise InputError(f"cannot rebuild the backbone {spec!r} from the checkpoint ({exc}); pass backbone=") from exc
 
 
 def describe(backbone: nn.Module) -> str:

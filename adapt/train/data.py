@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, TensorDataset
+from torch.utils.data import DataLoader, Dataset, Sampler, TensorDataset
 
 from ..errors import InputError
 
@@ -187,6 +187,13 @@ class InMemoryBatches:
         self._order = torch.empty(0, dtype=torch.long)
         self._pos = 0
 
+    def state_dict(self) -> dict[str, Any]:
+        """This epoch's order and the position in it (the generator is saved by the engine)."""
+        return {"order": self._order.cpu(), "pos": self._pos}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._order, self._pos = state["order"].to(self.x.device), int(state["pos"])
+
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
         return self
 
@@ -199,6 +206,27 @@ class InMemoryBatches:
         x = self.x.index_select(0, idx).to(self.device, non_blocking=True)
         y = self.y.index_select(0, idx).to(self.device, non_blocking=True) if self.y is not None else None
         return x, y
+
+
+class EpochSampler(Sampler[int]):
+    """A fresh random order of ``n`` indices each epoch, drawn from ``generator`` when the epoch's
+    first batch is asked for (as ``RandomSampler`` does), that can also resume in mid-epoch."""
+
+    def __init__(self, n: int, generator: torch.Generator) -> None:
+        self.n, self.generator = n, generator
+        self.order: torch.Tensor | None = None
+        self.start = 0
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self) -> Iterator[int]:
+        if self.start and self.order is not None:
+            order, start = self.order, self.start
+        else:
+            order, start = torch.randperm(self.n, generator=self.generator), 0
+        self.order, self.start = order, 0
+        yield from order[start:].tolist()
 
 
 class LoaderBatches:
@@ -215,18 +243,42 @@ class LoaderBatches:
         self.min_size = min_size
         self._it: Iterator[Any] | None = None
         self._count = 0
+        self._in_epoch = 0  # batches drawn from the current epoch's iterator
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
         return self
 
+    def _sampler(self) -> EpochSampler | None:
+        sampler = getattr(getattr(self.loader, "batch_sampler", None), "sampler", None)
+        return sampler if isinstance(sampler, EpochSampler) else None
+
+    def state_dict(self) -> dict[str, Any]:
+        """The epoch's order and how many of its batches were used (a DataLoader you pass: the count only)."""
+        sampler = self._sampler()
+        order = sampler.order if sampler is not None and sampler.order is not None else torch.empty(0)
+        return {"order": order, "in_epoch": self._in_epoch, "count": self._count}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue the saved epoch where it stopped (adapt's own loader); a user's DataLoader starts
+        its epoch again. The engine restores the generator afterwards, so the iterator made here
+        leaves no trace in the random stream."""
+        self._count = int(state["count"])
+        sampler = self._sampler()
+        if sampler is None or not len(state["order"]) or not state["in_epoch"]:
+            return
+        sampler.order, sampler.start = state["order"], int(state["in_epoch"]) * self.loader.batch_sampler.batch_size
+        self._it, self._in_epoch = iter(self.loader), int(state["in_epoch"])
+
     def _next_raw(self) -> Any:
         if self._it is None:
-            self._it = iter(self.loader)
+            self._it, self._in_epoch = iter(self.loader), 0
         try:
-            return next(self._it)
+            batch = next(self._it)
         except StopIteration:
-            self._it = iter(self.loader)
-            return next(self._it)
+            self._it, self._in_epoch = iter(self.loader), 0
+            batch = next(self._it)
+        self._in_epoch += 1
+        return batch
 
     def __next__(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         try:
@@ -266,7 +318,7 @@ def batch_stream(
         loader = DataLoader(
             domain.dataset,
             batch_size=min(batch_size, len(domain)),
-            shuffle=True,
+            sampler=EpochSampler(len(domain), generator),  # like shuffle=True, and resumable mid-epoch
             drop_last=True,
             generator=generator,
             num_workers=num_workers,

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import math
+import numbers
+import os
 import random
 import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import numpy as np
@@ -25,6 +28,7 @@ from tqdm.auto import tqdm
 
 from ..batch import Batch
 from .data import Domain, InputError, as_domain, batch_stream, check_compatible
+from .resume import ResumePolicy, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .schedules import LRSchedule, lr_factor
 
 
@@ -43,6 +47,8 @@ class Trainable(Protocol):
     def param_groups(self, backbone_lr_mult: float) -> list[dict[str, Any]]: ...
     def to(self, *args: Any, **kwargs: Any) -> Any: ...
     def train(self, mode: bool = True) -> Any: ...
+    def state_dict(self) -> dict[str, Any]: ...
+    def load_state_dict(self, state_dict: dict[str, Any]) -> Any: ...
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -95,8 +101,15 @@ class TrainConfig:
     num_workers: int = 0
     verbose: bool | None = None
     callbacks: Sequence[Callback] = field(default_factory=tuple)
+    #: Mid-run checkpoints (see :mod:`adapt.train.resume`): a file to save the training state to and
+    #: to resume from when it exists; saved every ``checkpoint_every`` steps and/or every
+    #: ``checkpoint_seconds`` seconds (both 0: every tenth of the run), deleted when training ends.
+    checkpoint_path: str | os.PathLike[str] | None = None
+    checkpoint_every: int = 0
+    checkpoint_seconds: float = 0.0
 
     def __post_init__(self) -> None:
+        _coerce_numbers(self)
         if self.steps < 1:
             raise ValueError(f"steps must be >= 1, got {self.steps}")
         if self.batch_size < 1:
@@ -110,6 +123,29 @@ class TrainConfig:
         if self.log_every < 1:
             raise ValueError(f"log_every must be >= 1, got {self.log_every}")
         lr_factor(self.lr_schedule, 0.0, 0)  # validates the name
+
+
+#: TrainConfig's numeric fields: name -> (kind, may be None). numpy numbers are accepted and converted.
+_NUMERIC_FIELDS = {
+    "steps": ("int", False), "batch_size": ("int", False), "log_every": ("int", False), "num_workers": ("int", False),
+    "seed": ("int", True), "lr": ("float", False), "momentum": ("float", False), "weight_decay": ("float", False),
+    "backbone_lr_mult": ("float", False), "grad_clip": ("float", True), "checkpoint_every": ("int", False),
+    "checkpoint_seconds": ("float", False),
+}  # fmt: skip
+
+
+def _coerce_numbers(config: TrainConfig) -> None:
+    """Numbers stay numbers: ``steps=2.5`` or ``lr="0.1"`` is a TypeError naming the option."""
+    for name, (kind, optional) in _NUMERIC_FIELDS.items():
+        value = getattr(config, name)
+        if value is None and optional:
+            continue
+        integral = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+        if kind == "int" and not integral:
+            raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
+        if kind == "float" and (isinstance(value, bool) or not isinstance(value, numbers.Real)):
+            raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
+        setattr(config, name, int(value) if kind == "int" else float(value))
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -269,6 +305,15 @@ class _LossLog:
         self.running = self.running + values
         self.count += 1
 
+    def state_dict(self) -> dict[str, Any]:
+        return {"names": self.names, "running": self.running, "count": self.count,
+                "first_bad_step": self.first_bad_step, "first_bad_value": self.first_bad_value}  # fmt: skip
+
+    def load_state_dict(self, state: dict[str, Any], device: torch.device) -> None:
+        self.names, self.count = list(state["names"]), int(state["count"])
+        self.running, self.first_bad_step, self.first_bad_value = (
+            state[k].to(device) for k in ("running", "first_bad_step", "first_bad_value"))  # fmt: skip
+
     def flush(self, steps: int) -> dict[str, float]:
         """The mean of each term since the last flush (and their sum, ``total``); raises on a non-finite term."""
         bad = self.first_bad_step.cpu()
@@ -299,7 +344,7 @@ def _run_callbacks(callbacks: list[Callback], step: int, model: Trainable, devic
 
 def _prepare(
     model: Trainable, source: Any, target: Any, config: TrainConfig
-) -> tuple[torch.device, Iterator[Any], Iterator[Any], torch.optim.Optimizer, Stepper]:
+) -> tuple[torch.device, Streams, torch.optim.Optimizer, Stepper]:
     """Check the data, seed, build and place the model; the two batch streams, optimizer and stepper."""
     device = resolve_device(config.device)
     src = as_domain(source, "source", labeled=True, num_classes=model.num_classes)
@@ -321,12 +366,31 @@ def _prepare(
     optimizer = make_optimizer(model.param_groups(config.backbone_lr_mult), config)
     if config.compile:
         model.backbone.compile()
-    return device, source_batches, target_batches, optimizer, Stepper(optimizer, device, config.amp, config.grad_clip)
+    streams = Streams(source_batches, target_batches, generator)
+    return device, streams, optimizer, Stepper(optimizer, device, config.amp, config.grad_clip)
 
 
-def _next_batch(source_batches: Iterator[Any], target_batches: Iterator[Any], step: int, config: TrainConfig) -> Batch:
-    xs, ys = next(source_batches)
-    xt, _ = next(target_batches)
+@dataclass
+class Streams:
+    """The source and target batch streams and the generator that orders both."""
+
+    source: Any
+    target: Any
+    generator: torch.Generator
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"source": self.source.state_dict(), "target": self.target.state_dict(),
+                "generator": self.generator.get_state()}  # fmt: skip
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.source.load_state_dict(state["source"])
+        self.target.load_state_dict(state["target"])
+        self.generator.set_state(state["generator"])  # last: restoring a stream may draw from it
+
+
+def _next_batch(streams: Streams, step: int, config: TrainConfig) -> Batch:
+    xs, ys = next(streams.source)
+    xt, _ = next(streams.target)
     if config.channels_last and xs.ndim == 4:
         xs = xs.contiguous(memory_format=torch.channels_last)
         xt = xt.contiguous(memory_format=torch.channels_last)
@@ -339,35 +403,99 @@ def train(model: Trainable, source: Any, target: Any, config: TrainConfig) -> pd
 
     The history has one row per logged step: ``step``, ``progress``, ``lr``, ``seconds``, one
     column per loss term (mean over the logging interval), ``total``, and whatever callbacks
-    returned.
+    returned. With ``config.checkpoint_path`` the run checkpoints as it goes and, started again
+    after a crash, continues from its last checkpoint to the same result.
     """
-    device, source_batches, target_batches, optimizer, stepper = _prepare(model, source, target, config)
+    device, streams, optimizer, stepper = _prepare(model, source, target, config)
+    run = _RunState(model, streams, optimizer, stepper, config)
     steps = config.steps
-    rows: list[dict[str, float]] = []
-    log = _LossLog()
-    start = time.perf_counter()
     bar = _progress_bar(steps, config.verbose, type(model).__name__)
+    if bar is not None:
+        bar.update(run.first_step)
     try:
         with _train_mode(model):
-            for step in range(steps):
+            for step in range(run.first_step, steps):
                 progress = step / steps
                 factor = lr_factor(config.lr_schedule, progress, step)
                 for group in optimizer.param_groups:
                     group["lr"] = group["initial_lr"] * factor
-                batch = _next_batch(source_batches, target_batches, step, config)
-                log.add(model.update(batch, progress, stepper), step)
+                batch = _next_batch(streams, step, config)
+                run.log.add(model.update(batch, progress, stepper), step)
 
                 last = step == steps - 1
                 callbacks_due = [c for c in config.callbacks if (step + 1) % c.every == 0 or last]
                 if (step + 1) % config.log_every == 0 or last or callbacks_due:
                     row = {"step": step + 1, "progress": (step + 1) / steps, "lr": optimizer.param_groups[-1]["lr"],
-                           "seconds": time.perf_counter() - start, **log.flush(steps)}  # fmt: skip
+                           "seconds": run.elapsed(), **run.log.flush(steps)}  # fmt: skip
                     if bar is not None:
-                        bar.set_postfix({k: f"{v:.3g}" for k, v in row.items() if k in log.names}, refresh=False)
-                    rows.append({**row, **_run_callbacks(callbacks_due, step + 1, model, device)})
+                        bar.set_postfix({k: f"{v:.3g}" for k, v in row.items() if k in run.log.names}, refresh=False)
+                    run.rows.append({**row, **_run_callbacks(callbacks_due, step + 1, model, device)})
+                if not last:
+                    run.checkpoint_if_due(step + 1)
                 if bar is not None:
                     bar.update(1)
     finally:
         if bar is not None:
             bar.close()
-    return pd.DataFrame(rows)
+    run.finished()
+    history = pd.DataFrame(run.rows)
+    history.attrs["resumed_from_step"] = run.first_step  # 0 unless a mid-run checkpoint was resumed
+    return history
+
+
+class _RunState:
+    """The parts of a run a mid-run checkpoint saves, and the saving and resuming themselves."""
+
+    def __init__(self, model: Trainable, streams: Streams, optimizer: torch.optim.Optimizer, stepper: Stepper,
+                 config: TrainConfig) -> None:  # fmt: skip
+        self.model, self.streams, self.optimizer, self.stepper, self.config = model, streams, optimizer, stepper, config
+        self.rows: list[dict[str, float]] = []
+        self.log = _LossLog()
+        self.first_step, self.offset, self.start = 0, 0.0, time.perf_counter()
+        self.policy = None
+        if config.checkpoint_path is not None:
+            every = config.checkpoint_every or (0 if config.checkpoint_seconds else max(1, config.steps // 10))
+            self.policy = ResumePolicy(Path(config.checkpoint_path), every, config.checkpoint_seconds)
+            saved = load_checkpoint(self.policy.path, self.fingerprint())
+            if saved is not None:
+                self.restore(saved)
+
+    def elapsed(self) -> float:
+        return self.offset + time.perf_counter() - self.start
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What must match for a checkpoint to be resumed: the method, its settings, the run's settings."""
+        skip = {"callbacks", "verbose", "device", "num_workers", "checkpoint_path", "checkpoint_every",
+                "checkpoint_seconds"}  # fmt: skip
+        settings = {k: repr(v) for k, v in vars(self.config).items() if k not in skip}
+        params = getattr(self.model, "get_params", dict)()
+        return {"method": type(self.model).__name__, "params": repr(sorted(params.items())), **settings}
+
+    def checkpoint_if_due(self, step: int) -> None:
+        if self.policy is None or not self.policy.due(step):
+            return
+        callbacks = [c.state_dict() if hasattr(c, "state_dict") else None for c in self.config.callbacks]
+        save_checkpoint(self.policy.path, {
+            "fingerprint": self.fingerprint(), "step": step, "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(), "scaler": self.stepper.scaler.state_dict(),
+            "streams": self.streams.state_dict(), "rng": rng_state(), "log": self.log.state_dict(),
+            "rows": self.rows, "callbacks": callbacks, "elapsed": self.elapsed(),
+        })  # fmt: skip
+        self.policy.last_save = time.perf_counter()
+
+    def restore(self, saved: dict[str, Any]) -> None:
+        self.model.load_state_dict(saved["model"])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.stepper.scaler.load_state_dict(saved["scaler"])
+        self.streams.load_state_dict(saved["streams"])
+        self.log.load_state_dict(saved["log"], self.stepper.device)
+        for callback, state in zip(self.config.callbacks, saved["callbacks"]):
+            if state is not None and hasattr(callback, "load_state_dict"):
+                callback.load_state_dict(state)
+        set_rng_state(saved["rng"])
+        self.rows, self.first_step, self.offset = list(saved["rows"]), int(saved["step"]), float(saved["elapsed"])
+
+    def finished(self) -> None:
+        """The run is over: its checkpoint is no longer needed."""
+        if self.policy is not None:
+            self.policy.path.unlink(missing_ok=True)

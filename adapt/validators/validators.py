@@ -64,8 +64,14 @@ def collect_outputs(
 
     ``target`` gives inputs only (a tensor, or a Dataset whose labels, if any, are dropped).
     """
+
     # predictions come back as numpy for numpy inputs: validators compute on tensors (shared memory)
-    logits, features = lambda x: torch.as_tensor(model.predict_logits(x)), lambda x: torch.as_tensor(model.features(x))
+    def logits(x: Any) -> torch.Tensor:
+        return torch.as_tensor(model.predict_logits(x))
+
+    def features(x: Any) -> torch.Tensor:
+        return torch.as_tensor(model.features(x))
+
     target = _sample(target, max_examples, seed)
     out = ModelOutputs(logits(target), features(target))
     if source_val is not None:
@@ -288,6 +294,13 @@ class ValidationCallback:
             self.best_step = step
             self.best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
         return result
+
+    def state_dict(self) -> dict[str, Any]:
+        """The best checkpoint so far (saved in mid-run training checkpoints)."""
+        return {"best_step": self.best_step, "best_score": self.best_score, "best_state": self.best_state}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best_step, self.best_score, self.best_state = state["best_step"], state["best_score"], state["best_state"]
 
     def restore_best(self, model: Any) -> int | None:
         """Load the best checkpoint into ``model``; returns its step (None if nothing was kept)."""

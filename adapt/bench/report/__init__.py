@@ -8,16 +8,19 @@ negative transfer), :mod:`.selection` (label-free model selection and validator 
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import os
+import shutil
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from ..runner import read_records
+from ..records import read_records
 from .figures import curves_frame, make_figures, validators_figure
 from .selection import (
     CHECKPOINT_KEYS,
@@ -170,6 +173,20 @@ def write_report(
         raise FileNotFoundError(f"{results / 'runs'} holds no records")
     out = Path(out) if out else results / "report"
     out.mkdir(parents=True, exist_ok=True)
+    # Every file is written into a staging folder, then renamed into place: a crash or a full disk
+    # leaves the previous report whole, never a truncated file.
+    staging = Path(tempfile.mkdtemp(dir=out, prefix=".staging-"))
+    try:
+        report = _build_report(records, results, staging, figures)
+        for path in sorted(staging.iterdir()):
+            os.replace(path, out / path.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return dataclasses.replace(report, out=out, figures=[out / p.name for p in report.figures])
+
+
+def _build_report(records: list[dict[str, Any]], results: Path, out: Path, figures: bool) -> Report:
+    """Every table and figure of :func:`write_report`, written into ``out``."""
     runs = runs_frame(records)
     headline, picked_by = headline_runs(runs, records)
     summary = summarize(headline)

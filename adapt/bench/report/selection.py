@@ -298,7 +298,7 @@ def _write_study(selection: pd.DataFrame, out: Path) -> tuple[pd.DataFrame, str]
         percent.rename(columns={"negative transfer": "negative transfer (%)"}).reset_index().to_csv(
             out / "selection_study.csv", index=False
         )
-        shown = study.map(lambda v: f"{v:.2f}").assign(
+        shown = study.map(lambda v: "n/a" if pd.isna(v) else f"{v:.2f}").assign(
             **{"negative transfer": study["negative transfer"].map(lambda v: f"{100 * v:.0f}%")}
         )
         (out / "selection_study.md").write_text(to_markdown(shown, caption))

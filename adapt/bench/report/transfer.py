@@ -30,7 +30,7 @@ def paired_gains(results: pd.DataFrame, value: str = "score") -> pd.DataFrame:
     pandas.DataFrame
         The adaptation rows that have a SourceOnly partner, with columns ``baseline`` and ``gain``.
     """
-    keys = ["task", "seed"] + [k for k in ("rule",) if k in results.columns]
+    keys = ["task", "seed"] + [k for k in ("budget", "rule") if k in results.columns and results[k].notna().any()]
     base = results[results["method"] == BASELINE].set_index(keys)[value].rename("baseline")
     others = results[results["method"] != BASELINE].join(base, on=keys, how="inner")
     return others.assign(gain=100 * (others[value] - others["baseline"]))

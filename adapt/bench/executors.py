@@ -1,0 +1,148 @@
+"""Where a sweep's runs execute: this machine's processes (``local``) or Ray tasks (``ray``).
+
+An executor receives the pending runs and ``work(spec, device, verbose) -> status``, a picklable
+function that trains one run and writes its record; it yields each run's status as it finishes.
+Records are written by whoever ran the run, atomically, so an executor that is killed loses at most
+the runs in flight (and those resume from their mid-run checkpoints).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .._optional import require
+from ..train.engine import resolve_device
+
+#: ``work(spec, device, verbose) -> status``
+Work = Callable[..., str]
+EXECUTORS = ("local", "ray")
+
+
+@dataclass(frozen=True)
+class Executor:
+    """``kind``: 'local' or 'ray'; for Ray, the cluster ``address`` (None: start Ray on this machine)
+    and the CPUs and GPUs each run reserves."""
+
+    kind: str = "local"
+    address: str | None = None
+    cpus_per_run: int = 1
+    gpus_per_run: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in EXECUTORS:
+            raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, got {self.kind!r}")
+        if self.cpus_per_run < 1 or self.gpus_per_run < 0:
+            raise ValueError("a run reserves at least 1 CPU and no negative number of GPUs")
+
+
+def available_cpus() -> int:
+    """The CPUs this process may use, less those other processes keep busy right now (at least 1).
+
+    Busy CPUs are the running processes in ``/proc/loadavg`` other than this one (the least of three
+    looks, 20 ms apart, since a look can catch a short-lived process); where that file does not
+    exist, every allowed CPU counts as free.
+    """
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    looks = []
+    for _ in range(3):
+        try:
+            looks.append(int(Path("/proc/loadavg").read_text().split()[3].split("/")[0]) - 1)
+        except (OSError, ValueError, IndexError):
+            return cpus
+        time.sleep(0.02)
+    return max(1, cpus - max(0, min(looks)))
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A worker's watchdog: when the sweep process is gone (any signal, SIGKILL included), stop too."""
+    while True:
+        time.sleep(0.5)
+        if os.getppid() != parent:
+            os._exit(1)
+
+
+def _worker_init(threads: int, parent: int) -> None:
+    # Ctrl-C is the parent's to handle: it cancels the queue and stops the workers.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    torch.set_num_threads(threads)
+    if os.getppid() != parent:  # the parent died while this worker started
+        os._exit(1)
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True, name="exit-with-parent").start()
+
+
+def local_results(pending: list[Any], jobs: int, device: str, work: Work, show: bool) -> Iterator[tuple[Any, str]]:
+    """Run ``pending`` in this process (``jobs`` = 1) or in ``jobs`` worker processes."""
+    free = available_cpus()
+    if jobs <= 1:
+        threads = torch.get_num_threads()
+        torch.set_num_threads(max(1, min(threads, free)))  # no more threads than free CPUs: OpenMP spins
+        try:
+            for spec in pending:
+                yield spec, work(spec, device, show)
+        finally:
+            torch.set_num_threads(threads)
+        return
+    # Each worker gets its share of the free CPUs: more threads than CPUs makes OpenMP spin (a 3 s run took 160 s).
+    threads = max(1, free // jobs)
+    devices = [device] * jobs
+    if resolve_device(device).type == "cuda" and torch.cuda.device_count() > 1:
+        devices = [f"cuda:{i % torch.cuda.device_count()}" for i in range(jobs)]
+    pool = ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_worker_init,
+                               initargs=(threads, os.getpid()))  # fmt: skip
+    try:
+        futures = {pool.submit(work, spec, devices[i % jobs], False): spec for i, spec in enumerate(pending)}
+        remaining = set(futures)
+        while remaining:
+            done, remaining = wait(remaining, return_when=FIRST_COMPLETED)
+            for future in done:
+                yield futures[future], future.result()
+    except BaseException:
+        # On Ctrl-C or SIGTERM do not wait for queued or running runs: finished records are already
+        # on disk, and a record is written atomically, so stopping a worker cannot corrupt one.
+        workers = list(getattr(pool, "_processes", {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for worker in workers:
+            worker.terminate()
+        raise
+    pool.shutdown(wait=True)
+
+
+def _ray_run(work: Work, spec: Any, device: str, threads: int) -> str:
+    """One run inside a Ray task: as many torch threads as CPUs the task reserved."""
+    torch.set_num_threads(threads)
+    return work(spec, device, False)
+
+
+def ray_results(pending: list[Any], device: str, work: Work, executor: Executor) -> Iterator[tuple[Any, str]]:
+    """Run ``pending`` as Ray tasks (each reserving its CPUs and GPUs), on a local Ray or a cluster.
+
+    The output folder must be on a filesystem every node sees (the tasks write the records).
+    Stopping the sweep cancels the tasks that have not finished.
+    """
+    ray = require("ray", "ray", "the Ray executor")
+    started_here = not ray.is_initialized()
+    if started_here:
+        ray.init(address=executor.address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    task = ray.remote(num_cpus=executor.cpus_per_run, num_gpus=executor.gpus_per_run, max_retries=1)(_ray_run)
+    refs = {task.remote(work, spec, device, executor.cpus_per_run): spec for spec in pending}
+    try:
+        while refs:
+            done, _ = ray.wait(list(refs), num_returns=1)
+            for ref in done:
+                yield refs.pop(ref), ray.get(ref)
+    finally:
+        for ref in refs:  # interrupted: nothing left running for a sweep nobody waits for
+            ray.cancel(ref, force=True)
+        if started_here:
+            ray.shutdown()
