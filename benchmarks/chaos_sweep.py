@@ -101,7 +101,7 @@ def kill_sweeps(out: Path, suite: Path, kills: int, rng: random.Random) -> dict[
     for _ in range(kills):
         before = {p.name for p in (out / "runs").glob("*.json")} if (out / "runs").exists() else set()
         proc = subprocess.Popen(sweep(out, suite), env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(1.0, 8.0))
+        time.sleep(rng.uniform(4.0, 14.0))  # start-up (imports, workers) takes a few seconds
         if proc.poll() is not None:  # it finished before the kill
             break
         workers = descendants(proc.pid)
