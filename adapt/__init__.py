@@ -52,6 +52,8 @@ def __getattr__(name: str) -> Any:
         try:  # any submodule, as after an eager import: adapt.losses, adapt.batch, adapt.registry ...
             value = importlib.import_module(f"adapt.{name}")
         except ModuleNotFoundError as exc:
+            if exc.name != f"adapt.{name}":  # a dependency of a real submodule is missing: say so
+                raise
             raise AttributeError(f"module 'adapt' has no attribute {name!r}") from exc
     globals()[name] = value
     return value

@@ -39,6 +39,36 @@ def test_ray_executor_gives_the_local_results_on_the_quick_suite(tmp_path):
     assert again.returncode == 0 and "8 already done, 0 finished now" in again.stdout  # resumes like local
 
 
+@pytest.mark.slow
+def test_sigterm_during_a_ray_sweep_is_handled_like_ctrl_c(tmp_path):
+    """Exit status 143 and the resume message, as without Ray. Ray's own shutdown now and then aborts
+    in its C++ core when a task completes during it (exit status 1, a native stack trace, seen in
+    about one try in five under pytest); the test allows that for two tries out of three, never a
+    Python traceback or Ray's default SIGTERM exit (status 15 without our message)."""
+    import signal
+    import time
+
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "RAY_USAGE_STATS_ENABLED": "0"}
+    outcomes = []
+    for attempt in range(3):
+        out = tmp_path / f"ray{attempt}"
+        proc = subprocess.Popen([str(BIN), "run", "--suite", "quick", "--methods", "dann", "--out", str(out),
+                                 "--executor", "ray", "--quiet", "--no-report"], env=env, stderr=subprocess.PIPE,
+                                text=True)  # fmt: skip
+        deadline = time.time() + 300
+        while time.time() < deadline and not list((out / "runs").glob("*.json")):
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=120)
+        assert "Traceback (most recent call last)" not in stderr and proc.returncode != 15, stderr[-3000:]
+        outcomes.append(proc.returncode)
+        if proc.returncode == 143:
+            assert "terminated (SIGTERM); finished runs are saved" in stderr
+            break
+        assert proc.returncode == 1 and "ray::core" in stderr, stderr[-3000:]  # Ray's native abort
+    assert outcomes[-1] == 143, outcomes
+
+
 def test_ray_executor_needs_the_extra_or_says_how_to_get_it(tmp_path, monkeypatch):
     from adapt.bench import executors
 

@@ -246,6 +246,24 @@ def test_a_folder_not_known_to_be_complete_is_refused_until_marked(tmp_path, off
     assert wrong.returncode == 2 and "unknown download 'visda2017-train'" in wrong.stderr
 
 
+def test_a_download_merges_into_a_folder_and_keeps_what_the_archive_lacks(tmp_path, office_archive, monkeypatch):
+    from adapt import data
+
+    mirror, md5 = office_archive
+    monkeypatch.setitem(
+        sources.SOURCES, "office31", sources.Source("https://x.invalid", "office31.tar.gz", md5, "office31")
+    )
+    monkeypatch.setenv("ADAPT_DATA_MIRROR", mirror.as_uri())
+    monkeypatch.setenv("ADAPT_ALLOW_FILE_MIRROR", "1")
+    root = tmp_path / "data"
+    mine = root / "office31" / "amazon" / "images" / "back_pack" / "my_notes.txt"
+    mine.parent.mkdir(parents=True)
+    mine.write_bytes(b"user data")  # an unmarked folder with something the archive does not have
+    task = data.task("office31", "amazon", "webcam", root=root, download=True)  # refetched: it was unmarked
+    assert mine.read_bytes() == b"user data" and (root / "office31" / ".adapt-complete-office31.json").exists()
+    assert len(task.source_train) >= 2
+
+
 def test_mirrors_must_be_https_and_downloads_need_a_checksum(tmp_path, office_archive, monkeypatch):
     mirror, md5 = office_archive
     monkeypatch.setitem(
@@ -298,6 +316,12 @@ def test_bad_device_is_one_line_before_any_run(tmp_path, device, message):
     result = cli("run", "--suite", suite_file(tmp_path), "--out", tmp_path / "out", "--device", device)
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_ray_on_cuda_needs_reserved_gpus(tmp_path):
+    result = cli("run", "--suite", suite_file(tmp_path), "--out", tmp_path / "out", "--executor", "ray",
+                 "--device", "cuda")  # fmt: skip
+    assert result.returncode == 2 and "needs --gpus-per-run" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_out_that_is_a_file_and_a_full_disk_are_one_line(tmp_path, monkeypatch, capsys):

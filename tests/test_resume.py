@@ -100,6 +100,34 @@ def test_checkpoint_selection_survives_a_resume(tmp_path):
     _same(plain, resumed, history, resumed_history)
 
 
+class FirstStep:
+    """A callback with state: the first step it saw (restored from the checkpoint on resume)."""
+
+    def __init__(self) -> None:
+        self.every, self.first = 10, None
+
+    def __call__(self, step: int, model) -> dict[str, float]:
+        self.first = self.first or step
+        return {"first": np.float32(self.first)}  # a numpy number: the checkpoint must still load
+
+    def state_dict(self) -> dict:
+        return {"first": self.first}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.first = state["first"]
+
+
+def test_callback_state_is_found_by_its_class_when_the_list_changes(tmp_path):
+    xs, ys, xt, _ = moons_shift()
+    path = tmp_path / "run.pt"
+    with pytest.raises(Killed):  # the killed run had one more callback in front
+        _fit(_model(), (xs, ys), xt, checkpoint_path=path, checkpoint_every=20, callbacks=[KillAt(50), FirstStep()])
+    resumed = FirstStep()
+    history = _fit(_model(), (xs, ys), xt, checkpoint_path=path, checkpoint_every=20, callbacks=[resumed])
+    assert history.attrs["resumed_from_step"] == 40
+    assert resumed.first == 10 and set(history["first"].dropna()) == {10.0}
+
+
 def test_a_checkpoint_of_another_run_is_refused(tmp_path):
     xs, ys, xt, _ = moons_shift()
     path = tmp_path / "run.pt"

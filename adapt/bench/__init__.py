@@ -37,6 +37,8 @@ def __getattr__(name: str) -> Any:
         try:  # a submodule: adapt.bench.runner, adapt.bench.report ...
             value = importlib.import_module(f"adapt.bench.{name}")
         except ModuleNotFoundError as exc:
+            if exc.name != f"adapt.bench.{name}":  # a dependency of a real submodule is missing: say so
+                raise
             raise AttributeError(f"module 'adapt.bench' has no attribute {name!r}") from exc
     globals()[name] = value
     return value

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -142,7 +143,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise ValueError(f"--jobs must be >= 1, got {args.jobs}")
     if Path(args.out).exists() and not Path(args.out).is_dir():
         raise ValueError(f"--out {args.out} is a file; give a folder for the results")
-    check_device(args.device)
+    if args.executor == "local":
+        check_device(args.device)  # Ray tasks run elsewhere: their devices are the cluster's
+    elif args.device.startswith("cuda") and args.gpus_per_run <= 0:
+        raise ValueError("--device cuda with --executor ray needs --gpus-per-run (for example 1): a task that "
+                         "reserves no GPU would share whichever GPU it sees")  # fmt: skip
     if args.checkpoint_seconds < 0 or args.checkpoint_every < 0:
         raise ValueError("--checkpoint-seconds and --checkpoint-every must be >= 0")
     executor = Executor(args.executor, args.address, args.cpus_per_run, args.gpus_per_run)
@@ -199,7 +204,11 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, handled like Ctrl-C: the queue is cancelled, the workers stop, finished runs stay."""
 
 
+_TERMINATED: list[bool] = []  # set by the SIGTERM handler: cleanup may raise another interrupt on top
+
+
 def _raise_terminated(signum: int, frame: object) -> None:
+    _TERMINATED.append(True)
     raise Terminated
 
 
@@ -224,11 +233,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return handler(args)
     except KeyboardInterrupt as exc:
-        what = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+        terminated = isinstance(exc, Terminated) or bool(_TERMINATED)
+        what = "terminated (SIGTERM)" if terminated else "interrupted"
         print(f"{what}; finished runs are saved, rerun the same command to resume", file=sys.stderr)
-        return 143 if isinstance(exc, Terminated) else 130
+        return 143 if terminated else 130
     except Exception as exc:
-        if not _is_user_error(exc):
+        if not _is_user_error(exc) or os.environ.get("ADAPT_DEBUG") == "1":  # ADAPT_DEBUG=1: the traceback
             raise
         print(f"adapt-bench {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -94,7 +94,7 @@ def local_results(pending: list[Any], jobs: int, device: str, work: Work, show: 
             torch.set_num_threads(threads)
         return
     # Each worker gets its share of the free CPUs: more threads than CPUs makes OpenMP spin (a 3 s run took 160 s).
-    threads = max(1, free // jobs)
+    threads = max(1, min(torch.get_num_threads(), free // jobs))  # and never above OMP_NUM_THREADS
     devices = [device] * jobs
     if resolve_device(device).type == "cuda" and torch.cuda.device_count() > 1:
         devices = [f"cuda:{i % torch.cuda.device_count()}" for i in range(jobs)]
@@ -133,16 +133,32 @@ def ray_results(pending: list[Any], device: str, work: Work, executor: Executor)
     ray = require("ray", "ray", "the Ray executor")
     started_here = not ray.is_initialized()
     if started_here:
+        handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
         ray.init(address=executor.address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        for signum, handler in handlers.items():  # ray.init replaces them; the sweep's own handling stays
+            if handler is not None and threading.current_thread() is threading.main_thread():
+                signal.signal(signum, handler)
     task = ray.remote(num_cpus=executor.cpus_per_run, num_gpus=executor.gpus_per_run, max_retries=1)(_ray_run)
     refs = {task.remote(work, spec, device, executor.cpus_per_run): spec for spec in pending}
     try:
         while refs:
             done, _ = ray.wait(list(refs), num_returns=1)
             for ref in done:
-                yield refs.pop(ref), ray.get(ref)
+                spec = refs.pop(ref)
+                try:
+                    status = ray.get(ref)
+                except ray.exceptions.RayError:  # a worker crashed or a node was lost: the sweep goes on
+                    status = "failed"  # no record is written, so the next sweep runs it again
+                yield spec, status
     finally:
-        for ref in refs:  # interrupted: nothing left running for a sweep nobody waits for
-            ray.cancel(ref, force=True)
-        if started_here:
-            ray.shutdown()
+        if started_here:  # interrupted or done: shutting our Ray down stops whatever still runs
+            main = threading.current_thread() is threading.main_thread()
+            previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None  # no second interrupt
+            try:
+                ray.shutdown()
+            finally:
+                if main:
+                    signal.signal(signal.SIGINT, previous)
+        else:  # a shared cluster: cancel only this sweep's tasks
+            for ref in refs:
+                ray.cancel(ref, force=True)

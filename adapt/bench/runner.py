@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 from .._version import __version__
 from ..data import BENCHMARKS, DatasetNotFoundError, DownloadError, Task, dataset_labels
 from ..data import task as make_data_task
+from ..data.download import UnverifiedDataError
 from ..errors import MissingDataError
 from ..methods import create, get
 from ..train.engine import NonFiniteLossError, TrainConfig, resolve_device
@@ -86,6 +87,8 @@ def check_data(
         seen.add(t.name)
         try:
             make_data_task(t.benchmark, t.source, t.target, root, protocol=t.protocol, download=download, **t.data)
+        except UnverifiedDataError as exc:  # there, but not known to be complete: its message has the repair
+            raise MissingDataError(f"{t.benchmark} data for {t.name}: {str(exc).splitlines()[0]}") from exc
         except DatasetNotFoundError as exc:
             raise MissingDataError(
                 f"{t.benchmark} data for {t.name} not found under {Path(root).expanduser().resolve()} "
@@ -283,8 +286,14 @@ class Checkpointing:
     def fit_options(self, spec: RunSpec) -> dict[str, Any]:
         if self.folder is None or not (self.every or self.seconds):
             return {}
+        # the sweep deletes the checkpoint once the record is written (a kill while scoring keeps it)
         return {"checkpoint_path": self.folder / f"{spec.run_id}.pt", "checkpoint_every": self.every,
-                "checkpoint_seconds": self.seconds}  # fmt: skip
+                "checkpoint_seconds": self.seconds, "checkpoint_delete": False}  # fmt: skip
+
+    def done(self, spec: RunSpec) -> None:
+        """The run's record is written: its checkpoint can go."""
+        if self.folder is not None:
+            (self.folder / f"{spec.run_id}.pt").unlink(missing_ok=True)
 
 
 def execute(
@@ -320,9 +329,8 @@ def execute(
         record.update(status="ok", curve=history.to_dict(orient="records"), **_scores(model, task, spec, validation),
                       resumed_from_step=history.attrs.get("resumed_from_step", 0))  # fmt: skip
     except Exception as exc:
-        resume = checkpointing.fit_options(spec).get("checkpoint_path")
-        if resume is not None:  # a retry starts over: resuming would repeat the failure
-            resume.unlink(missing_ok=True)
+        if isinstance(exc, NonFiniteLossError):  # resuming would diverge again: a retry starts over
+            checkpointing.done(spec)
         record.update(
             status="failed",
             error=f"{type(exc).__name__}: {exc}",
@@ -359,6 +367,8 @@ def _run_and_record(
     """One run from start to record (in whatever process an executor picked); its status."""
     record = execute(spec, device, data_root, verbose=verbose, checkpointing=checkpointing)
     write_record(Path(out) / "runs" / f"{spec.run_id}.json", record)
+    if record["status"] == "ok":
+        checkpointing.done(spec)
     return record["status"]
 
 
@@ -385,7 +395,7 @@ def run_sweep(
     Before the first run, the data of the tasks with runs to do is looked for (and fetched with
     ``download``): :class:`MissingDataError` names what is missing.
     """
-    out = Path(out)
+    out = Path(out).resolve()  # absolute: Ray tasks on other nodes resolve paths from their own folder
     executor = executor or Executor()
     checkpointing = Checkpointing(out / "checkpoints", checkpoint_every, checkpoint_seconds)
     runs = expand(suite, methods, seeds)
@@ -396,8 +406,8 @@ def run_sweep(
     (out / "runs").mkdir(parents=True, exist_ok=True)
     if suite.published:
         write_record(out / "published.json", suite.published)
-    for stale in (out / "runs").glob(".*.tmp"):  # left by a killed sweep; never a record
-        stale.unlink()
+    for stale in [*(out / "runs").glob(".*.tmp"), *(out / "checkpoints").glob(".*.tmp")]:  # left by a kill
+        stale.unlink(missing_ok=True)
     counts = {
         "total": len(runs),
         "skipped": len(runs) - len(pending),
@@ -407,7 +417,7 @@ def run_sweep(
         "failed_before": sum(1 for r in runs if r.run_id not in pending_ids and existing[r.run_id]["status"] != "ok"),
     }
     progress = SweepProgress(suite.name, len(runs), counts["skipped"], verbose)
-    data_root = data_root_for(suite, data_root)
+    data_root = str(Path(data_root_for(suite, data_root)).expanduser().resolve())
     try:
         for spec, status in _results(pending, jobs, device, data_root, out, progress.bars, checkpointing, executor):
             counts[status] += 1

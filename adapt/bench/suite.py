@@ -75,8 +75,11 @@ TOP_KEYS = {
 METRICS = ("accuracy", "mean_class_accuracy")
 TASK_KEYS = {"benchmark", "source", "target", "backbone", "train", "data", "model", "protocol"}
 MODEL_KEYS = {"feature_dim", "bottleneck_dim"}
+#: ``data`` keys every benchmark takes (``adapt.data.task`` arguments) besides its own options.
+DATA_KEYS = {"seed", "test_fraction"}
 # Fields a suite may not set: they belong to the command line or the harness.
-TRAIN_RESERVED = {"seed", "device", "callbacks", "verbose", "checkpoint_path", "checkpoint_every", "checkpoint_seconds"}
+TRAIN_RESERVED = {"seed", "device", "callbacks", "verbose", "checkpoint_path", "checkpoint_every", "checkpoint_seconds",
+                  "checkpoint_delete"}  # fmt: skip
 
 
 class SuiteError(ValueError):
@@ -327,7 +330,7 @@ def _check_task(path: Path, where: str, t: Any, backbones: dict[str, dict[str, A
         dict(backbones[t["backbone"]]),
         t["backbone"],
         _check_train(path, f"{where}.train", t.get("train", {})),
-        _check_keys(path, f"{where}.data", t.get("data", {}), BENCHMARKS[t["benchmark"]].options),
+        _check_keys(path, f"{where}.data", t.get("data", {}), BENCHMARKS[t["benchmark"]].options | DATA_KEYS),
         _check_keys(path, f"{where}.model", t.get("model", {}), MODEL_KEYS),
         t.get("protocol"),
     )

@@ -118,7 +118,12 @@ def fetch(key: str, root: str | os.PathLike[str], layout: str, mirror: str | Non
     for stale in root.glob(f".{key}.partial-*"):  # left by an interrupted fetch
         shutil.rmtree(stale, ignore_errors=True)
     archive = download_verified(url, root / source.filename, md5=source.md5, layout=f"Or create by hand:\n{layout}")
-    staging = Path(tempfile.mkdtemp(dir=root, prefix=f".{key}.partial-"))
+    # staging next to the real target (which may be a link to another disk): moves never cross filesystems
+    home = target.resolve().parent
+    home.mkdir(parents=True, exist_ok=True)
+    for stale in home.glob(f".{key}.partial-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    staging = Path(tempfile.mkdtemp(dir=home, prefix=f".{key}.partial-"))
     try:
         extract(archive, staging)
         unpacked = staging / source.unpacks_to
@@ -126,6 +131,7 @@ def fetch(key: str, root: str | os.PathLike[str], layout: str, mirror: str | Non
             raise DownloadError(
                 f"{archive.name} did not unpack to {source.unpacks_to}/; create this layout by hand:\n{layout}"
             )
+        (target / COMPLETE_MARKER.format(key=key)).unlink(missing_ok=True)  # not complete while files move
         entries = _move_entries(unpacked, target)
         marker = {"source": key, "md5": source.md5, "entries": entries}
         (target / COMPLETE_MARKER.format(key=key)).write_text(json.dumps(marker, indent=1))
@@ -136,16 +142,22 @@ def fetch(key: str, root: str | os.PathLike[str], layout: str, mirror: str | Non
 
 
 def _move_entries(unpacked: Path, target: Path) -> list[str]:
-    """Move each top-level entry of ``unpacked`` into ``target`` (replacing an older copy); their names."""
+    """Merge ``unpacked`` into ``target`` file by file (each move atomic; the archive's version of a
+    file replaces an older one, files that are not in the archive stay); the top-level names."""
     target.mkdir(parents=True, exist_ok=True)
     entries = sorted(p.name for p in unpacked.iterdir() if not p.name.startswith(".adapt-complete-"))
     for name in entries:
-        dest = target / name
-        if dest.is_dir():
-            shutil.rmtree(dest)
-        elif dest.exists():
-            dest.unlink()
-        os.replace(unpacked / name, dest)
+        source = unpacked / name
+        if source.is_dir():
+            for path in sorted(source.rglob("*")):
+                dest = target / path.relative_to(unpacked)
+                if path.is_dir():
+                    dest.mkdir(parents=True, exist_ok=True)
+                else:
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(path, dest)
+        else:
+            os.replace(source, target / name)
     return entries
 
 

@@ -210,7 +210,9 @@ class InMemoryBatches:
 
 class EpochSampler(Sampler[int]):
     """A fresh random order of ``n`` indices each epoch, drawn from ``generator`` when the epoch's
-    first batch is asked for (as ``RandomSampler`` does), that can also resume in mid-epoch."""
+    first batch is asked for, that can also resume in mid-epoch. It draws from the generator exactly
+    as ``RandomSampler`` does (one more permutation, unused, when an epoch runs out), so runs give
+    the same batches as with ``shuffle=True``."""
 
     def __init__(self, n: int, generator: torch.Generator) -> None:
         self.n, self.generator = n, generator
@@ -227,6 +229,7 @@ class EpochSampler(Sampler[int]):
             order, start = torch.randperm(self.n, generator=self.generator), 0
         self.order, self.start = order, 0
         yield from order[start:].tolist()
+        torch.randperm(self.n, generator=self.generator)  # RandomSampler's draw for a partial last epoch
 
 
 class LoaderBatches:

@@ -107,6 +107,8 @@ class TrainConfig:
     checkpoint_path: str | os.PathLike[str] | None = None
     checkpoint_every: int = 0
     checkpoint_seconds: float = 0.0
+    #: False: leave the checkpoint for the caller to delete (a sweep deletes it once the record is written).
+    checkpoint_delete: bool = True
 
     def __post_init__(self) -> None:
         _coerce_numbers(self)
@@ -122,6 +124,8 @@ class TrainConfig:
             raise ValueError(f"amp must be None, 'bf16' or 'fp16', got {self.amp!r}")
         if self.log_every < 1:
             raise ValueError(f"log_every must be >= 1, got {self.log_every}")
+        if self.checkpoint_every < 0 or self.checkpoint_seconds < 0:
+            raise ValueError("checkpoint_every and checkpoint_seconds must be >= 0")
         lr_factor(self.lr_schedule, 0.0, 0)  # validates the name
 
 
@@ -337,7 +341,8 @@ def _run_callbacks(callbacks: list[Callback], step: int, model: Trainable, devic
         # base seed) come from a forked generator, so a run with checkpoint selection trains exactly
         # like one without.
         with torch.random.fork_rng(devices=rng_devices):
-            extra.update(callback(step, model) or {})
+            # plain floats: the history goes into checkpoints, which hold no numpy scalars
+            extra.update({k: float(v) for k, v in (callback(step, model) or {}).items()})
         model.train()
     return extra
 
@@ -435,12 +440,25 @@ def train(model: Trainable, source: Any, target: Any, config: TrainConfig) -> pd
                 if bar is not None:
                     bar.update(1)
     finally:
+        run.close()
         if bar is not None:
             bar.close()
     run.finished()
     history = pd.DataFrame(run.rows)
     history.attrs["resumed_from_step"] = run.first_step  # 0 unless a mid-run checkpoint was resumed
     return history
+
+
+def _keyed(callbacks: Sequence[Callback]) -> list[tuple[str, Callback]]:
+    """Callbacks keyed by class name and rank among those of that class: a resumed run finds each
+    one's saved state even when the list around it differs."""
+    seen: dict[str, int] = {}
+    keyed = []
+    for callback in callbacks:
+        name = type(callback).__name__
+        keyed.append((f"{name}#{seen.get(name, 0)}", callback))
+        seen[name] = seen.get(name, 0) + 1
+    return keyed
 
 
 class _RunState:
@@ -452,6 +470,7 @@ class _RunState:
         self.rows: list[dict[str, float]] = []
         self.log = _LossLog()
         self.first_step, self.offset, self.start = 0, 0.0, time.perf_counter()
+        self.threads_before: int | None = None
         self.policy = None
         if config.checkpoint_path is not None:
             every = config.checkpoint_every or (0 if config.checkpoint_seconds else max(1, config.steps // 10))
@@ -466,7 +485,7 @@ class _RunState:
     def fingerprint(self) -> dict[str, Any]:
         """What must match for a checkpoint to be resumed: the method, its settings, the run's settings."""
         skip = {"callbacks", "verbose", "device", "num_workers", "checkpoint_path", "checkpoint_every",
-                "checkpoint_seconds"}  # fmt: skip
+                "checkpoint_seconds", "checkpoint_delete"}  # fmt: skip
         settings = {k: repr(v) for k, v in vars(self.config).items() if k not in skip}
         params = getattr(self.model, "get_params", dict)()
         return {"method": type(self.model).__name__, "params": repr(sorted(params.items())), **settings}
@@ -474,12 +493,12 @@ class _RunState:
     def checkpoint_if_due(self, step: int) -> None:
         if self.policy is None or not self.policy.due(step):
             return
-        callbacks = [c.state_dict() if hasattr(c, "state_dict") else None for c in self.config.callbacks]
+        callbacks = {key: c.state_dict() for key, c in _keyed(self.config.callbacks) if hasattr(c, "state_dict")}
         save_checkpoint(self.policy.path, {
             "fingerprint": self.fingerprint(), "step": step, "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(), "scaler": self.stepper.scaler.state_dict(),
-            "streams": self.streams.state_dict(), "rng": rng_state(), "log": self.log.state_dict(),
-            "rows": self.rows, "callbacks": callbacks, "elapsed": self.elapsed(),
+            "streams": self.streams.state_dict(), "rng": rng_state(self.stepper.device), "log": self.log.state_dict(),
+            "rows": self.rows, "callbacks": callbacks, "elapsed": self.elapsed(), "threads": torch.get_num_threads(),
         })  # fmt: skip
         self.policy.last_save = time.perf_counter()
 
@@ -489,13 +508,21 @@ class _RunState:
         self.stepper.scaler.load_state_dict(saved["scaler"])
         self.streams.load_state_dict(saved["streams"])
         self.log.load_state_dict(saved["log"], self.stepper.device)
-        for callback, state in zip(self.config.callbacks, saved["callbacks"]):
-            if state is not None and hasattr(callback, "load_state_dict"):
-                callback.load_state_dict(state)
-        set_rng_state(saved["rng"])
+        for key, callback in _keyed(self.config.callbacks):
+            if key in saved["callbacks"] and hasattr(callback, "load_state_dict"):
+                callback.load_state_dict(saved["callbacks"][key])
+        set_rng_state(saved["rng"], self.stepper.device)
+        # the thread count changes results in the last digits: continue with the checkpointed run's
+        self.threads_before = torch.get_num_threads()
+        torch.set_num_threads(int(saved["threads"]))
         self.rows, self.first_step, self.offset = list(saved["rows"]), int(saved["step"]), float(saved["elapsed"])
 
     def finished(self) -> None:
-        """The run is over: its checkpoint is no longer needed."""
-        if self.policy is not None:
+        """The run is over: its checkpoint is no longer needed (unless the caller deletes it)."""
+        if self.policy is not None and self.config.checkpoint_delete:
             self.policy.path.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        """Give back the thread count a resume changed."""
+        if self.threads_before is not None:
+            torch.set_num_threads(self.threads_before)

@@ -6,8 +6,10 @@ that orders the batches), each batch stream's position in its epoch, the loss lo
 history row, the history so far, and the state of callbacks that keep one (checkpoint selection).
 It is written atomically (temporary file, then rename) and loaded with ``weights_only=True``.
 
-Resuming is exact for in-memory data and for Datasets that adapt batches itself; a DataLoader you
-pass restarts its current epoch.
+Resuming is exact for in-memory data and for Datasets that adapt batches itself with
+``num_workers=0`` (the thread count of the checkpointed run is restored too). With worker processes,
+random augmentations in the workers are seeded afresh on resume (same images, other crops); a
+DataLoader you pass restarts its current epoch.
 """
 
 from __future__ import annotations
@@ -46,22 +48,24 @@ class ResumePolicy:
         return bool(self.seconds) and time.perf_counter() - self.last_save >= self.seconds
 
 
-def rng_state() -> dict[str, Any]:
-    """The global generators' states as tensors and plain values (``weights_only`` loadable)."""
+def rng_state(device: torch.device) -> dict[str, Any]:
+    """The global generators' states as tensors and plain values (``weights_only`` loadable): the
+    CPU's, numpy's, Python's and, for a CUDA run, that of the run's GPU only (a resumed run may get
+    another GPU index)."""
     kind, keys, pos, has_gauss, cached = np.random.get_state()
     return {
         "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
         "numpy": [kind, torch.from_numpy(np.asarray(keys, dtype=np.int64)), pos, has_gauss, cached],
         "python": random.getstate(),
     }
 
 
-def set_rng_state(state: dict[str, Any]) -> None:
-    """Undo :func:`rng_state`."""
+def set_rng_state(state: dict[str, Any], device: torch.device) -> None:
+    """Undo :func:`rng_state`, into the GPU this run uses now."""
     torch.set_rng_state(state["torch"])
-    if state["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    if state["cuda"] is not None and device.type == "cuda":
+        torch.cuda.set_rng_state(state["cuda"], device)
     kind, keys, pos, has_gauss, cached = state["numpy"]
     np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
     version, internal, gauss = state["python"]
@@ -73,7 +77,10 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        torch.save({"format": CHECKPOINT_FORMAT, **state}, tmp)
+        with open(tmp, "wb") as f:
+            torch.save({"format": CHECKPOINT_FORMAT, **state}, f)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     finally:
         if tmp.exists():

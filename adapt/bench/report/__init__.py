@@ -175,6 +175,8 @@ def write_report(
     out.mkdir(parents=True, exist_ok=True)
     # Every file is written into a staging folder, then renamed into place: a crash or a full disk
     # leaves the previous report whole, never a truncated file.
+    for stale in out.glob(".staging-*"):  # left by a report that was killed
+        shutil.rmtree(stale, ignore_errors=True)
     staging = Path(tempfile.mkdtemp(dir=out, prefix=".staging-"))
     try:
         report = _build_report(records, results, staging, figures)
