@@ -51,6 +51,28 @@ def moons_shift(
 BLOB_SHIFTS = ("covariate", "label", "conditional", "subspace")
 
 
+def _draw_blobs(
+    rng: np.random.Generator, counts: np.ndarray, centers: np.ndarray, scale: np.ndarray | float
+) -> tuple[np.ndarray, np.ndarray]:
+    """``counts[c]`` Gaussian points around ``centers[c]`` per class (float32 x, int64 y)."""
+    y = np.repeat(np.arange(len(centers)), counts)
+    x = centers[y] + rng.normal(0, 1, (len(y), centers.shape[1])) * scale
+    return x.astype(np.float32), y.astype(np.int64)
+
+
+def _two_cluster_mixture(
+    rng: np.random.Generator, means: np.ndarray, n_per_class: int, p_first: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each class as two sub-clusters, the first drawn with probability ``p_first`` (covariate shift)."""
+    num_classes, dim = means.shape
+    offset = np.zeros(dim)
+    offset[:2] = [1.2, -1.2]
+    y = np.repeat(np.arange(num_classes), n_per_class)
+    first = rng.random(len(y)) < p_first
+    centers = means[y] + np.where(first[:, None], -offset, offset)
+    return (centers + rng.normal(0, 0.6, (len(y), dim))).astype(np.float32), y.astype(np.int64)
+
+
 def blobs_shift(
     shift: str = "conditional", n_per_class: int = 100, num_classes: int = 3, dim: int = 2, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -77,23 +99,12 @@ def blobs_shift(
     means[:, 0], means[:, 1] = 3 * np.cos(angles), 3 * np.sin(angles)
 
     def draw(counts: np.ndarray, centers: np.ndarray, scale: np.ndarray | float = 0.8) -> tuple[np.ndarray, np.ndarray]:
-        y = np.repeat(np.arange(num_classes), counts)
-        x = centers[y] + rng.normal(0, 1, (len(y), dim)) * scale
-        return x.astype(np.float32), y.astype(np.int64)
+        return _draw_blobs(rng, counts, centers, scale)
 
     balanced = np.full(num_classes, n_per_class)
     if shift == "covariate":
-        offset = np.zeros(dim)
-        offset[:2] = [1.2, -1.2]
-
-        def mixture(p_first: float) -> tuple[np.ndarray, np.ndarray]:
-            y = np.repeat(np.arange(num_classes), n_per_class)
-            first = rng.random(len(y)) < p_first
-            centers = means[y] + np.where(first[:, None], -offset, offset)
-            return (centers + rng.normal(0, 0.6, (len(y), dim))).astype(np.float32), y.astype(np.int64)
-
-        xs, ys = mixture(0.85)
-        xt, yt = mixture(0.15)
+        xs, ys = _two_cluster_mixture(rng, means, n_per_class, 0.85)
+        xt, yt = _two_cluster_mixture(rng, means, n_per_class, 0.15)
     elif shift == "label":
         # overlapping classes, so the source-trained decision boundary is wrong for the target prior
         xs, ys = draw(balanced, means, 1.6)

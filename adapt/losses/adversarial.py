@@ -37,8 +37,7 @@ def domain_adversarial_loss(
 
     * ``weight_normalization="per_domain"``: :math:`L_s = \\sum_i w_i\\ell_i / \\sum_i w_i` over the
       source and likewise :math:`L_t` over the target (the authors' code, ``loss.CDAN``);
-    * ``"joint"``: one weighted mean :math:`\\sum w\\ell / \\sum w` over both domains together
-      (TLlib's ``ConditionalDomainAdversarialLoss``), times 2 for ``reduction="sum"``.
+    * ``"joint"``: one weighted mean :math:`\\sum w\\ell / \\sum w` over both domains (TLlib's CDAN loss).
 
     Parameters
     ----------
@@ -51,8 +50,7 @@ def domain_adversarial_loss(
 
     Examples
     --------
-    A discriminator that cannot tell the domains apart (every logit 0, probability 1/2) scores
-    :math:`\\log 2` per domain:
+    A discriminator that cannot tell the domains apart (every logit 0) scores :math:`\\log 2` per domain:
 
     >>> domain_adversarial_loss(torch.zeros(8), torch.zeros(6))  # log 2
     tensor(0.6931)

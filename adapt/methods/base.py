@@ -57,6 +57,14 @@ def _hparam_value(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
+def _check_fit_options(train_options: dict[str, Any]) -> None:
+    """``fit``'s extra keywords must be :class:`TrainConfig` fields."""
+    valid = set(TrainConfig.__dataclass_fields__)
+    unknown = sorted(set(train_options) - valid)
+    if unknown:
+        raise TypeError(f"unknown fit option(s) {', '.join(unknown)}; valid: {', '.join(sorted(valid))}")
+
+
 def _selection_callback(name: str, target: Any, every: int) -> ValidationCallback:
     """The callback behind ``fit(select_by=...)``: one target-only validator, best checkpoint kept."""
     if name not in VALIDATORS:
@@ -67,7 +75,7 @@ def _selection_callback(name: str, target: Any, every: int) -> ValidationCallbac
             f"need only the target ({', '.join(n for n, v in VALIDATORS.items() if not v.needs_source_val)}), "
             f"or pass adapt.validators.ValidationCallback([{name!r}], target, source_val, ...) in callbacks"
         )
-    return ValidationCallback([name], target, every=every, select=name)
+    return ValidationCallback([name], target, every=max(1, every), select=name)
 
 
 class Adapter(nn.Module):
@@ -267,20 +275,13 @@ class Adapter(nn.Module):
         -------
         DataFrame with one row per logged step and one column per loss term.
 
-        Notes
-        -----
         Each call builds fresh heads (bottleneck, classifier, discriminators); the backbone is
         trained in place and continues from its current weights.
         """
-        valid = set(TrainConfig.__dataclass_fields__)
-        unknown = sorted(set(train_options) - valid)
-        if unknown:
-            raise TypeError(f"unknown fit option(s) {', '.join(unknown)}; valid: {', '.join(sorted(valid))}")
-        selection = None
-        if select_by is not None:
-            selection = _selection_callback(select_by, select_data if select_data is not None else target,
-                                            select_every or max(1, steps // 10))  # fmt: skip
-            callbacks = [*callbacks, selection]
+        _check_fit_options(train_options)
+        scored = select_data if select_data is not None else target
+        selection = None if select_by is None else _selection_callback(select_by, scored, select_every or steps // 10)
+        callbacks = [*callbacks, selection] if selection is not None else callbacks
         config = TrainConfig(
             steps=steps, batch_size=batch_size, seed=seed, device=device, callbacks=tuple(callbacks), **train_options
         )
