@@ -28,6 +28,16 @@ _LAZY = {
     "DAN": "adapt.methods",
     "DANN": "adapt.methods",
     "MCC": "adapt.methods",
+    "AFN": "adapt.methods",
+    "AdaBN": "adapt.methods",
+    "BNM": "adapt.methods",
+    "BSP": "adapt.methods",
+    "DomainConfusion": "adapt.methods",
+    "IM": "adapt.methods",
+    "JAN": "adapt.methods",
+    "MCD": "adapt.methods",
+    "MDD": "adapt.methods",
+    "MinEnt": "adapt.methods",
     "Adapter": "adapt.methods",
     "DeepCORAL": "adapt.methods",
     "NotFittedError": "adapt.methods",
@@ -41,7 +51,26 @@ _SUBMODULES = ("bench", "data", "losses", "methods", "models", "train", "validat
 
 if TYPE_CHECKING:  # what static tools and IDEs see
     from . import losses, methods, models
-    from .methods import CDAN, DAN, DANN, MCC, Adapter, DeepCORAL, NotFittedError, SourceOnly
+    from .methods import (
+        AFN,
+        BNM,
+        BSP,
+        CDAN,
+        DAN,
+        DANN,
+        IM,
+        JAN,
+        MCC,
+        MCD,
+        MDD,
+        AdaBN,
+        Adapter,
+        DeepCORAL,
+        DomainConfusion,
+        MinEnt,
+        NotFittedError,
+        SourceOnly,
+    )
     from .train import InputError, NonFiniteLossError, TrainConfig, seed_everything
 
 
@@ -64,13 +93,23 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "AFN",
+    "BNM",
+    "BSP",
     "CDAN",
     "DAN",
     "DANN",
+    "IM",
+    "JAN",
     "MCC",
+    "MCD",
+    "MDD",
+    "AdaBN",
     "Adapter",
     "DeepCORAL",
+    "DomainConfusion",
     "InputError",
+    "MinEnt",
     "NonFiniteLossError",
     "NotFittedError",
     "SourceOnly",

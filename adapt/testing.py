@@ -83,10 +83,10 @@ def check_gradients_reach_modules(name: str, make_backbone: Callable[[], nn.Modu
     model = _build(name, make_backbone, hparams, data["xs"], 0)
     model.train()
     batch = Batch(data["xs"], data["ys"], data["xt"], step=MID_TRAINING_STEP)
-    terms = model.loss(batch, 0.5)
+    terms = model.loss_terms(batch, 0.5)
     assert "classification" in terms, f"{name}: loss() must return a 'classification' term"
     adaptation = {k: v for k, v in terms.items() if k != "classification"}
-    if get(name).uses_target:
+    if get(name).uses_target and get(name).adapts_by_gradient:
         assert adaptation, f"{name}: a method that uses the target must return an adaptation term"
     # The adaptation term alone must reach the feature extractor (not only the classifier).
     for term_name, term in adaptation.items():
@@ -112,7 +112,11 @@ def check_target_changes_update(name: str, make_backbone: Callable[[], nn.Module
     model_b = copy.deepcopy(model_a)
     _one_update(model_a, Batch(data["xs"], data["ys"], data["xt"], step=MID_TRAINING_STEP))
     _one_update(model_b, Batch(data["xs"], data["ys"], data["xt_other"], step=MID_TRAINING_STEP))
-    same = all(torch.equal(a, b) for a, b in zip(model_a.parameters(), model_b.parameters()))
+    # A method that adapts without a loss term (AdaBN: BatchNorm statistics) is judged on its buffers too.
+    state_a, state_b = (
+        (dict(m.named_parameters()) if get(name).adapts_by_gradient else m.state_dict()) for m in (model_a, model_b)
+    )
+    same = all(torch.equal(state_a[k], state_b[k]) for k in state_a)
     if get(name).uses_target:
         assert not same, f"{name}: the update does not depend on the target batch"
     else:

@@ -8,7 +8,12 @@ from adapt import methods
 from adapt.methods import registry
 from adapt.testing import CONTRACT_CHECKS, check_target_changes_update, default_backbone
 
-HPARAMS = {"dann": {"discriminator_hidden": (16,)}, "cdan": {"discriminator_hidden": (16,)}}
+HPARAMS = {
+    "dann": {"discriminator_hidden": (16,)},
+    "cdan": {"discriminator_hidden": (16,)},
+    "domain_confusion": {"discriminator_hidden": (16,)},
+    "adabn": {"bottleneck_dim": 8},  # AdaBN needs BatchNorm layers
+}
 
 
 @pytest.mark.parametrize("check", CONTRACT_CHECKS, ids=lambda c: c.__name__)
@@ -26,6 +31,11 @@ def test_contract(name, check):
         {"name": "dan", "estimator": "linear"},
         {"name": "dan", "adapt_logits": True, "bandwidth": "median"},
         {"name": "dann", "bottleneck_dim": 8},
+        {"name": "cdan+bsp+mcc", "discriminator_hidden": (16,)},
+        {"name": "dann", "discriminator_hidden": (16,), "regularizers": {"afn": 0.05, "entropy": 0.1}},
+        {"name": "dan+bnm"},
+        {"name": "domain_confusion+im", "discriminator_hidden": (16,)},
+        {"name": "mcd", "generator_steps": 1},
     ],
     ids=lambda h: "-".join(f"{k}={v}" for k, v in h.items()),
 )
@@ -59,14 +69,17 @@ def test_contract_catches_a_method_that_ignores_the_target(broken_method):
 def test_registry_rejects_duplicates_and_lists_names():
     with pytest.raises(ValueError, match="already registered"):
         methods.register_method("dann")(type("X", (methods.Adapter,), {}))
-    with pytest.raises(ValueError, match=r"unknown method 'danny'; available: cdan, coral, dan, dann"):
+    with pytest.raises(ValueError, match=r"unknown method 'danny'; available: adabn, afn, .*cdan, coral, dan, dann"):
         methods.create("danny", default_backbone(), 3)
     with pytest.raises(ValueError, match=r"unknown hyperparameter\(s\) trade_of for method .dann.; valid: .*trade_off"):
         methods.create("dann", default_backbone(), 3, trade_of=1.0)
 
 
 def test_registry_names_and_aliases():
-    assert methods.available() == ["cdan", "coral", "dan", "dann", "mcc", "source_only"]
+    assert methods.available() == [
+        "adabn", "afn", "bnm", "bsp", "cdan", "coral", "dan", "dann", "domain_confusion", "im", "jan", "mcc", "mcd",
+        "mdd", "minent", "source_only",
+    ]  # fmt: skip
     assert methods.get("mmd") is methods.DAN and methods.get("MMD") is methods.DAN
     assert isinstance(methods.create("cdan", default_backbone(), 3, entropy_conditioning=True), methods.CDAN)
     assert methods.hyperparameters("dann")["trade_off"] == 1.0

@@ -30,7 +30,8 @@ from ..data import BENCHMARKS, DatasetNotFoundError, DownloadError, Task, datase
 from ..data import task as make_data_task
 from ..data.download import UnverifiedDataError
 from ..errors import MissingDataError
-from ..methods import create, get
+from ..methods import create
+from ..methods.registry import canonical_name
 from ..train.engine import NonFiniteLossError, TrainConfig, resolve_device
 from ..validators import ValidationCallback
 from ..validators.scores import prediction_accuracy
@@ -119,7 +120,7 @@ class RunSpec:
     def config(self) -> dict[str, Any]:
         """Everything that determines the result (and so the run id)."""
         return {
-            "method": get(self.method).name,
+            "method": canonical_name(self.method),
             "benchmark": self.task.benchmark,
             "source": self.task.source,
             "target": self.task.target,
@@ -146,13 +147,13 @@ class RunSpec:
     @property
     def label(self) -> str:
         budget = f" @{self.budget}" if self.budget is not None else ""
-        return f"{get(self.method).name} | {self.task.name}{budget} | seed {self.seed}"
+        return f"{canonical_name(self.method)} | {self.task.name}{budget} | seed {self.seed}"
 
 
 def expand(suite: Suite, methods: list[str] | None = None, seeds: int | None = None) -> list[RunSpec]:
     """All runs of a suite (optionally a subset of its methods, or another number of seeds)."""
     names = methods or list(suite.methods)
-    unknown = [m for m in names if m not in suite.methods and get(m).name not in suite.methods]
+    unknown = [m for m in names if m not in suite.methods and canonical_name(m) not in suite.methods]
     if unknown:
         raise ValueError(f"method(s) {', '.join(unknown)} are not in suite {suite.name!r}: {', '.join(suite.methods)}")
     runs = []
@@ -162,7 +163,7 @@ def expand(suite: Suite, methods: list[str] | None = None, seeds: int | None = N
             train = {**suite.train, **task.train, **({"steps": budget} if budget is not None else {})}
             steps = train.get("steps", TrainConfig.steps)
             for name in names:
-                key = name if name in suite.methods else get(name).name
+                key = name if name in suite.methods else canonical_name(name)
                 for draw, hparams in enumerate(hyperparameter_draws(suite, key)):
                     for seed in range(seeds if seeds is not None else suite.seeds):
                         runs.append(

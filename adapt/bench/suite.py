@@ -28,6 +28,9 @@ A suite is a TOML file; the ones shipped with the package are in ``adapt/bench/s
 
     [methods.dann]                        # one table per method: its hyperparameters
     discriminator_hidden = [64]
+
+    [methods."cdan+bsp"]                  # a method plus regularizers at their default weights
+    regularizers = { bsp = 2e-4 }         # (optional) other weights
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from torch import nn
 from ..data import BENCHMARKS
 from ..data.base import task_name
 from ..methods import METHODS, create, hyperparameters
+from ..methods.registry import split_composed
 from ..train.engine import TrainConfig
 from ..validators import VALIDATORS
 from .backbones import BACKBONES, build_backbone
@@ -337,10 +341,18 @@ def _check_task(path: Path, where: str, t: Any, backbones: dict[str, dict[str, A
 
 
 def _check_methods(path: Path, table: Any) -> dict[str, dict[str, Any]]:
-    methods = _check_keys(path, "methods", table, set(METHODS) | set(METHODS.aliases()))
+    composed = set()
+    for key in table if isinstance(table, dict) else ():
+        if "+" in key:  # a method plus regularizers, e.g. "cdan+bsp"
+            try:
+                split_composed(key)
+            except ValueError as exc:
+                raise _fail(path, f"methods.{key}", str(exc)) from exc
+            composed.add(key)
+    methods = _check_keys(path, "methods", table, set(METHODS) | set(METHODS.aliases()) | composed)
     for name, hp in methods.items():
         _check_keys(path, f"methods.{name}", hp, set(hyperparameters(name)) - MODEL_KEYS | {"preset"})
-        presets = METHODS.get(name).presets
+        presets = METHODS.get(split_composed(name)[0]).presets
         if "preset" in hp and hp["preset"] not in presets:
             raise _fail(path, f"methods.{name}.preset", f"unknown preset {hp['preset']!r}", presets or ["none"])
         _check_hyperparameter_values(path, name, hp)

@@ -11,6 +11,7 @@ from .adversarial import (
     randomized_multilinear_map,
 )
 from .coral import coral_loss, covariance
+from .discrepancy import classifier_discrepancy, domain_confusion_loss, margin_disparity_discrepancy
 from .entropy import (
     bnm_loss,
     diversity_loss,
@@ -18,22 +19,28 @@ from .entropy import (
     information_maximization_loss,
     mcc_loss,
 )
+from .features import adaptive_feature_norm_loss, batch_spectral_penalty
 from .grl import gradient_reversal
 from .mmd import DAN_MULTIPLIERS, TLLIB_DAN_MULTIPLIERS, jmmd, mean_squared_distance, mmd, squared_distances
 
 __all__ = [
     "DAN_MULTIPLIERS",
     "TLLIB_DAN_MULTIPLIERS",
+    "adaptive_feature_norm_loss",
+    "batch_spectral_penalty",
     "bnm_loss",
+    "classifier_discrepancy",
     "coral_loss",
     "covariance",
     "diversity_loss",
     "domain_adversarial_loss",
+    "domain_confusion_loss",
     "entropy",
     "entropy_weights",
     "gradient_reversal",
     "information_maximization_loss",
     "jmmd",
+    "margin_disparity_discrepancy",
     "mcc_loss",
     "mean_squared_distance",
     "mmd",

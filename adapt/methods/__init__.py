@@ -4,23 +4,45 @@ Adding a method: write one file with an :class:`~adapt.methods.base.Adapter` sub
 with :func:`register_method`, import it below, and the contract tests pick it up.
 """
 
+from .adabn import AdaBN
+from .afn import AFN
 from .base import Adapter, NotFittedError, Outputs
+from .bnm import BNM
+from .bsp import BSP
 from .cdan import CDAN
 from .coral import DeepCORAL
 from .dan import DAN
 from .dann import DANN
+from .domain_confusion import DomainConfusion
+from .im import IM
+from .jan import JAN
 from .mcc import MCC
+from .mcd import MCD
+from .mdd import MDD
+from .minent import MinEnt
 from .registry import METHODS, aliases, available, create, get, hyperparameters, preset_hyperparameters, register_method
+from .regularizers import REGULARIZERS
 from .source_only import SourceOnly
 
 __all__ = [
+    "AFN",
+    "BNM",
+    "BSP",
     "CDAN",
     "DAN",
     "DANN",
+    "IM",
+    "JAN",
     "MCC",
+    "MCD",
+    "MDD",
     "METHODS",
+    "REGULARIZERS",
+    "AdaBN",
     "Adapter",
     "DeepCORAL",
+    "DomainConfusion",
+    "MinEnt",
     "NotFittedError",
     "Outputs",
     "SourceOnly",

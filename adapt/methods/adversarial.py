@@ -11,7 +11,7 @@ from torch import nn
 from ..batch import Batch
 from ..losses import domain_adversarial_loss, gradient_reversal
 from ..losses.adversarial import DomainReduction
-from ..models.heads import DomainDiscriminator
+from ..models.heads import DomainDiscriminator, discriminator_width
 from ..train.schedules import GRLSchedule, grl_coefficient, warm_start_grl_coefficient
 from .base import Adapter
 
@@ -77,8 +77,7 @@ class AdversarialAdapter(Adapter):
         """The discriminator for inputs of width ``in_features`` (features of width ``feature_dim``)."""
         hidden = self.discriminator_hidden
         if hidden is None:
-            width = min(1024, max(64, 4 * feature_dim))
-            hidden = (width, width)
+            hidden = (discriminator_width(feature_dim),) * 2
         return DomainDiscriminator(in_features, hidden, self.discriminator_batch_norm, self.discriminator_dropout)
 
     def grl_coefficient(self, progress: float, step: int) -> float:

@@ -34,6 +34,7 @@ from ..train.engine import Callback, Stepper, TrainConfig, train
 from ..validators import VALIDATORS, ValidationCallback
 from ..validators.scores import prediction_accuracy
 from .registry import METHODS
+from .regularizers import check_regularizers, regularization_terms
 
 CHECKPOINT_FORMAT = 1
 
@@ -88,11 +89,24 @@ class Adapter(nn.Module):
     feature_dim : D; inferred by one dry forward pass when None.
     bottleneck_dim : if given, a Linear-BatchNorm-ReLU bottleneck of this width follows the
         backbone (TLlib uses 256 for ResNets).
+    regularizers : ``{name: weight}`` of terms added to the method's loss, computed on the same
+        forward pass (see :mod:`adapt.methods.regularizers`: 'bsp', 'afn', 'bnm', 'entropy', 'im',
+        'mcc'); for example ``create("cdan", regularizers={"bsp": 1e-4, "mcc": 1.0})``.
     """
 
     name: ClassVar[str] = ""
+    #: What kind of method this is, for grouping in reports: 'baseline', 'adversarial', 'discrepancy',
+    #: 'classifier disagreement', 'regularizer', 'normalization'.
+    family: ClassVar[str] = "other"
+    #: The paper, short ("Ganin et al., JMLR 2016"), and what the method adds to the source loss, for tables.
+    paper: ClassVar[str] = ""
+    adaptation_term: ClassVar[str] = ""
     #: False only for methods that by design ignore the target batch (SourceOnly).
     uses_target: ClassVar[bool] = True
+    #: False for methods whose loss has no adaptation term: they adapt otherwise (AdaBN's statistics).
+    adapts_by_gradient: ClassVar[bool] = True
+    #: False for methods that cannot add ``regularizers`` to their loss (multi-stage or no joint pass).
+    accepts_regularizers: ClassVar[bool] = True
     #: Smallest per-domain batch the loss is defined for (covariances and MMD need pairs).
     min_batch_size: ClassVar[int] = 1
     #: Hyperparameter search space used by sweeps (see :data:`SearchSpace`).
@@ -107,8 +121,11 @@ class Adapter(nn.Module):
         *,
         feature_dim: int | None = None,
         bottleneck_dim: int | None = None,
+        regularizers: dict[str, float] | None = None,
     ) -> None:
         super().__init__()
+        if regularizers and not self.accepts_regularizers:
+            raise ValueError(f"{type(self).__name__} does not take regularizers (see its docstring)")
         if not isinstance(backbone, nn.Module):
             raise TypeError(f"backbone must be a torch.nn.Module, got {type(backbone).__name__}")
         if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral) or num_classes < 2:
@@ -118,6 +135,9 @@ class Adapter(nn.Module):
         self.num_classes = num_classes
         self.feature_dim = feature_dim
         self.bottleneck_dim = bottleneck_dim
+        self.regularizers = check_regularizers(regularizers)
+        self._outputs: Outputs | None = None
+        self._keep_outputs = False
         self.is_built = False
         self.history_: pd.DataFrame | None = None
         self.selected_step_: int | None = None
@@ -130,6 +150,20 @@ class Adapter(nn.Module):
         """Weighted loss terms for one batch; the engine minimizes their sum."""
         raise NotImplementedError
 
+    def loss_terms(self, batch: Batch, progress: float) -> dict[str, torch.Tensor]:
+        """:meth:`loss` plus the ``regularizers``, on the outputs of the forward pass it made."""
+        self._outputs, self._keep_outputs = None, bool(self.regularizers)
+        try:
+            terms = self.loss(batch, progress)
+            if self.regularizers:
+                if self._outputs is None:
+                    name = type(self).__name__
+                    raise RuntimeError(f"{name}.loss does not call forward_domains; it cannot add regularizers")
+                terms.update(regularization_terms(self.regularizers, self._outputs))
+        finally:
+            self._outputs, self._keep_outputs = None, False  # no graph kept alive between steps
+        return terms
+
     def update(self, batch: Batch, progress: float, stepper: Stepper) -> dict[str, torch.Tensor]:
         """One training update. The default is one forward, one backward, one optimizer step.
 
@@ -137,7 +171,7 @@ class Adapter(nn.Module):
         ``stepper.step(loss, only=[modules])`` once per stage.
         """
         with stepper.autocast():
-            terms = self.loss(batch, progress)
+            terms = self.loss_terms(batch, progress)
         stepper.step(torch.stack([t.float() for t in terms.values()]).sum())
         return terms
 
@@ -197,7 +231,10 @@ class Adapter(nn.Module):
         n = batch.source_x.shape[0]
         features = self.embed(torch.cat([batch.source_x, batch.target_x]))
         logits = self.classifier(features)
-        return Outputs(features[:n], features[n:], logits[:n], logits[n:])
+        out = Outputs(features[:n], features[n:], logits[:n], logits[n:])
+        if self._keep_outputs:
+            self._outputs = out  # for the regularizers of loss_terms
+        return out
 
     @staticmethod
     def classification_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

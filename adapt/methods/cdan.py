@@ -46,6 +46,10 @@ class CDAN(AdversarialAdapter):
       weights, the mean domain loss, warm-start reversal (alpha 1, 1000 steps), 1024-1024 with BatchNorm.
     """
 
+    family = "adversarial"
+    paper = "Long et al., NeurIPS 2018"
+    adaptation_term = "discriminator on features x predictions"
+
     search_space: ClassVar[SearchSpace] = {
         "trade_off": ("log_uniform", 0.1, 3.0),
         "entropy_conditioning": ("choice", [False, True]),

@@ -25,6 +25,10 @@ class DeepCORAL(Adapter):
     trade_off : weight of the CORAL term (the paper picks it so both terms end up comparable).
     """
 
+    family = "discrepancy"
+    paper = "Sun & Saenko, ECCV-W 2016"
+    adaptation_term = "difference of feature covariances"
+
     min_batch_size = 2
     search_space: ClassVar[SearchSpace] = {"trade_off": ("log_uniform", 0.1, 100.0)}
 

@@ -41,6 +41,10 @@ class DAN(Adapter):
     linear version (``estimator='cyclic'``). Checked against a transcription in the tests.
     """
 
+    family = "discrepancy"
+    paper = "Long et al., ICML 2015"
+    adaptation_term = "multi-kernel MMD of the features"
+
     min_batch_size = 2
     search_space: ClassVar[SearchSpace] = {"trade_off": ("log_uniform", 0.1, 10.0)}
     presets: ClassVar[dict[str, dict[str, Any]]] = {

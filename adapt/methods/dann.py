@@ -38,6 +38,10 @@ class DANN(AdversarialAdapter):
       the mean of the two domain losses, a 1024-1024 discriminator with BatchNorm.
     """
 
+    family = "adversarial"
+    paper = "Ganin et al., JMLR 2016"
+    adaptation_term = "domain discriminator through gradient reversal"
+
     search_space: ClassVar[SearchSpace] = {"trade_off": ("log_uniform", 0.1, 3.0)}
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "paper": {

@@ -26,6 +26,10 @@ class MCC(Adapter):
     temperature : softmax temperature T (2.5 in the paper).
     """
 
+    family = "regularizer"
+    paper = "Jin et al., ECCV 2020"
+    adaptation_term = "class confusion of the target predictions"
+
     search_space: ClassVar[SearchSpace] = {
         "trade_off": ("log_uniform", 0.1, 10.0),
         "temperature": ("uniform", 1.0, 5.0),

@@ -29,6 +29,29 @@ def register_method(name: str, *aliases: str) -> Callable[[A], A]:
     return decorate
 
 
+def split_composed(name: str) -> tuple[str, list[str]]:
+    """``"cdan+bsp+mcc"`` -> ``("cdan", ["bsp", "mcc"])``: a method name, then regularizer names."""
+    from .regularizers import REGULARIZERS
+
+    base, *extras = [part.strip() for part in name.split("+")]
+    METHODS.canonical(base)  # unknown method: a ValueError listing the available ones
+    for extra in extras:
+        REGULARIZERS.canonical(extra)
+    return base, [REGULARIZERS.canonical(extra) for extra in extras]
+
+
+def canonical_name(name: str) -> str:
+    """The registered spelling of a method or composed name: ``"MMD+Entropy"`` -> ``"dan+minent"``."""
+    base, extras = split_composed(name)
+    return "+".join([METHODS.canonical(base), *extras])
+
+
+def default_regularizers(name: str) -> dict[str, float]:
+    """The regularizers a composed name adds, each at its stand-alone method's default ``trade_off``."""
+    _, extras = split_composed(name)
+    return {extra: float(METHODS.get(extra).hyperparameter_defaults()["trade_off"]) for extra in extras}
+
+
 def available() -> list[str]:
     """Canonical names of the registered methods, sorted."""
     return METHODS.names()
@@ -40,8 +63,9 @@ def aliases() -> dict[str, str]:
 
 
 def get(name: str) -> type[Adapter]:
-    """The method class registered under ``name`` or one of its aliases."""
-    return METHODS.get(name)
+    """The method class registered under ``name`` or one of its aliases (for a composed name such as
+    ``"cdan+bsp"``, the first part's)."""
+    return METHODS.get(split_composed(name)[0])
 
 
 def hyperparameters(name: str) -> dict[str, Any]:
@@ -62,9 +86,13 @@ def create(name: str, backbone: nn.Module, num_classes: int, preset: str | None 
     """Build a registered method by name, for example ``create("dann", backbone=net, num_classes=10)``.
 
     ``preset`` starts from one of the method's named settings (``get(name).presets``, e.g. the
-    paper's or TLlib's); ``hparams`` override it.
+    paper's or TLlib's); ``hparams`` override it. A composed name adds regularizers at their default
+    weights: ``create("cdan+bsp", ...)``; a ``regularizers`` mapping in ``hparams`` overrides those weights.
     """
     cls = get(name)
+    composed = default_regularizers(name)
+    if composed:
+        hparams = {**hparams, "regularizers": {**composed, **(hparams.get("regularizers") or {})}}
     valid = hyperparameters(name)
     unknown = sorted(set(hparams) - set(valid))
     if unknown:

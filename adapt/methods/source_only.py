@@ -27,7 +27,12 @@ class SourceOnly(Adapter):
     >>> model = SourceOnly(torch.nn.Linear(2, 8), num_classes=2)
     """
 
+    family = "baseline"
+    paper = ""
+    adaptation_term = "none (the baseline)"
+
     uses_target = False
+    accepts_regularizers = False  # the regularizers alone are methods: create('bnm'), create('bsp'), ...
 
     def __init__(self, backbone: nn.Module, num_classes: int, **kwargs: Any) -> None:
         super().__init__(backbone, num_classes, **kwargs)

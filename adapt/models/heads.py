@@ -16,6 +16,12 @@ class Bottleneck(nn.Sequential):
         self.out_features = out_features
 
 
+def discriminator_width(feature_dim: int) -> int:
+    """Hidden width of a default domain discriminator: four times the feature width, between 64 and
+    1024 (1024 as in the papers for features of 256 or more, narrower and cheaper for small networks)."""
+    return min(1024, max(64, 4 * feature_dim))
+
+
 class DomainDiscriminator(nn.Module):
     """MLP that outputs one domain logit per example (source = 1, target = 0).
 

@@ -75,3 +75,33 @@ def test_entropy_losses_match_pytorch_adapt():
 def test_mcc_matches_pytorch_adapt(temperature):
     ref = pa_layers.MCCLoss(T=temperature)
     assert_same_value_and_grad(lambda z: losses.mcc_loss(z, temperature), ref, torch.randn(16, 5) * 3)
+
+
+# ---------------------------------------------------------------- the catalogue's losses
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_batch_spectral_penalty_matches_pytorch_adapt(k):
+    ref = pa_layers.BatchSpectralLoss(k=k)
+    assert_same_value_and_grad(lambda x: losses.batch_spectral_penalty(x, k), ref, torch.randn(16, 6) * 2)
+
+
+def test_adaptive_feature_norm_matches_pytorch_adapt():
+    ref = pa_layers.AdaptiveFeatureNorm(step_size=0.7)
+    ours = lambda x: losses.adaptive_feature_norm_loss(x, 0.7)  # noqa: E731
+    assert_same_value_and_grad(ours, ref, torch.randn(12, 5))
+
+
+def test_classifier_discrepancy_matches_pytorch_adapt_mcd_loss():
+    assert_same_value_and_grad(
+        losses.classifier_discrepancy, pa_layers.MCDLoss(), torch.randn(10, 4), torch.randn(10, 4)
+    )
+
+
+def test_domain_confusion_matches_pytorch_adapt_uniform_distribution_loss():
+    two_logits = torch.randn(14, 2)
+    assert_same_value_and_grad(losses.domain_confusion_loss, pa_layers.UniformDistributionLoss(), two_logits)
+    # one binary logit z is the pair (z, 0)
+    z = torch.randn(14)
+    ref = pa_layers.UniformDistributionLoss()(torch.stack([z, torch.zeros_like(z)], dim=1))
+    torch.testing.assert_close(losses.domain_confusion_loss(z), ref)

@@ -21,7 +21,9 @@ from typing import Any
 import pandas as pd
 
 from ..records import read_records
+from .catalogue import method_table, write_method_table
 from .figures import curves_frame, make_figures, validators_figure
+from .ranks import RankTest, critical_difference_figure, friedman_nemenyi, write_ranks
 from .selection import (
     CHECKPOINT_KEYS,
     ORACLE,
@@ -59,6 +61,7 @@ __all__ = [
     "CHECKPOINT_KEYS",
     "NEGATIVE_TRANSFER_POINTS",
     "ORACLE",
+    "RankTest",
     "Report",
     "SelectionReport",
     "checkpoints_frame",
@@ -66,9 +69,11 @@ __all__ = [
     "curves_frame",
     "format_transfer",
     "formatted_table",
+    "friedman_nemenyi",
     "headline_runs",
     "leaderboard",
     "make_figures",
+    "method_table",
     "paired_gains",
     "runs_frame",
     "select_hyperparameters",
@@ -81,6 +86,8 @@ __all__ = [
     "to_markdown",
     "transfer_summary",
     "validator_quality",
+    "write_method_table",
+    "write_ranks",
     "write_report",
     "write_selection_report",
     "write_transfer",
@@ -119,6 +126,12 @@ class Report:
         :func:`selection_study` (may be empty).
     published : tuple of (pandas.DataFrame, str) or None
         Ours beside published numbers, and its caption (:func:`compare_published`).
+    methods, methods_caption : pandas.DataFrame, str or None
+        One row per adaptation method: family, paper, adaptation term, gain over SourceOnly, negative
+        transfer rate and the tasks where it is above SourceOnly (:func:`method_table`).
+    ranks, ranks_caption : pandas.DataFrame, str or None
+        Average rank per method over the tasks, with the Friedman test and the Nemenyi critical
+        difference in the caption (:func:`write_ranks`; at least 3 methods on 2 tasks).
     """
 
     runs: pd.DataFrame
@@ -138,6 +151,10 @@ class Report:
     study: pd.DataFrame | None = None
     study_caption: str | None = None
     published: tuple[pd.DataFrame, str] | None = None
+    methods: pd.DataFrame | None = None
+    methods_caption: str | None = None
+    ranks: pd.DataFrame | None = None
+    ranks_caption: str | None = None
 
 
 def write_report(
@@ -204,7 +221,7 @@ def _build_report(records: list[dict[str, Any]], results: Path, out: Path, figur
         curves = curves_frame(records)
         curves = curves[curves["id"].isin(headline["id"])] if not curves.empty else curves
         paths = make_figures(headline, summary, curves, out)
-    transfer = write_transfer(headline, out)
+    extras = _comparison_tables(headline, summary, out, figures, paths)
     selection = write_selection_report(records, out)
     if figures and selection is not None:
         paths.append(validators_figure(selection.quality, out))
@@ -214,10 +231,25 @@ def _build_report(records: list[dict[str, Any]], results: Path, out: Path, figur
     failed = runs[runs.status != "ok"][["method", "task", "seed", "error", "failed_step"]]
     # the first line of each error: a table cell cannot hold a layout listing (records keep it whole)
     failed = failed.assign(error=failed["error"].fillna("").map(lambda e: e.splitlines()[0] if e else e))
-    transfer_table, transfer_caption = transfer or (None, None)
     return Report(runs=runs, summary=summary, table=text, caption=caption, failed=failed, out=out, figures=paths,
-                  transfer=transfer_table, transfer_caption=transfer_caption, published=published,
+                  published=published, **extras,
                   **_selection_fields(selection))  # fmt: skip
+
+
+def _comparison_tables(
+    headline: pd.DataFrame, summary: pd.DataFrame, out: Path, figures: bool, paths: list[Path]
+) -> dict[str, Any]:
+    """The :class:`Report` fields that compare methods: transfer, method table, ranks (+ CD figure)."""
+    fields: dict[str, Any] = {}
+    for name, written in (("transfer", write_transfer(headline, out)), ("methods", write_method_table(headline, out))):
+        if written is not None:
+            fields[name], fields[f"{name}_caption"] = written
+    ranks = write_ranks(summary, out) if not summary.empty else None
+    if ranks is not None:
+        test, fields["ranks"], fields["ranks_caption"] = ranks
+        if figures:
+            paths.append(critical_difference_figure(test, out))
+    return fields
 
 
 #: The runs.csv columns that are accuracies: written in % like summary.csv.

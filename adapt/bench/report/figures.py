@@ -14,6 +14,10 @@ from .transfer import BASELINE, paired_gains
 
 #: Said in every panel whose numbers come from target labels (scoring only; training never sees them).
 TARGET_LABELS_NOTE = "scored with target labels"
+#: Above this many methods, figures group them by family and switch to layouts that stay readable.
+MANY_METHODS = 8
+#: The order of the method families in grouped figures.
+FAMILY_ORDER = ("baseline", "adversarial", "discrepancy", "classifier disagreement", "regularizer", "normalization")
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -71,15 +75,52 @@ def make_figures(runs: pd.DataFrame, summary: pd.DataFrame, curves: pd.DataFrame
     sns = _seaborn()
     sns.set_theme(style="whitegrid", context="notebook")
     table = leaderboard(summary)
-    order = list(table.index)
+    many = len(table) > MANY_METHODS
+    order = grouped_order(table) if many else list(table.index)
     tasks = [c for c in table.columns if c not in ("avg", "avg rank")]
-    palette = dict(zip(order, sns.color_palette("deep", len(order))))
-    paths = [heatmap_figure(table, tasks, out), bars_figure(runs, order, palette, out)]
+    palette = dict(zip(order, sns.color_palette("husl" if many else "deep", len(order))))
+    paths = [heatmap_figure(table.reindex(order), tasks, out), bars_figure(runs, order, palette, out)]
     if not curves.empty:
         paths.append(curves_figure(curves, tasks, order, palette, out))
     if BASELINE in table.index and len(order) > 1:
         paths.append(gain_figure(runs, tasks, palette, out))
     return paths
+
+
+def method_family(name: str) -> str:
+    """The registered family of a method (or of the first part of a composed name); 'other' if unknown."""
+    from ...methods import get
+
+    try:
+        family = get(name).family
+    except ValueError:  # a method registered by a plugin that is not imported now
+        return "other"
+    return family if family in FAMILY_ORDER else "other"
+
+
+def grouped_order(table: pd.DataFrame) -> list[str]:
+    """Methods grouped by family (:data:`FAMILY_ORDER`), best average rank first within a family."""
+    rank = {family: i for i, family in enumerate(FAMILY_ORDER)}
+    return sorted(table.index, key=lambda m: (rank.get(method_family(m), len(rank)), table.loc[m, "avg rank"]))
+
+
+def _family_bands(ax: Any, order: list[str], row_offset: float = 0.0, line_color: str = "white") -> None:
+    """Lines between the families of ``order`` and their names on the left. Row r spans r..r+1 in data
+    coordinates (a heatmap); ``row_offset=-0.5`` for bar charts, whose row r is centred on r."""
+    families = [method_family(m) for m in order]
+    start = 0
+    for i in range(1, len(order) + 1):
+        if i == len(order) or families[i] != families[start]:
+            if i < len(order):
+                ax.axhline(i + row_offset, color=line_color, linewidth=4 if line_color == "white" else 0.8)
+            # a band of one row gets its name across, wider bands along it (long names on two lines)
+            along = i - start > 1
+            label = families[start].replace(" ", "\n") if along and len(families[start]) > 12 else families[start]
+            ax.annotate(label, xy=(0, (start + i) / 2 + row_offset), xycoords=("axes fraction", "data"),
+                        xytext=(-115, 0), textcoords="offset points", rotation=90 if along else 0,
+                        ha="center" if along else "right", va="center", fontsize=8, color="#444444",
+                        linespacing=1.0)  # fmt: skip
+            start = i
 
 
 def heatmap_figure(table: pd.DataFrame, tasks: list[str], out: Path) -> Path:
@@ -108,6 +149,8 @@ def heatmap_figure(table: pd.DataFrame, tasks: list[str], out: Path) -> Path:
     ax.set_xticklabels([_task_label(t) for t in heat.columns], rotation=0, fontsize=8)
     ax.set_xlabel("")
     ax.set_ylabel("")
+    if len(heat) > MANY_METHODS:
+        _family_bands(ax, list(heat.index))
     ax.set_title(f"Target accuracy (%), mean over seeds; last checkpoint ({TARGET_LABELS_NOTE})")
     return _save(fig, out / "heatmap.png")
 
@@ -137,6 +180,8 @@ def bars_figure(runs: pd.DataFrame, order: list[str], palette: dict[str, Any], o
     per_seed = ok.groupby(["method", "seed"])["accuracy (%)"].mean()
     means = per_seed.groupby("method").mean().reindex(order)
     cis = per_seed.groupby("method").apply(_ci95).reindex(order).fillna(0.0)  # same t-interval as the tables
+    if len(order) > MANY_METHODS:
+        return _horizontal_bars(means, cis, palette, out)
     fig, ax = plt.subplots(figsize=(1.2 + 1.1 * len(order), 4))
     bars = ax.bar(order, means.values, color=[palette[m] for m in order], yerr=cis.values, capsize=4,
                   error_kw={"elinewidth": 1.2, "ecolor": "#333333"})  # fmt: skip
@@ -147,6 +192,27 @@ def bars_figure(runs: pd.DataFrame, order: list[str], palette: dict[str, Any], o
     ax.set_ylabel("accuracy (%)")
     ax.set_title(f"Average target accuracy over tasks, mean ± 95 % CI over seeds\n({TARGET_LABELS_NOTE})")
     ax.set_xlabel("")
+    return _save(fig, out / "bars.png")
+
+
+def _horizontal_bars(means: pd.Series, cis: pd.Series, palette: dict[str, Any], out: Path) -> Path:
+    """``bars.png`` for many methods: one row per method, grouped by family, the value at the bar's end."""
+    plt = _pyplot()
+    order = list(means.index)
+    fig, ax = plt.subplots(figsize=(8, 1.0 + 0.36 * len(order)))
+    rows = range(len(order))
+    ax.barh(list(rows), means.values, xerr=cis.values, color=[palette[m] for m in order], capsize=3,
+            error_kw={"elinewidth": 1, "ecolor": "#333333"}, height=0.7)  # fmt: skip
+    for row, (mean, ci) in enumerate(zip(means.values, cis.values)):
+        ax.text(mean + ci + 1, row, f"{mean:.1f}", va="center", fontsize=9)
+    ax.set_yticks(list(rows))
+    ax.set_yticklabels(order)
+    ax.set_ylim(len(order) - 0.5, -0.5)  # first method on top, as in the heatmap
+    ax.set_xlim(0, 108)
+    ax.grid(axis="y", visible=False)
+    ax.set_xlabel("accuracy (%)")
+    _family_bands(ax, order, row_offset=-0.5, line_color="#999999")
+    ax.set_title(f"Average target accuracy over tasks, mean ± 95 % CI over seeds\n({TARGET_LABELS_NOTE})")
     return _save(fig, out / "bars.png")
 
 
@@ -211,6 +277,8 @@ def gain_figure(runs: pd.DataFrame, tasks: list[str], palette: dict[str, Any], o
     gains = paired_gains(runs[runs.status == "ok"])
     stats = gains.groupby(["method", "task"])["gain"].agg(["mean", _ci95]).fillna({"_ci95": 0.0})
     methods = [m for m in palette if m in set(gains["method"])]
+    if len(methods) > MANY_METHODS:
+        return _gain_heatmap(gains, tasks, methods, out)
     width = 0.8 / max(1, len(methods))
     fig, ax = plt.subplots(figsize=(2 + 1.6 * len(tasks), 4))
     for i, method in enumerate(methods):
@@ -225,6 +293,25 @@ def gain_figure(runs: pd.DataFrame, tasks: list[str], palette: dict[str, Any], o
     ax.set_ylabel("gain over SourceOnly (points)")
     ax.set_title(f"Gain over SourceOnly, same task and seed: mean ± 95 % CI over seeds ({TARGET_LABELS_NOTE})")
     ax.legend(bbox_to_anchor=(1.01, 1), loc="upper left", frameon=False)
+    return _save(fig, out / "gain.png")
+
+
+def _gain_heatmap(gains: pd.DataFrame, tasks: list[str], methods: list[str], out: Path) -> Path:
+    """``gain.png`` for many methods: methods x tasks (+ average) of the mean gain over SourceOnly."""
+    plt = _pyplot()
+    sns = _seaborn()
+    table = gains.pivot_table(index="method", columns="task", values="gain", aggfunc="mean").reindex(methods)
+    table = table[[t for t in tasks if t in table.columns]]
+    table["avg"] = table.mean(axis=1)
+    limit = max(1.0, float(table.abs().max().max()))
+    fig, ax = plt.subplots(figsize=(1.6 + 1.5 * len(table.columns), 0.9 + 0.45 * len(table)))
+    sns.heatmap(table, annot=table.map(lambda v: f"{v:+.1f}"), fmt="", cmap="RdBu", vmin=-limit, vmax=limit,
+                center=0, linewidths=0.5, ax=ax, cbar_kws={"label": "gain over SourceOnly (points)"})  # fmt: skip
+    ax.set_xticklabels([_task_label(t) for t in table.columns], rotation=0, fontsize=8)
+    ax.set_xlabel("")
+    ax.set_ylabel("")
+    _family_bands(ax, methods)
+    ax.set_title(f"Gain over SourceOnly, same task and seed, mean over seeds; blue: better ({TARGET_LABELS_NOTE})")
     return _save(fig, out / "gain.png")
 
 

@@ -1,0 +1,71 @@
+"""AdaBN: adaptive batch normalization (Li et al., Pattern Recognition 2018)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..batch import Batch
+from ..train.data import InputError
+from .base import Adapter
+from .registry import register_method
+
+
+@contextlib.contextmanager
+def frozen_running_statistics(module: nn.Module) -> Iterator[None]:
+    """BatchNorm layers normalize with the batch's statistics but leave their running estimates alone."""
+    norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.momentum = 0.0  # running = (1 - 0) * running + 0 * batch
+    try:
+        yield
+    finally:
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum
+
+
+@register_method("adabn")
+class AdaBN(Adapter):
+    """Train on the source; normalize with the target's BatchNorm statistics at test time.
+
+    Li et al., "Adaptive Batch Normalization for Practical Domain Adaptation", Pattern Recognition
+    2018 (arXiv:1603.04779), Alg. 1: the weights are learned on the source alone, and every
+    BatchNorm layer's mean and variance are replaced by those of the target. Here the source batch
+    is normalized with its own statistics without touching the running estimates, and the target
+    batch goes through the network without gradients to update them, so the running statistics the
+    model predicts with are the target's (an exponential average over the last target batches).
+
+    Needs BatchNorm layers, in the backbone or in a bottleneck (``bottleneck_dim``). It adds no
+    loss term and sends the target through the network apart, so it takes no ``regularizers``.
+    """
+
+    family = "normalization"
+    paper = "Li et al., Pattern Recognition 2018"
+    adaptation_term = "target BatchNorm statistics (no loss term)"
+
+    min_batch_size = 2  # the source batch goes through BatchNorm alone
+    adapts_by_gradient = False
+    accepts_regularizers = False
+
+    def __init__(self, backbone: nn.Module, num_classes: int, **kwargs: Any) -> None:
+        super().__init__(backbone, num_classes, **kwargs)
+
+    def build_modules(self, feature_dim: int) -> None:
+        if not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.modules()):
+            raise InputError(
+                "AdaBN adapts BatchNorm statistics, but this network has no BatchNorm layer: use a backbone "
+                "with BatchNorm (ConvNet, DTN, ResNet) or pass bottleneck_dim to add one"
+            )
+
+    def loss(self, batch: Batch, progress: float) -> dict[str, torch.Tensor]:
+        with frozen_running_statistics(self):
+            logits = self(batch.source_x)
+        if self.training:
+            with torch.no_grad():
+                self.embed(batch.target_x)  # running statistics follow the target
+        return {"classification": self.classification_loss(logits, batch.source_y)}
