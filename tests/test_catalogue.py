@@ -252,7 +252,7 @@ def test_bad_regularizers_are_named():
         methods.create("dann", default_backbone(), 3, regularizers={"bsp": -1.0})
     with pytest.raises(TypeError, match="mapping of name to weight"):
         methods.create("dann", default_backbone(), 3, regularizers=["bsp"])
-    for name in ("mcd", "adabn", "source_only"):
+    for name in ("mcd", "adabn", "source_only", "adda", "symnets"):
         with pytest.raises(ValueError, match="does not take regularizers"):
             methods.create(name, default_backbone(), 3, regularizers={"bsp": 1e-4})
 
@@ -395,3 +395,261 @@ def test_every_method_declares_its_family_paper_and_term():
         cls = methods.get(name)
         assert cls.family in FAMILY_ORDER, name
         assert cls.adaptation_term and (cls.paper or name == "source_only"), name
+
+
+# ---------------------------------------------------------------- the second batch: SymNets, ADDA, GVB, RTN, VADA
+
+
+def test_symnets_domain_loss_and_entropy_match_pytorch_adapt():
+    pa_layers = pytest.importorskip("pytorch_adapt.layers")
+    g = torch.Generator().manual_seed(0)
+    cs, ct = torch.randn(8, 4, generator=g), torch.randn(8, 4, generator=g)
+    for half in (0, 1):
+        expected = pa_layers.SymNetsDomainLoss(half_idx=half)(cs, ct)
+        torch.testing.assert_close(losses.symmetric_domain_loss(cs, ct, half), expected)
+    torch.testing.assert_close(losses.symmetric_entropy(cs, ct), pa_layers.SymNetsEntropyLoss()(cs, ct))
+
+
+def test_symnets_category_confusion_is_the_papers_equation():
+    """Zhang et al. 2019: -1/2 log p_{y} - 1/2 log p_{y+C} of the joint softmax. (pytorch-adapt's
+    SymNetsCategoryLoss applies cross_entropy to the probabilities, a second softmax: not this.)"""
+    cs, ct, y = torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 2.0]]), torch.tensor([0])
+    p = torch.softmax(torch.tensor([1.0, 0.0, 0.0, 2.0]), 0)
+    expected = -(0.5 * torch.log(p[0]) + 0.5 * torch.log(p[2]))
+    torch.testing.assert_close(losses.symmetric_category_confusion(cs, ct, y), expected)
+
+
+def test_symnets_predicts_with_the_target_classifier():
+    model, batch = _built("symnets")
+    x = batch.target_x
+    torch.testing.assert_close(model(x), model.target_classifier(model.embed(x)))
+
+
+def test_adda_pretrains_on_the_source_then_adapts_a_copy():
+    d = toy_problem()
+    torch.manual_seed(0)
+    model = methods.ADDA(default_backbone(), 3, discriminator_hidden=(8,))
+    model.fit((d["xs"], d["ys"]), d["xt"], steps=4, batch_size=8, device="cpu", verbose=False, log_every=1)
+    assert bool(model.adapting)
+    classifier = model.classifier.weight.detach().clone()
+    source_encoder = {k: v.clone() for k, v in model.source_encoder.state_dict().items()}
+    from adapt.train.engine import Stepper, TrainConfig, make_optimizer
+
+    stepper = Stepper(make_optimizer(model.param_groups(), TrainConfig(lr=0.1)), torch.device("cpu"), None, None)
+    model.train()
+    before = model.backbone[0].weight.detach().clone()
+    terms = model.update(Batch(d["xs"], d["ys"], d["xt"], step=10), 0.9, stepper)
+    assert {"classification", "confusion", "domain"} <= set(terms)
+    assert torch.equal(model.classifier.weight, classifier)  # the classifier stays as pre-trained
+    assert all(torch.equal(v, source_encoder[k]) for k, v in model.source_encoder.state_dict().items())
+    assert not torch.equal(model.backbone[0].weight, before)  # the target encoder moves
+
+
+def test_adda_confusion_is_the_inverted_label_gan_loss():
+    model, batch = _built("adda", discriminator_hidden=(8,))
+    terms = model.loss(batch, 0.9)
+    logits = model.discriminator(model.embed(batch.target_x))
+    expected = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))  # target called source
+    torch.testing.assert_close(terms["confusion"], expected)
+
+
+def test_gvb_bridges_match_pytorch_adapt_model_with_bridge():
+    pa_layers = pytest.importorskip("pytorch_adapt.layers")
+    from adapt.methods.gvb import Bridged
+
+    torch.manual_seed(0)
+    model, bridge = nn.Linear(5, 3), nn.Linear(5, 3)
+    x = torch.randn(6, 5)
+    ours, ours_bridge = Bridged(model, bridge)(x)
+    theirs, theirs_bridge = pa_layers.ModelWithBridge(model, bridge)(x, return_bridge=True)
+    torch.testing.assert_close(ours, theirs)
+    torch.testing.assert_close(ours_bridge, theirs_bridge)
+
+
+def test_gvb_terms():
+    model, batch = _built("gvb", discriminator_hidden=(8,))
+    terms = model.loss(batch, 0.5)
+    features = model.embed(torch.cat([batch.source_x, batch.target_x]))
+    bridge = model.classifier_bridge(features)
+    torch.testing.assert_close(terms["generator_bridge"], bridge.abs().mean())
+    torch.testing.assert_close(model(batch.source_x), (model.classifier(features) - bridge)[:32])
+
+
+def test_rtn_source_classifier_is_the_target_one_plus_a_residual():
+    pa_layers = pytest.importorskip("pytorch_adapt.layers")
+    model, batch = _built("rtn")
+    logits = model(batch.source_x)
+    torch.testing.assert_close(model.source_logits(logits), pa_layers.PlusResidual(model.residual)(logits))
+    terms = model.loss(batch, 0.5)
+    torch.testing.assert_close(terms["classification"], F.cross_entropy(model.source_logits(logits), batch.source_y))
+
+
+def test_vat_matches_pytorch_adapt():
+    pa_layers = pytest.importorskip("pytorch_adapt.layers")
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 3))
+    x = torch.randn(10, 6)
+    logits = net(x)
+    torch.manual_seed(5)
+    ours = losses.virtual_adversarial_loss(net, x, logits, epsilon=2.0, xi=1e-6)
+    torch.manual_seed(5)
+    theirs = pa_layers.VATLoss(epsilon=2.0, xi=1e-6)(x, logits, net)
+    torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-6)
+    assert ours.item() > 0
+
+
+def test_vat_under_frozen_statistics_leaves_batch_norm_alone_and_compares_like_with_like():
+    from adapt.models import frozen_running_statistics
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4), nn.Linear(4, 2))
+    x = torch.randn(8, 4)
+    means = net[1].running_mean.clone()
+    with frozen_running_statistics(net):
+        value = losses.virtual_adversarial_loss(net, x, epsilon=1e-4)
+    assert torch.equal(net[1].running_mean, means) and net[1].momentum == 0.1
+    # a tiny perturbation of the same batch barely moves the predictions: clean logits come from the
+    # same batch statistics (BatchNorm in eval mode for one pass only would show the train/eval gap)
+    assert 0 <= value.item() < 1e-6
+
+
+def test_vada_terms_and_defaults():
+    model, batch = _built("vada", discriminator_hidden=(8,))
+    terms = model.loss(batch, 0.5)
+    assert set(terms) == {"classification", "domain", "source_vat", "target_entropy", "target_vat"}
+    hp = methods.hyperparameters("vada")
+    assert (hp["trade_off"], hp["source_vat"], hp["target_weight"]) == (0.01, 1.0, 0.01)
+
+
+def test_loss_log_averages_each_term_over_the_steps_that_returned_it():
+    """A method may change its terms mid-run (ADDA after pre-training): each is logged by name."""
+    from adapt.train.engine import _LossLog
+
+    log = _LossLog()
+    log.add({"classification": torch.tensor(1.0)}, 0)
+    log.add({"classification": torch.tensor(3.0), "confusion": torch.tensor(2.0)}, 1)
+    row = log.flush(2)
+    assert row == {"classification": 2.0, "confusion": 2.0, "total": 4.0}
+    log.add({"confusion": torch.tensor(4.0), "classification": torch.tensor(0.5)}, 2)  # another order
+    assert log.flush(3) == {"classification": 0.5, "confusion": 4.0, "total": 4.5}
+    log.add({"classification": torch.tensor(1.0)}, 3)
+    row = log.flush(4)
+    assert row["classification"] == 1.0 and math.isnan(row["confusion"]) and row["total"] == 1.0
+
+
+def test_adda_history_shows_the_adaptation_terms_after_pretraining():
+    d = toy_problem()
+    model = methods.ADDA(default_backbone(), 3, discriminator_hidden=(8,))
+    history = model.fit((d["xs"], d["ys"]), d["xt"], steps=8, batch_size=8, device="cpu", verbose=False, log_every=2)
+    assert history["confusion"].iloc[:2].isna().all() and history["confusion"].iloc[2:].notna().all()
+
+
+# ---------------------------------------------------------------- FixMatch-style self-training
+
+
+@pytest.mark.parametrize("shape", [(16, 5), (16, 3, 12, 12)])
+def test_views_are_seeded_per_example_and_strong_is_farther(shape):
+    from adapt.methods.augment import strong_view, weak_view
+
+    x = torch.randn(shape)
+    torch.manual_seed(0)
+    weak = weak_view(x)
+    torch.manual_seed(0)
+    assert torch.equal(weak, weak_view(x))  # the global generator: a seeded fit sees the same views
+    strong = strong_view(x)
+    assert weak.shape == strong.shape == x.shape
+    assert 0 < (weak - x).norm() < (strong - x).norm()
+    per_example = (weak - x).flatten(1).norm(dim=1)
+    assert per_example.std() > 0  # each example gets its own draw
+
+
+def test_fixmatch_pseudo_labels_only_confident_examples():
+    model, batch = _built("fixmatch", threshold=1.0)
+    assert model.loss(batch, 0.5)["pseudo_label"].item() == 0.0  # nothing is 100% sure
+    model, batch = _built("fixmatch", threshold=0.0)
+    torch.manual_seed(0)
+    term = model.loss(batch, 0.5)["pseudo_label"]
+    assert term.item() > 0
+
+
+# ---------------------------------------------------------------- review mends
+
+
+def test_vat_default_probe_survives_float32_where_the_papers_does_not():
+    """With 3072 inputs in [0, 1], a probe of norm 1e-6 (the VAT paper's xi) vanishes when added in float32:
+    most inputs do not change at all. The default xi = 1e-3 changes them all."""
+    import inspect
+
+    default_xi = inspect.signature(losses.virtual_adversarial_loss).parameters["xi"].default
+    torch.manual_seed(0)
+    x = torch.rand(4, 3, 32, 32)
+    direction = torch.randn_like(x)
+    direction = direction / direction.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
+    assert ((x + 1e-6 * direction) == x).float().mean() > 0.5
+    assert ((x + default_xi * direction) == x).float().mean() < 0.01
+
+
+def test_vat_with_dropout_disabled_measures_the_perturbation_not_the_dropout_masks():
+    from adapt.models import dropout_disabled
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(6, 32), nn.ReLU(), nn.Dropout(0.5), nn.Linear(32, 3))
+    x = torch.randn(16, 6)
+    noisy = losses.virtual_adversarial_loss(net, x, epsilon=1e-6).item()
+    with dropout_disabled(net):
+        quiet = losses.virtual_adversarial_loss(net, x, epsilon=1e-6).item()
+    assert net[2].training  # put back
+    assert quiet < 1e-5 and noisy > 1e-3  # float32 round-off against different dropout masks
+
+
+def test_frozen_running_statistics_put_every_buffer_back_even_after_nan():
+    from adapt.models import frozen_running_statistics
+
+    norm = nn.BatchNorm1d(3, momentum=None)  # a cumulative average: counts matter
+    norm(torch.randn(8, 3))
+    state = {k: v.clone() for k, v in norm.state_dict().items()}
+    with frozen_running_statistics(norm):
+        norm(torch.full((4, 3), float("nan")))
+    assert all(torch.equal(v, state[k]) for k, v in norm.state_dict().items())
+
+
+def test_domain_confusion_reads_b_by_1_logits_as_binary():
+    z = torch.randn(6)
+    torch.testing.assert_close(losses.domain_confusion_loss(z[:, None]), losses.domain_confusion_loss(z))
+
+
+def test_a_regularizer_given_twice_is_an_error():
+    with pytest.raises(ValueError, match="regularizer 'minent' is given twice"):
+        methods.create("dann", default_backbone(), 3, regularizers={"entropy": 0.1, "minent": 0.2})
+
+
+def test_ranks_leave_out_methods_missing_a_task_and_say_so(tmp_path):
+    from adapt.bench.report.ranks import write_ranks
+
+    summary = pd.DataFrame(
+        [{"task": t, "method": m, "mean": v} for t in ("t1", "t2", "t3") for m, v in (("a", 1), ("b", 2), ("c", 3))]
+        + [{"task": "t1", "method": "d", "mean": 4.0}]
+    )
+    _, table, caption = write_ranks(summary, tmp_path)
+    assert list(table.index) == ["c", "b", "a"] and "left out, not scored on every task: d" in caption
+
+
+def test_fixmatch_term_is_the_papers_unlabeled_loss_on_fixed_views(monkeypatch):
+    """Sohn et al. 2020: mean over the batch of 1[max q >= tau] * CE(argmax q, p_strong), q from the weak view."""
+    import adapt.methods.fixmatch as fixmatch
+
+    model, batch = _built("fixmatch", trade_off=0.7)
+    monkeypatch.setattr(fixmatch, "weak_view", lambda x: x)
+    monkeypatch.setattr(fixmatch, "strong_view", lambda x: x * 0.5)
+    model.eval()  # the same logits in both passes below (no BatchNorm here, but no dropout surprises either)
+    with torch.no_grad():
+        n = len(batch.source_x)
+        logits = model.classifier(model.embed(torch.cat([batch.source_x, batch.target_x, batch.target_x * 0.5])))
+        weak, strong = logits[n : 2 * n], logits[2 * n :]
+    q = weak.softmax(1)
+    model.threshold = float(q.max(1).values.median())  # half of the examples pass
+    term = model.loss(batch, 0.5)["pseudo_label"]
+    mask = (q.max(1).values >= model.threshold).float()
+    expected = 0.7 * (mask * F.cross_entropy(strong, q.argmax(1), reduction="none")).mean()
+    assert 0 < mask.mean() < 1  # some examples pass the threshold, some do not
+    torch.testing.assert_close(term.detach(), expected)

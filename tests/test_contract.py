@@ -12,7 +12,11 @@ HPARAMS = {
     "dann": {"discriminator_hidden": (16,)},
     "cdan": {"discriminator_hidden": (16,)},
     "domain_confusion": {"discriminator_hidden": (16,)},
+    "adda": {"discriminator_hidden": (16,)},
+    "gvb": {"discriminator_hidden": (16,)},
+    "vada": {"discriminator_hidden": (16,)},
     "adabn": {"bottleneck_dim": 8},  # AdaBN needs BatchNorm layers
+    "fixmatch": {"threshold": 0.0},  # an untrained model is never 95% sure: here every pseudo-label counts
 }
 
 
@@ -36,6 +40,8 @@ def test_contract(name, check):
         {"name": "dan+bnm"},
         {"name": "domain_confusion+im", "discriminator_hidden": (16,)},
         {"name": "mcd", "generator_steps": 1},
+        {"name": "gvb+mcc", "discriminator_hidden": (16,)},
+        {"name": "rtn+bsp"},
     ],
     ids=lambda h: "-".join(f"{k}={v}" for k, v in h.items()),
 )
@@ -69,7 +75,7 @@ def test_contract_catches_a_method_that_ignores_the_target(broken_method):
 def test_registry_rejects_duplicates_and_lists_names():
     with pytest.raises(ValueError, match="already registered"):
         methods.register_method("dann")(type("X", (methods.Adapter,), {}))
-    with pytest.raises(ValueError, match=r"unknown method 'danny'; available: adabn, afn, .*cdan, coral, dan, dann"):
+    with pytest.raises(ValueError, match=r"unknown method 'danny'; available: adabn, .*cdan, coral, dan, dann"):
         methods.create("danny", default_backbone(), 3)
     with pytest.raises(ValueError, match=r"unknown hyperparameter\(s\) trade_of for method .dann.; valid: .*trade_off"):
         methods.create("dann", default_backbone(), 3, trade_of=1.0)
@@ -77,8 +83,8 @@ def test_registry_rejects_duplicates_and_lists_names():
 
 def test_registry_names_and_aliases():
     assert methods.available() == [
-        "adabn", "afn", "bnm", "bsp", "cdan", "coral", "dan", "dann", "domain_confusion", "im", "jan", "mcc", "mcd",
-        "mdd", "minent", "source_only",
+        "adabn", "adda", "afn", "bnm", "bsp", "cdan", "coral", "dan", "dann", "domain_confusion", "fixmatch", "gvb", "im", "jan",
+        "mcc", "mcd", "mdd", "minent", "rtn", "source_only", "symnets", "vada",
     ]  # fmt: skip
     assert methods.get("mmd") is methods.DAN and methods.get("MMD") is methods.DAN
     assert isinstance(methods.create("cdan", default_backbone(), 3, entropy_conditioning=True), methods.CDAN)

@@ -22,6 +22,8 @@ from .entropy import (
 from .features import adaptive_feature_norm_loss, batch_spectral_penalty
 from .grl import gradient_reversal
 from .mmd import DAN_MULTIPLIERS, TLLIB_DAN_MULTIPLIERS, jmmd, mean_squared_distance, mmd, squared_distances
+from .symmetric import symmetric_category_confusion, symmetric_domain_loss, symmetric_entropy
+from .vat import virtual_adversarial_loss
 
 __all__ = [
     "DAN_MULTIPLIERS",
@@ -47,4 +49,8 @@ __all__ = [
     "multilinear_map",
     "randomized_multilinear_map",
     "squared_distances",
+    "symmetric_category_confusion",
+    "symmetric_domain_loss",
+    "symmetric_entropy",
+    "virtual_adversarial_loss",
 ]

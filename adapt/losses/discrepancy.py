@@ -75,11 +75,13 @@ def domain_confusion_loss(domain_logits: torch.Tensor) -> torch.Tensor:
 
     Parameters
     ----------
-    domain_logits : (B, D) logits over D domains, or (B,) single logits of a binary discriminator
-        (read as the two logits ``(z, 0)``).
+    domain_logits : (B, D) logits over D >= 2 domains, or (B,) or (B, 1) single logits of a binary
+        discriminator (read as the two logits ``(z, 0)``).
     """
     with float32_region(domain_logits):
         logits = domain_logits.float()
+        if logits.ndim == 2 and logits.shape[1] == 1:  # (B, 1): one binary logit per example
+            logits = logits[:, 0]
         if logits.ndim == 1:
             logits = torch.stack([logits, torch.zeros_like(logits)], dim=1)
         return -torch.log_softmax(logits, dim=1).mean()

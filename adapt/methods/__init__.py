@@ -5,6 +5,7 @@ with :func:`register_method`, import it below, and the contract tests pick it up
 """
 
 from .adabn import AdaBN
+from .adda import ADDA
 from .afn import AFN
 from .base import Adapter, NotFittedError, Outputs
 from .bnm import BNM
@@ -14,6 +15,8 @@ from .coral import DeepCORAL
 from .dan import DAN
 from .dann import DANN
 from .domain_confusion import DomainConfusion
+from .fixmatch import FixMatch
+from .gvb import GVB
 from .im import IM
 from .jan import JAN
 from .mcc import MCC
@@ -22,15 +25,20 @@ from .mdd import MDD
 from .minent import MinEnt
 from .registry import METHODS, aliases, available, create, get, hyperparameters, preset_hyperparameters, register_method
 from .regularizers import REGULARIZERS
+from .rtn import RTN
 from .source_only import SourceOnly
+from .symnets import SymNets
+from .vada import VADA
 
 __all__ = [
+    "ADDA",
     "AFN",
     "BNM",
     "BSP",
     "CDAN",
     "DAN",
     "DANN",
+    "GVB",
     "IM",
     "JAN",
     "MCC",
@@ -38,14 +46,18 @@ __all__ = [
     "MDD",
     "METHODS",
     "REGULARIZERS",
+    "RTN",
+    "VADA",
     "AdaBN",
     "Adapter",
     "DeepCORAL",
     "DomainConfusion",
+    "FixMatch",
     "MinEnt",
     "NotFittedError",
     "Outputs",
     "SourceOnly",
+    "SymNets",
     "aliases",
     "available",
     "create",

@@ -2,31 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from typing import Any
 
 import torch
 from torch import nn
 
 from ..batch import Batch
+from ..models.batchnorm import batch_norm_layers, frozen_running_statistics
 from ..train.data import InputError
 from .base import Adapter
 from .registry import register_method
-
-
-@contextlib.contextmanager
-def frozen_running_statistics(module: nn.Module) -> Iterator[None]:
-    """BatchNorm layers normalize with the batch's statistics but leave their running estimates alone."""
-    norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    momenta = [m.momentum for m in norms]
-    for m in norms:
-        m.momentum = 0.0  # running = (1 - 0) * running + 0 * batch
-    try:
-        yield
-    finally:
-        for m, momentum in zip(norms, momenta):
-            m.momentum = momentum
 
 
 @register_method("adabn")
@@ -56,7 +41,7 @@ class AdaBN(Adapter):
         super().__init__(backbone, num_classes, **kwargs)
 
     def build_modules(self, feature_dim: int) -> None:
-        if not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.modules()):
+        if not batch_norm_layers(self):
             raise InputError(
                 "AdaBN adapts BatchNorm statistics, but this network has no BatchNorm layer: use a backbone "
                 "with BatchNorm (ConvNet, DTN, ResNet) or pass bottleneck_dim to add one"

@@ -11,7 +11,7 @@ from torch import nn
 from ..batch import Batch
 from ..losses import domain_adversarial_loss, gradient_reversal
 from ..losses.adversarial import DomainReduction
-from ..models.heads import DomainDiscriminator, discriminator_width
+from ..models.heads import DomainDiscriminator, default_discriminator
 from ..train.schedules import GRLSchedule, grl_coefficient, warm_start_grl_coefficient
 from .base import Adapter
 
@@ -75,10 +75,13 @@ class AdversarialAdapter(Adapter):
 
     def make_discriminator(self, in_features: int, feature_dim: int) -> DomainDiscriminator:
         """The discriminator for inputs of width ``in_features`` (features of width ``feature_dim``)."""
-        hidden = self.discriminator_hidden
-        if hidden is None:
-            hidden = (discriminator_width(feature_dim),) * 2
-        return DomainDiscriminator(in_features, hidden, self.discriminator_batch_norm, self.discriminator_dropout)
+        return default_discriminator(
+            in_features,
+            feature_dim,
+            self.discriminator_hidden,
+            self.discriminator_batch_norm,
+            self.discriminator_dropout,
+        )
 
     def grl_coefficient(self, progress: float, step: int) -> float:
         """The gradient-reversal coefficient at this point of training (see ``grl_schedule``)."""

@@ -96,7 +96,7 @@ class Adapter(nn.Module):
 
     name: ClassVar[str] = ""
     #: What kind of method this is, for grouping in reports: 'baseline', 'adversarial', 'discrepancy',
-    #: 'classifier disagreement', 'regularizer', 'normalization'.
+    #: 'classifier disagreement', 'regularizer', 'self-training', 'normalization'.
     family: ClassVar[str] = "other"
     #: The paper, short ("Ganin et al., JMLR 2016"), and what the method adds to the source loss, for tables.
     paper: ClassVar[str] = ""
@@ -107,6 +107,8 @@ class Adapter(nn.Module):
     adapts_by_gradient: ClassVar[bool] = True
     #: False for methods that cannot add ``regularizers`` to their loss (multi-stage or no joint pass).
     accepts_regularizers: ClassVar[bool] = True
+    #: Modules a mid-run update leaves unchanged by design (ADDA's classifier after pre-training).
+    fixed_modules: ClassVar[tuple[str, ...]] = ()
     #: Smallest per-domain batch the loss is defined for (covariances and MMD need pairs).
     min_batch_size: ClassVar[int] = 1
     #: Hyperparameter search space used by sweeps (see :data:`SearchSpace`).
@@ -172,7 +174,7 @@ class Adapter(nn.Module):
         """
         with stepper.autocast():
             terms = self.loss_terms(batch, progress)
-        stepper.step(torch.stack([t.float() for t in terms.values()]).sum())
+        stepper.step(terms)
         return terms
 
     # ----------------------------------------------------------------- building
@@ -231,9 +233,13 @@ class Adapter(nn.Module):
         n = batch.source_x.shape[0]
         features = self.embed(torch.cat([batch.source_x, batch.target_x]))
         logits = self.classifier(features)
-        out = Outputs(features[:n], features[n:], logits[:n], logits[n:])
+        return self.remember_outputs(Outputs(features[:n], features[n:], logits[:n], logits[n:]))
+
+    def remember_outputs(self, out: Outputs) -> Outputs:
+        """Hand the forward pass's outputs to the ``regularizers`` (see :meth:`loss_terms`); a method
+        whose ``loss`` does its own forward pass instead of :meth:`forward_domains` calls this."""
         if self._keep_outputs:
-            self._outputs = out  # for the regularizers of loss_terms
+            self._outputs = out
         return out
 
     @staticmethod

@@ -11,7 +11,7 @@ from torch import nn
 from ..batch import Batch
 from ..losses import domain_adversarial_loss
 from ..losses.discrepancy import domain_confusion_loss
-from ..models.heads import DomainDiscriminator, discriminator_width
+from ..models.heads import default_discriminator
 from ..train.engine import Stepper
 from .base import Adapter, SearchSpace
 from .registry import register_method
@@ -21,7 +21,7 @@ from .registry import register_method
 class DomainConfusion(Adapter):
     """A domain classifier learns to tell the domains apart; the features make its output uniform.
 
-    Tzeng et al., "Simultaneous Deep Transfer Across Domains and Tasks", ICCV 2015, Sec. 3.1 (the
+    Tzeng et al., "Simultaneous Deep Transfer Across Domains and Tasks", ICCV 2015 (the
     unsupervised part; the soft-label transfer needs target labels). The two objectives alternate
     on each batch, instead of going through a gradient reversal layer:
 
@@ -57,8 +57,7 @@ class DomainConfusion(Adapter):
         self.discriminator_hidden = tuple(discriminator_hidden) if discriminator_hidden is not None else None
 
     def build_modules(self, feature_dim: int) -> None:
-        hidden = self.discriminator_hidden or (discriminator_width(feature_dim),) * 2
-        self.discriminator = DomainDiscriminator(feature_dim, hidden, batch_norm=True)
+        self.discriminator = default_discriminator(feature_dim, feature_dim, self.discriminator_hidden)
 
     def loss(self, batch: Batch, progress: float) -> dict[str, torch.Tensor]:
         """Step 2's objective (the features' side)."""
@@ -79,8 +78,5 @@ class DomainConfusion(Adapter):
         stepper.step(domain, only=[self.discriminator])  # 1
         with stepper.autocast():
             terms = self.loss_terms(batch, progress)
-        stepper.step(
-            torch.stack([t.float() for t in terms.values()]).sum(),
-            only=[m for name, m in self.named_children() if name != "discriminator"],
-        )  # 2
+        stepper.step(terms, only=[m for name, m in self.named_children() if name != "discriminator"])  # 2
         return {**terms, "domain": domain.detach()}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import Any, ClassVar
 
 import torch
@@ -19,7 +20,7 @@ class MCD(Adapter):
     """Two classifiers disagree as much as they can on the target; the features make them agree.
 
     Saito et al., "Maximum Classifier Discrepancy for Unsupervised Domain Adaptation", CVPR 2018,
-    Sec. 3.2. Each batch takes three optimizer stages:
+    the training procedure. Each batch takes three optimizer stages:
 
     A. everything minimizes the source cross-entropy of both classifiers;
     B. the classifiers only minimize it minus ``trade_off`` times their discrepancy on the target
@@ -41,6 +42,7 @@ class MCD(Adapter):
     adaptation_term = "two classifiers' disagreement (3 stages)"
 
     accepts_regularizers = False
+    min_batch_size = 2  # stages A and C send one domain alone through BatchNorm
     search_space: ClassVar[SearchSpace] = {
         "trade_off": ("log_uniform", 0.1, 10.0),
         "generator_steps": ("choice", [1, 2, 4]),
@@ -50,10 +52,14 @@ class MCD(Adapter):
         self, backbone: nn.Module, num_classes: int, *, trade_off: float = 1.0, generator_steps: int = 4, **kwargs: Any
     ) -> None:
         super().__init__(backbone, num_classes, **kwargs)
-        if isinstance(generator_steps, bool) or not isinstance(generator_steps, int) or generator_steps < 1:
+        if (
+            isinstance(generator_steps, bool)
+            or not isinstance(generator_steps, numbers.Integral)
+            or generator_steps < 1
+        ):
             raise ValueError(f"generator_steps must be an integer >= 1, got {generator_steps!r}")
         self.trade_off = trade_off
-        self.generator_steps = generator_steps
+        self.generator_steps = int(generator_steps)
 
     def build_modules(self, feature_dim: int) -> None:
         self.second_classifier = nn.Linear(feature_dim, self.num_classes)
@@ -70,14 +76,16 @@ class MCD(Adapter):
     def _discrepancy(self, target_features: torch.Tensor) -> torch.Tensor:
         return classifier_discrepancy(self.classifier(target_features), self.second_classifier(target_features))
 
-    def loss(self, batch: Batch, progress: float) -> dict[str, torch.Tensor]:
-        """Stage B's objective on one joint forward pass (also what the contract checks look at)."""
+    def _classifier_terms(self, features: torch.Tensor, batch: Batch) -> dict[str, torch.Tensor]:
         n = batch.source_x.shape[0]
-        features = self.embed(torch.cat([batch.source_x, batch.target_x]))
         return {
             "classification": self._source_loss(features[:n], batch.source_y),
             "discrepancy": -self.trade_off * self._discrepancy(features[n:]),
         }
+
+    def loss(self, batch: Batch, progress: float) -> dict[str, torch.Tensor]:
+        """Stage B's objective on one joint forward pass (what the contract checks look at)."""
+        return self._classifier_terms(self.embed(torch.cat([batch.source_x, batch.target_x])), batch)
 
     def update(self, batch: Batch, progress: float, stepper: Stepper) -> dict[str, torch.Tensor]:
         classifiers = [self.classifier, self.second_classifier]
@@ -85,8 +93,10 @@ class MCD(Adapter):
             source_loss = self._source_loss(self.embed(batch.source_x), batch.source_y)
         stepper.step(source_loss)  # A
         with stepper.autocast():
-            terms = self.loss(batch, progress)
-        stepper.step(torch.stack([t.float() for t in terms.values()]).sum(), only=classifiers)  # B
+            with torch.no_grad():  # stage B trains the classifiers only: no backward through the features
+                features = self.embed(torch.cat([batch.source_x, batch.target_x]))
+            terms = self._classifier_terms(features, batch)
+        stepper.step(terms, only=classifiers)  # B
         for _ in range(self.generator_steps):  # C
             with stepper.autocast():
                 generator_loss = self.trade_off * self._discrepancy(self.embed(batch.target_x))

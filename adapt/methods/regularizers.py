@@ -33,7 +33,7 @@ def spectral_penalty(out: Outputs) -> torch.Tensor:
 
 @REGULARIZERS.register("afn")
 def feature_norm(out: Outputs) -> torch.Tensor:
-    """SAFN (Xu et al. 2019): grow the feature norms of both domains by 1 per step."""
+    """SAFN (Xu et al. 2019): pull every feature norm of both domains toward 1 beyond its current value."""
     return adaptive_feature_norm_loss(out.source_features) + adaptive_feature_norm_loss(out.target_features)
 
 
@@ -57,7 +57,7 @@ def information_maximization(out: Outputs) -> torch.Tensor:
 
 @REGULARIZERS.register("mcc")
 def class_confusion(out: Outputs) -> torch.Tensor:
-    """MCC (Jin et al. 2020) at its paper's temperature 2.5."""
+    """MCC (Jin et al. 2020) at its paper's temperature 2.5 (the ``mcc`` method can change it)."""
     return mcc_loss(out.target_logits, 2.5)
 
 
@@ -72,7 +72,10 @@ def check_regularizers(regularizers: Mapping[str, float] | None) -> dict[str, fl
         REGULARIZERS.get(name)  # unknown names: a ValueError listing the available ones
         if isinstance(weight, bool) or not isinstance(weight, Real) or not 0 <= float(weight) < float("inf"):
             raise ValueError(f"the weight of regularizer {name!r} must be a finite number >= 0, got {weight!r}")
-        checked[REGULARIZERS.canonical(name)] = float(weight)
+        canonical = REGULARIZERS.canonical(name)
+        if canonical in checked:
+            raise ValueError(f"regularizer {canonical!r} is given twice (as {name!r} and under another name)")
+        checked[canonical] = float(weight)
     return checked
 
 

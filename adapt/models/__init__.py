@@ -1,5 +1,6 @@
 """Backbones and heads."""
 
+from .batchnorm import batch_norm_layers, dropout_disabled, frozen_running_statistics
 from .digits import DTN, MLP, ConvNet, LeNet
 from .heads import Bottleneck, DomainDiscriminator
 from .resnet import RESNETS, ResNetFeatures, resnet_features
@@ -13,5 +14,8 @@ __all__ = [
     "DomainDiscriminator",
     "LeNet",
     "ResNetFeatures",
+    "batch_norm_layers",
+    "dropout_disabled",
+    "frozen_running_statistics",
     "resnet_features",
 ]

@@ -22,6 +22,19 @@ def discriminator_width(feature_dim: int) -> int:
     return min(1024, max(64, 4 * feature_dim))
 
 
+def default_discriminator(
+    in_features: int,
+    feature_dim: int,
+    hidden: Sequence[int] | None = None,
+    batch_norm: bool = True,
+    dropout: float = 0.0,
+) -> DomainDiscriminator:
+    """A :class:`DomainDiscriminator` for inputs of width ``in_features``, whose hidden widths are
+    ``hidden`` or, when None, two layers of :func:`discriminator_width` of the feature width."""
+    widths = tuple(hidden) if hidden is not None else (discriminator_width(feature_dim),) * 2
+    return DomainDiscriminator(in_features, widths, batch_norm, dropout)
+
+
 class DomainDiscriminator(nn.Module):
     """MLP that outputs one domain logit per example (source = 1, target = 0).
 

@@ -198,7 +198,11 @@ class Stepper:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
-    def step(self, loss: torch.Tensor, only: Sequence[nn.Module] | None = None) -> None:
+    def step(self, loss: torch.Tensor | dict[str, torch.Tensor], only: Sequence[nn.Module] | None = None) -> None:
+        """Zero the gradients, backpropagate ``loss`` (a tensor, or a dict of terms: their sum), keep
+        only the gradients of ``only``'s parameters (all when None), clip, and take one optimizer step."""
+        if isinstance(loss, dict):
+            loss = torch.stack([t.float() for t in loss.values()]).sum()
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         if only is not None:
@@ -289,34 +293,55 @@ def _check_min_batch(model: Trainable, source: Domain, target: Domain, batch_siz
 
 class _LossLog:
     """Running means of the loss terms between logging steps, kept on the device (no host sync per
-    step), and the first non-finite value of each term with its step."""
+    step), and the first non-finite value of each term with its step.
+
+    A method may return other terms in another phase of training (ADDA after its source
+    pre-training): each term is averaged over the steps that returned it, and a logging window in
+    which a term never appeared gives it no value (NaN in the history).
+    """
 
     def __init__(self) -> None:
         self.names: list[str] = []
-        self.running = self.first_bad_step = self.first_bad_value = torch.zeros(0)
-        self.count = 0
+        self.running = self.counts = self.first_bad_step = self.first_bad_value = torch.zeros(0)
+        self._index: dict[tuple[tuple[str, ...], int], torch.Tensor] = {}
+
+    def _add_names(self, names: list[str], like: torch.Tensor) -> None:
+        extra = len(names)
+        self.names = self.names + names
+        pad = lambda t, v: torch.cat([t.to(like.device), torch.full((extra,), v, device=like.device)])  # noqa: E731
+        self.running, self.counts = pad(self.running, 0.0), pad(self.counts, 0.0)
+        self.first_bad_step, self.first_bad_value = pad(self.first_bad_step, -1.0), pad(self.first_bad_value, 0.0)
 
     def add(self, terms: dict[str, torch.Tensor], step: int) -> None:
         values = torch.stack([t.detach().float().reshape(()) for t in terms.values()])
-        if not self.names:
-            self.names = list(terms)
-            self.running = torch.zeros_like(values)
-            self.first_bad_step = torch.full_like(values, -1.0)
-            self.first_bad_value = torch.zeros_like(values)
+        names = list(terms)
+        if names != self.names:  # another set of terms (or the first): place them by name
+            self._add_names([n for n in names if n not in self.names], values)
+            key = (tuple(names), len(self.names))
+            if key not in self._index:  # one host-to-device copy per set of terms, not per step
+                self._index[key] = torch.tensor([self.names.index(n) for n in names], device=values.device)
+            index = self._index[key]
+            values = torch.zeros_like(self.running).index_copy(0, index, values)
+            present = torch.zeros_like(self.running).index_fill(0, index, 1.0)
+        else:
+            present = torch.ones_like(values)
         newly_bad = ~torch.isfinite(values) & (self.first_bad_step < 0)
         self.first_bad_step = torch.where(newly_bad, float(step), self.first_bad_step)
         self.first_bad_value = torch.where(newly_bad, values, self.first_bad_value)
         self.running = self.running + values
-        self.count += 1
+        self.counts = self.counts + present
 
     def state_dict(self) -> dict[str, Any]:
-        return {"names": self.names, "running": self.running, "count": self.count,
+        return {"names": self.names, "running": self.running, "counts": self.counts,
                 "first_bad_step": self.first_bad_step, "first_bad_value": self.first_bad_value}  # fmt: skip
 
     def load_state_dict(self, state: dict[str, Any], device: torch.device) -> None:
-        self.names, self.count = list(state["names"]), int(state["count"])
+        self.names = list(state["names"])
         self.running, self.first_bad_step, self.first_bad_value = (
             state[k].to(device) for k in ("running", "first_bad_step", "first_bad_value"))  # fmt: skip
+        # checkpoints written before per-term counts held one count for every term
+        counts = state.get("counts")
+        self.counts = counts.to(device) if counts is not None else torch.full_like(self.running, float(state["count"]))
 
     def flush(self, steps: int) -> dict[str, float]:
         """The mean of each term since the last flush (and their sum, ``total``); raises on a non-finite term."""
@@ -324,10 +349,12 @@ class _LossLog:
         if (bad >= 0).any():
             i = int(torch.where(bad >= 0, bad, math.inf).argmin())
             raise NonFiniteLossError(self.names[i], int(bad[i]), float(self.first_bad_value[i]), steps)
-        means = dict(zip(self.names, (self.running / self.count).tolist()))
+        counts = self.counts.cpu()
+        means = (self.running.cpu() / counts.clamp_min(1)).tolist()
+        row = {name: (mean if count > 0 else math.nan) for name, mean, count in zip(self.names, means, counts.tolist())}
         self.running.zero_()
-        self.count = 0
-        return {**means, "total": float(sum(means.values()))}
+        self.counts.zero_()
+        return {**row, "total": float(sum(v for v in row.values() if not math.isnan(v)))}
 
 
 def _run_callbacks(callbacks: list[Callback], step: int, model: Trainable, device: torch.device) -> dict[str, float]:

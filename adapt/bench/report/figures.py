@@ -17,7 +17,15 @@ TARGET_LABELS_NOTE = "scored with target labels"
 #: Above this many methods, figures group them by family and switch to layouts that stay readable.
 MANY_METHODS = 8
 #: The order of the method families in grouped figures.
-FAMILY_ORDER = ("baseline", "adversarial", "discrepancy", "classifier disagreement", "regularizer", "normalization")
+FAMILY_ORDER = (
+    "baseline",
+    "adversarial",
+    "discrepancy",
+    "classifier disagreement",
+    "regularizer",
+    "self-training",
+    "normalization",
+)
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

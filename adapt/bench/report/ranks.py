@@ -142,7 +142,10 @@ def write_ranks(summary: pd.DataFrame, out: Path) -> tuple[RankTest, pd.DataFram
     from .tables import to_markdown
 
     scores = summary.pivot(index="task", columns="method", values="mean")
-    if scores.shape[1] < 3 or scores.dropna().shape[0] < 2:
+    # the test needs every method on every task: drop the methods that miss a task, and say so
+    missing = sorted(scores.columns[scores.isna().any()])
+    scores = scores.drop(columns=missing)
+    if scores.shape[1] < 3 or scores.shape[0] < 2:
         return None
     test = friedman_nemenyi(scores)
     table = pd.DataFrame({"average rank": test.average_ranks.round(2)})
@@ -153,6 +156,7 @@ def write_ranks(summary: pd.DataFrame, out: Path) -> tuple[RankTest, pd.DataFram
         f"seeds). Friedman chi2 = {test.chi_square:.2f}, p = {test.p_value:.2g}; Iman-Davenport F = "
         f"{test.iman_davenport:.2f}. Nemenyi critical difference at alpha {test.alpha}: {test.critical_difference:.2f} "
         "(methods whose average ranks differ by less are not significantly different; Demšar 2006)"
+        + (f"; left out, not scored on every task: {', '.join(missing)}" if missing else "")
     )
     (out / "ranks.md").write_text(to_markdown(table, caption))
     return test, table, caption
