@@ -93,7 +93,9 @@ class ADDA(Adapter):
         with the (fixed) classifier's source loss on the frozen source encoder for monitoring."""
         if progress < self.pretrain_fraction:
             return {"classification": self.classification_loss(self(batch.source_x), batch.source_y)}
-        source_features = self._source_features(batch.source_x)
+        return self._adaptation_terms(self._source_features(batch.source_x), batch)
+
+    def _adaptation_terms(self, source_features: torch.Tensor, batch: Batch) -> dict[str, torch.Tensor]:
         target_logits = self.discriminator(self.embed(batch.target_x)).float()
         return {
             "classification": self.classification_loss(self.classifier(source_features), batch.source_y),
@@ -120,7 +122,7 @@ class ADDA(Adapter):
             )
             domain = domain_adversarial_loss(source_logits, target_logits)
         stepper.step(domain, only=[self.discriminator])
-        with stepper.autocast():
-            terms = self.loss(batch, progress)
+        with stepper.autocast():  # the frozen encoder's features serve both stages
+            terms = self._adaptation_terms(source_features, batch)
         stepper.step(terms["confusion"], only=[self.backbone, self.bottleneck])
         return {**terms, "domain": domain.detach()}
