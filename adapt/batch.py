@@ -14,12 +14,15 @@ class Batch:
     """One training batch: labeled source inputs and unlabeled target inputs, on the device.
 
     ``step`` is the batch's index in training (0 for the first update), for step-driven schedules.
+    ``target_index`` holds the target examples' positions in the target dataset, for methods that
+    keep a memory of the target (ATDOC); it is None when the data came as a user's DataLoader.
     """
 
     source_x: torch.Tensor
     source_y: torch.Tensor
     target_x: torch.Tensor
     step: int = 0
+    target_index: torch.Tensor | None = None
 
 
 @dataclass

@@ -48,7 +48,14 @@ def _build(
     torch.manual_seed(seed)
     model = create(name, make_backbone(), 3, **hparams)
     model.build(x[:2])
+    model.prepare_target(x.shape[0])  # the toy targets have as many examples as the source
     return model
+
+
+def _batch(data: dict[str, torch.Tensor], target: str) -> Batch:
+    """A mid-training batch of the toy problem: the whole source and the ``target`` inputs, indexed."""
+    xt = data[target]
+    return Batch(data["xs"], data["ys"], xt, step=MID_TRAINING_STEP, target_index=torch.arange(xt.shape[0]))
 
 
 def _one_update(model: Adapter, batch: Batch, progress: float = 0.5) -> dict[str, torch.Tensor]:
@@ -68,7 +75,7 @@ def check_one_step_changes_parameters(
     data = toy_problem()
     model = _build(name, make_backbone, hparams, data["xs"], 0)
     before = _params(model)
-    _one_update(model, Batch(data["xs"], data["ys"], data["xt"], step=MID_TRAINING_STEP))
+    _one_update(model, _batch(data, "xt"))
     after = _params(model)
     for child_name, child in model.named_children():
         if child_name in model.fixed_modules:
@@ -84,7 +91,7 @@ def check_gradients_reach_modules(name: str, make_backbone: Callable[[], nn.Modu
     data = toy_problem()
     model = _build(name, make_backbone, hparams, data["xs"], 0)
     model.train()
-    batch = Batch(data["xs"], data["ys"], data["xt"], step=MID_TRAINING_STEP)
+    batch = _batch(data, "xt")
     terms = model.loss_terms(batch, 0.5)
     assert "classification" in terms, f"{name}: loss() must return a 'classification' term"
     adaptation = {k: v for k, v in terms.items() if k != "classification"}
@@ -112,8 +119,8 @@ def check_target_changes_update(name: str, make_backbone: Callable[[], nn.Module
     data = toy_problem()
     model_a = _build(name, make_backbone, hparams, data["xs"], 0)
     model_b = copy.deepcopy(model_a)
-    _one_update(model_a, Batch(data["xs"], data["ys"], data["xt"], step=MID_TRAINING_STEP))
-    _one_update(model_b, Batch(data["xs"], data["ys"], data["xt_other"], step=MID_TRAINING_STEP))
+    _one_update(model_a, _batch(data, "xt"))
+    _one_update(model_b, _batch(data, "xt_other"))
     # A method that adapts without a loss term (AdaBN: BatchNorm statistics) is judged on its buffers too.
     state_a, state_b = (
         (dict(m.named_parameters()) if get(name).adapts_by_gradient else m.state_dict()) for m in (model_a, model_b)

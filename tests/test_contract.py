@@ -15,6 +15,7 @@ HPARAMS = {
     "adda": {"discriminator_hidden": (16,)},
     "gvb": {"discriminator_hidden": (16,)},
     "vada": {"discriminator_hidden": (16,)},
+    "dirt_t": {"discriminator_hidden": (16,)},  # the contract's batches are half-way: the refinement stage
     "adabn": {"bottleneck_dim": 8},  # AdaBN needs BatchNorm layers
     "fixmatch": {"threshold": 0.0},  # an untrained model is never 95% sure: here every pseudo-label counts
 }
@@ -42,6 +43,8 @@ def test_contract(name, check):
         {"name": "mcd", "generator_steps": 1},
         {"name": "gvb+mcc", "discriminator_hidden": (16,)},
         {"name": "rtn+bsp"},
+        {"name": "dirt_t", "vada_fraction": 0.9, "discriminator_hidden": (16,)},  # still in the VADA stage
+        {"name": "dirt_t", "vada_fraction": 0.1, "bottleneck_dim": 8},  # refinement with BatchNorm
     ],
     ids=lambda h: "-".join(f"{k}={v}" for k, v in h.items()),
 )
@@ -83,7 +86,7 @@ def test_registry_rejects_duplicates_and_lists_names():
 
 def test_registry_names_and_aliases():
     assert methods.available() == [
-        "adabn", "adda", "afn", "bnm", "bsp", "cdan", "coral", "dan", "dann", "domain_confusion", "fixmatch", "gvb", "im", "jan",
+        "adabn", "adda", "afn", "atdoc", "bnm", "bsp", "cdan", "coral", "dan", "dann", "dirt_t", "domain_confusion", "fixmatch", "gvb", "im", "jan",
         "mcc", "mcd", "mdd", "minent", "rtn", "source_only", "symnets", "vada",
     ]  # fmt: skip
     assert methods.get("mmd") is methods.DAN and methods.get("MMD") is methods.DAN

@@ -129,6 +129,14 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+def _cmdline(pid: int) -> str:
+    """The process's command line, or '' when it has already exited (a short-lived helper)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text()
+    except OSError:
+        return ""
+
+
 def _start_parallel_sweep(tmp_path: Path) -> tuple[subprocess.Popen, list[int], Path]:
     out = tmp_path / "out"
     suite = suite_file(tmp_path, seeds=6, steps=3000)
@@ -138,7 +146,7 @@ def _start_parallel_sweep(tmp_path: Path) -> tuple[subprocess.Popen, list[int], 
     deadline = time.time() + 120
     workers: list[int] = []
     while time.time() < deadline:
-        workers = [p for p in _children(proc.pid) if "spawn" in Path(f"/proc/{p}/cmdline").read_text()]
+        workers = [p for p in _children(proc.pid) if "spawn" in _cmdline(p)]
         if len(workers) >= 2:
             break
         time.sleep(0.2)

@@ -16,7 +16,7 @@ import pytest
 import torch
 from torch import nn
 
-from adapt import DANN, InputError, SourceOnly
+from adapt import ATDOC, DANN, DIRTT, InputError, SourceOnly
 from adapt.bench import read_records
 from adapt.data import moons_shift
 from adapt.models import MLP
@@ -51,9 +51,16 @@ class Inputs(torch.utils.data.Dataset):
         return (self.x[i], self.y[i]) if self.y is not None else self.x[i]
 
 
+HPARAMS = {
+    DANN: {"discriminator_hidden": [16]},
+    # refinement from step 21, the teacher renewed at 21, 31, 41...: the resumed run (from step 30) must renew at 31
+    DIRTT: {"discriminator_hidden": [16], "vada_fraction": 0.3, "teacher_every": 10},
+}
+
+
 def _model(cls=DANN):
     torch.manual_seed(0)
-    return cls(MLP(2, (16,), activation=nn.Tanh), 2, **({"discriminator_hidden": [16]} if cls is DANN else {}))
+    return cls(MLP(2, (16,), activation=nn.Tanh), 2, **HPARAMS.get(cls, {}))
 
 
 def _fit(model, source, target, **options):
@@ -67,18 +74,20 @@ def _same(a, b, history_a, history_b) -> None:
     assert history_a[columns].equals(history_b[columns])
 
 
+# ATDOC: its memory of the target (buffers keyed by dataset position) must resume too; DIRT-T its teacher
+@pytest.mark.parametrize("cls", [DANN, ATDOC, DIRTT])
 @pytest.mark.parametrize("data", ["in_memory", "dataset"])
-def test_a_killed_fit_resumes_to_the_same_weights(tmp_path, data):
+def test_a_killed_fit_resumes_to_the_same_weights(tmp_path, data, cls):
     xs, ys, xt, _ = moons_shift()
     source, target = ((xs, ys), xt) if data == "in_memory" else (Inputs(xs, ys), Inputs(xt))
-    plain = _model()
+    plain = _model(cls)
     history = _fit(plain, source, target)
     path = tmp_path / "run.pt"
-    killed = _model()
+    killed = _model(cls)
     with pytest.raises(Killed):  # mid-epoch: 300 examples, batches of 32
         _fit(killed, source, target, checkpoint_path=path, checkpoint_every=15, callbacks=[KillAt(40)])
     assert path.exists()
-    resumed = _model()  # a fresh process would build a fresh model too
+    resumed = _model(cls)  # a fresh process would build a fresh model too
     resumed_history = _fit(resumed, source, target, checkpoint_path=path, checkpoint_every=15)
     assert resumed_history.attrs["resumed_from_step"] == 30
     _same(plain, resumed, history, resumed_history)

@@ -18,6 +18,7 @@ from .entropy import (
     entropy,
     information_maximization_loss,
     mcc_loss,
+    prediction_kl,
 )
 from .features import adaptive_feature_norm_loss, batch_spectral_penalty
 from .grl import gradient_reversal
@@ -47,6 +48,7 @@ __all__ = [
     "mean_squared_distance",
     "mmd",
     "multilinear_map",
+    "prediction_kl",
     "randomized_multilinear_map",
     "squared_distances",
     "symmetric_category_confusion",

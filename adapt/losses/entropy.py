@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
+import torch.nn.functional as F
 
 from ._utils import float32_region
 
@@ -138,3 +139,19 @@ def mcc_loss(logits: torch.Tensor, temperature: float = 2.5) -> torch.Tensor:
         confusion = confusion / row_sums.clamp_min(torch.finfo(torch.float32).tiny)
         num_classes = confusion.shape[0]
         return (confusion.sum() - confusion.trace()) / num_classes
+
+
+def prediction_kl(reference_logits: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """Mean KL divergence :math:`\\mathrm{KL}(p_{ref} \\,\\|\\, p)` between two models' softmax predictions.
+
+    The trust region of the DIRT-T objective (Shu et al., ICLR 2018): :math:`\\mathbb E_{x}\\big[\\mathrm{KL}
+    (h_{\\theta_{n-1}}(x) \\,\\|\\, h_\\theta(x))\\big]`, with the reference (teacher) side held fixed.
+
+    Parameters
+    ----------
+    reference_logits : Tensor (B, C), no gradient flows into it.
+    logits : Tensor (B, C).
+    """
+    with float32_region(logits):
+        reference = reference_logits.detach().float().log_softmax(dim=1)
+        return F.kl_div(logits.float().log_softmax(dim=1), reference, reduction="batchmean", log_target=True)

@@ -7,6 +7,7 @@ with :func:`register_method`, import it below, and the contract tests pick it up
 from .adabn import AdaBN
 from .adda import ADDA
 from .afn import AFN
+from .atdoc import ATDOC
 from .base import Adapter, NotFittedError, Outputs
 from .bnm import BNM
 from .bsp import BSP
@@ -14,6 +15,7 @@ from .cdan import CDAN
 from .coral import DeepCORAL
 from .dan import DAN
 from .dann import DANN
+from .dirt_t import DIRTT
 from .domain_confusion import DomainConfusion
 from .fixmatch import FixMatch
 from .gvb import GVB
@@ -33,11 +35,13 @@ from .vada import VADA
 __all__ = [
     "ADDA",
     "AFN",
+    "ATDOC",
     "BNM",
     "BSP",
     "CDAN",
     "DAN",
     "DANN",
+    "DIRTT",
     "GVB",
     "IM",
     "JAN",

@@ -152,6 +152,12 @@ class Adapter(nn.Module):
         """Weighted loss terms for one batch; the engine minimizes their sum."""
         raise NotImplementedError
 
+    def prepare_target(self, num_examples: int) -> None:
+        """Called by the engine after :meth:`build`, before training, with the number of target
+        examples; a method with a memory of the target (ATDOC) sizes it here. The number is kept as
+        ``target_examples_`` and saved with the model, so that :meth:`load` can size it again."""
+        self.target_examples_: int | None = int(num_examples)
+
     def loss_terms(self, batch: Batch, progress: float) -> dict[str, torch.Tensor]:
         """:meth:`loss` plus the ``regularizers``, on the outputs of the forward pass it made."""
         self._outputs, self._keep_outputs = None, bool(self.regularizers)
@@ -399,6 +405,7 @@ class Adapter(nn.Module):
             "adapt_version": __version__,
             "hparams": self.get_params(),
             "input_shape": list(getattr(self, "input_shape_", None) or []) or None,
+            "target_examples": getattr(self, "target_examples_", None),
             # enough to rebuild the standard backbones without the user passing one
             "backbone": backbone_spec(self.backbone),
             "backbone_class": type(self.backbone).__name__,
@@ -438,6 +445,8 @@ class Adapter(nn.Module):
         model = method_cls(backbone, num_classes, **hparams)
         model._build_heads(int(hparams["feature_dim"]))
         model.input_shape_ = tuple(payload["input_shape"]) if payload.get("input_shape") else None
+        if payload.get("target_examples") is not None:
+            model.prepare_target(int(payload["target_examples"]))
         problem = _state_mismatch(model.state_dict(), payload["state_dict"])
         if problem:
             how = "the backbone passed" if passed is not None else "the backbone rebuilt from the file"

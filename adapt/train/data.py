@@ -165,6 +165,25 @@ def check_compatible(source: Domain, target: Domain) -> None:
         raise InputError(f"source samples have shape {s_shape} but target samples have {t_shape}{detail}")
 
 
+class IndexedDataset(Dataset):
+    """A dataset whose items come with their positions, ``(i, item)``: batches then carry the dataset
+    indices of their examples (memory-bank methods such as ATDOC key their memory by them)."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, i: int) -> tuple[int, Any]:
+        return i, self.dataset[i]
+
+
+#: One batch of a stream: inputs, labels (None for an unlabeled domain) and the examples' positions
+#: in their dataset (None when a user's DataLoader hides them).
+StreamBatch = tuple[torch.Tensor, "torch.Tensor | None", "torch.Tensor | None"]
+
+
 class InMemoryBatches:
     """Endless shuffled batches sliced from tensors; one ``randperm`` per epoch.
 
@@ -194,10 +213,10 @@ class InMemoryBatches:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self._order, self._pos = state["order"].to(self.x.device), int(state["pos"])
 
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+    def __iter__(self) -> Iterator[StreamBatch]:
         return self
 
-    def __next__(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def __next__(self) -> StreamBatch:
         if self._pos + self.batch_size > self._order.numel():
             self._order = torch.randperm(len(self.x), generator=self.generator).to(self.x.device)
             self._pos = 0
@@ -205,7 +224,7 @@ class InMemoryBatches:
         self._pos += self.batch_size
         x = self.x.index_select(0, idx).to(self.device, non_blocking=True)
         y = self.y.index_select(0, idx).to(self.device, non_blocking=True) if self.y is not None else None
-        return x, y
+        return x, y, idx.to(self.device, non_blocking=True)
 
 
 class EpochSampler(Sampler[int]):
@@ -237,18 +256,22 @@ class LoaderBatches:
 
     Batches with fewer than ``min_size`` examples (the ragged end of an epoch of a user DataLoader
     with ``drop_last=False``) are skipped; an epoch with no batch of that size is an error.
+    ``indexed``: the loader's dataset is an :class:`IndexedDataset`, whose batches carry positions.
     """
 
-    def __init__(self, domain: Domain, loader: DataLoader, device: torch.device, min_size: int = 1) -> None:
+    def __init__(
+        self, domain: Domain, loader: DataLoader, device: torch.device, min_size: int = 1, indexed: bool = False
+    ) -> None:
         self.domain = domain
         self.loader = loader
         self.device = device
         self.min_size = min_size
+        self.indexed = indexed
         self._it: Iterator[Any] | None = None
         self._count = 0
         self._in_epoch = 0  # batches drawn from the current epoch's iterator
 
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+    def __iter__(self) -> Iterator[StreamBatch]:
         return self
 
     def _sampler(self) -> EpochSampler | None:
@@ -283,14 +306,17 @@ class LoaderBatches:
         self._in_epoch += 1
         return batch
 
-    def __next__(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def __next__(self) -> StreamBatch:
         try:
             attempts = len(self.loader) + 1
         except TypeError:  # an iterable-style dataset has no length
             attempts = 1000
         for _ in range(attempts):
             self._count += 1
-            x, y = self.domain.check_batch(self._next_raw(), f"{self.domain.role} batch {self._count}")
+            raw, index = self._next_raw(), None
+            if self.indexed:
+                index, raw = raw
+            x, y = self.domain.check_batch(raw, f"{self.domain.role} batch {self._count}")
             if x.shape[0] >= self.min_size:
                 break
         else:
@@ -299,7 +325,8 @@ class LoaderBatches:
                 f"which the method needs; raise its batch_size"
             )
         x = x.to(self.device, non_blocking=True)
-        return x, (y.to(self.device, non_blocking=True) if y is not None else None)
+        y = y.to(self.device, non_blocking=True) if y is not None else None
+        return x, y, (index.to(self.device, non_blocking=True) if index is not None else None)
 
 
 def batch_stream(
@@ -310,25 +337,26 @@ def batch_stream(
     num_workers: int = 0,
     min_size: int = 1,
 ) -> InMemoryBatches | LoaderBatches:
-    """An endless stream of ``(x, y)`` device batches (``y`` None for unlabeled domains).
+    """An endless stream of ``(x, y, index)`` device batches (see :data:`StreamBatch`).
 
     A DataLoader's batches smaller than ``min_size`` are skipped (see :class:`LoaderBatches`).
     """
     if domain.x is not None:
         return InMemoryBatches(domain, batch_size, generator, device)
-    loader = domain.loader
-    if loader is None:
-        loader = DataLoader(
-            domain.dataset,
-            batch_size=min(batch_size, len(domain)),
-            sampler=EpochSampler(len(domain), generator),  # like shuffle=True, and resumable mid-epoch
-            drop_last=True,
-            generator=generator,
-            num_workers=num_workers,
-            pin_memory=device.type == "cuda",
-            persistent_workers=num_workers > 0,
-        )
-    return LoaderBatches(domain, loader, device, min_size)
+    if domain.loader is not None:
+        return LoaderBatches(domain, domain.loader, device, min_size)
+    assert domain.dataset is not None
+    loader = DataLoader(
+        IndexedDataset(domain.dataset),
+        batch_size=min(batch_size, len(domain)),
+        sampler=EpochSampler(len(domain), generator),  # like shuffle=True, and resumable mid-epoch
+        drop_last=True,
+        generator=generator,
+        num_workers=num_workers,
+        pin_memory=device.type == "cuda",
+        persistent_workers=num_workers > 0,
+    )
+    return LoaderBatches(domain, loader, device, min_size, indexed=True)
 
 
 def iterate_inputs(data: Any, batch_size: int, role: str = "input") -> Iterator[torch.Tensor]:

@@ -43,6 +43,7 @@ class Trainable(Protocol):
     training: bool
 
     def build(self, example: torch.Tensor) -> None: ...
+    def prepare_target(self, num_examples: int) -> None: ...
     def update(self, batch: Batch, progress: float, stepper: Stepper) -> dict[str, torch.Tensor]: ...
     def param_groups(self, backbone_lr_mult: float) -> list[dict[str, Any]]: ...
     def to(self, *args: Any, **kwargs: Any) -> Any: ...
@@ -386,6 +387,7 @@ def _prepare(
     if config.seed is not None:
         seed_everything(seed)
     model.build(src.example(2))
+    model.prepare_target(len(tgt))
     model.to(device)
     if config.channels_last:
         model.to(memory_format=torch.channels_last)
@@ -421,13 +423,13 @@ class Streams:
 
 
 def _next_batch(streams: Streams, step: int, config: TrainConfig) -> Batch:
-    xs, ys = next(streams.source)
-    xt, _ = next(streams.target)
+    xs, ys, _ = next(streams.source)
+    xt, _, target_index = next(streams.target)
     if config.channels_last and xs.ndim == 4:
         xs = xs.contiguous(memory_format=torch.channels_last)
         xt = xt.contiguous(memory_format=torch.channels_last)
     assert ys is not None
-    return Batch(xs, ys, xt, step)
+    return Batch(xs, ys, xt, step, target_index)
 
 
 def train(model: Trainable, source: Any, target: Any, config: TrainConfig) -> pd.DataFrame:
