@@ -26,6 +26,8 @@ ALLOWED: dict[str, set[str]] = {
         "adapt.train", "adapt.data", "adapt.validators",
     },
     "adapt.testing": {"adapt.batch", "adapt.methods", "adapt.train"},
+    "adapt.sourcefree": {"adapt.methods"},
+    "adapt.testtime": {"adapt.errors", "adapt.registry", "adapt.losses", "adapt.models", "adapt.train"},
     "adapt.bench": {
         "adapt._version", "adapt._optional", "adapt.errors", "adapt.registry", "adapt.batch", "adapt.losses",
         "adapt.models", "adapt.train", "adapt.data", "adapt.validators", "adapt.methods",

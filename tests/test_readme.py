@@ -16,3 +16,12 @@ def test_library_example_runs(tmp_path, monkeypatch, capsys):
     accuracy = float(capsys.readouterr().out.split("target accuracy")[1])
     assert accuracy > 0.75
     assert (namespace["same"].predict(namespace["xt"]) == namespace["y_hat"]).all()
+
+
+def test_source_free_example_runs(capsys):
+    section = README.read_text().split("### Source-free and test-time adaptation", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    source, shot, tent = (float(v) for v in re.findall(r"(\d\.\d+)", capsys.readouterr().out))
+    assert shot > source + 0.1 and tent > source + 0.05  # adapted without a single source example

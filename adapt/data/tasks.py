@@ -35,7 +35,7 @@ def task(
     Parameters
     ----------
     benchmark : a name from :func:`~adapt.data.benchmark.benchmarks` ('moons', 'blobs-conditional',
-        'optdigits', 'rotated-optdigits', 'optdigits-shifts', 'digits', 'office31', 'officehome',
+        'optdigits', 'rotated-optdigits', 'optdigits-shifts', 'optdigits-c', 'digits', 'office31', 'officehome',
         'visda2017', 'domainnet', 'domainnet126').
     source, target : domain names of that benchmark.
     root : data folder for the benchmarks that read files (unused by the offline ones).

@@ -39,13 +39,28 @@ def neighborhood_predictions(
     -------
     Tensor (B, C): :math:`\\hat q`, no gradient.
     """
+    with torch.no_grad():
+        return memory_predictions.float()[neighbor_indices(features, memory_features, k, exclude)].mean(dim=1)
+
+
+def neighbor_indices(
+    features: torch.Tensor, memory_features: torch.Tensor, k: int, exclude: torch.Tensor | None = None
+) -> torch.Tensor:
+    """The memory rows of each example's ``k`` nearest neighbours by cosine similarity, (B, k), no gradient.
+
+    Parameters
+    ----------
+    features : Tensor (B, D), normalized here.
+    memory_features : Tensor (N, D), L2-normalized.
+    k : number of neighbours, at most N - 1 when ``exclude`` is given.
+    exclude : LongTensor (B,), each example's own memory row, never its own neighbour.
+    """
     with torch.no_grad(), float32_region(features):
-        similarity = F.normalize(features.float(), dim=1) @ memory_features.float().t()
+        similarity = F.normalize(features.detach().float(), dim=1) @ memory_features.float().t()
         if exclude is not None:
             rows = torch.arange(similarity.shape[0], device=similarity.device)
             similarity[rows, exclude] = -torch.inf
-        neighbours = similarity.topk(k, dim=1).indices
-        return memory_predictions.float()[neighbours].mean(dim=1)
+        return similarity.topk(k, dim=1).indices
 
 
 def sharpened_predictions(logits: torch.Tensor, temperature: float = 0.5) -> torch.Tensor:

@@ -4,6 +4,7 @@ Adding a method: write one file with an :class:`~adapt.methods.base.Adapter` sub
 with :func:`register_method`, import it below, and the contract tests pick it up.
 """
 
+from .aad import AaD
 from .adabn import AdaBN
 from .adda import ADDA
 from .afn import AFN
@@ -25,9 +26,21 @@ from .mcc import MCC
 from .mcd import MCD
 from .mdd import MDD
 from .minent import MinEnt
-from .registry import METHODS, aliases, available, create, get, hyperparameters, preset_hyperparameters, register_method
+from .registry import (
+    METHODS,
+    SOURCE_FREE_METHODS,
+    aliases,
+    available,
+    create,
+    get,
+    hyperparameters,
+    preset_hyperparameters,
+    register_method,
+)
 from .regularizers import REGULARIZERS
 from .rtn import RTN
+from .shot import SHOT, SHOTIM
+from .source_free import SourceFreeAdapter
 from .source_only import SourceOnly
 from .symnets import SymNets
 from .vada import VADA
@@ -51,7 +64,11 @@ __all__ = [
     "METHODS",
     "REGULARIZERS",
     "RTN",
+    "SHOT",
+    "SHOTIM",
+    "SOURCE_FREE_METHODS",
     "VADA",
+    "AaD",
     "AdaBN",
     "Adapter",
     "DeepCORAL",
@@ -60,6 +77,7 @@ __all__ = [
     "MinEnt",
     "NotFittedError",
     "Outputs",
+    "SourceFreeAdapter",
     "SourceOnly",
     "SymNets",
     "aliases",

@@ -9,8 +9,7 @@ from torch import nn
 
 from ..batch import Batch
 from ..losses.neighbors import confidence_weighted_cross_entropy, neighborhood_predictions, sharpened_predictions
-from ..models.memory import TargetMemory
-from ..train.data import InputError
+from ..models.memory import TargetMemory, check_memory_size, target_positions
 from .base import Adapter, SearchSpace
 from .registry import register_method
 
@@ -73,27 +72,20 @@ class ATDOC(Adapter):
         self.memory = TargetMemory(feature_dim, self.num_classes)
 
     def prepare_target(self, num_examples: int) -> None:
-        if num_examples <= self.k:
-            raise InputError(f"ATDOC with k={self.k} needs more than {self.k} target examples, got {num_examples}")
+        check_memory_size("ATDOC", num_examples, self.k)
         super().prepare_target(num_examples)
         self.memory.resize(num_examples)
 
     def loss(self, batch: Batch, progress: float) -> dict[str, torch.Tensor]:
-        if batch.target_index is None:
-            raise InputError(
-                "ATDOC keeps a memory indexed by the target examples' positions, which a DataLoader of your "
-                "own does not give; pass the target as tensors or as a Dataset"
-            )
+        index = target_positions("ATDOC", batch.target_index)
         if len(self.memory) == 0:
             raise RuntimeError("ATDOC's memory is empty: call prepare_target(len(target)) before training")
         out = self.forward_domains(batch)
         target_logits = out.target_logits
         neighbours = neighborhood_predictions(
-            out.target_features, self.memory.features, self.memory.predictions, self.k, exclude=batch.target_index
+            out.target_features, self.memory.features, self.memory.predictions, self.k, exclude=index
         )
-        self.memory.update(
-            batch.target_index, out.target_features, sharpened_predictions(target_logits, self.temperature)
-        )
+        self.memory.update(index, out.target_features, sharpened_predictions(target_logits, self.temperature))
         return {
             "classification": self.classification_loss(out.source_logits, batch.source_y),
             "pseudo_label": self.trade_off * progress * confidence_weighted_cross_entropy(target_logits, neighbours),

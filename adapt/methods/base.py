@@ -33,7 +33,7 @@ from ..train.data import InputError, iterate_inputs
 from ..train.engine import Callback, Stepper, TrainConfig, train
 from ..validators import VALIDATORS, ValidationCallback
 from ..validators.scores import prediction_accuracy
-from .registry import METHODS
+from .registry import METHODS, SOURCE_FREE_METHODS
 from .regularizers import check_regularizers, regularization_terms
 
 CHECKPOINT_FORMAT = 1
@@ -103,6 +103,8 @@ class Adapter(nn.Module):
     adaptation_term: ClassVar[str] = ""
     #: False only for methods that by design ignore the target batch (SourceOnly).
     uses_target: ClassVar[bool] = True
+    #: False for source-free methods: they train on the target alone (``fit(target)``, no source stream).
+    uses_source: ClassVar[bool] = True
     #: False for methods whose loss has no adaptation term: they adapt otherwise (AdaBN's statistics).
     adapts_by_gradient: ClassVar[bool] = True
     #: False for methods that cannot add ``regularizers`` to their loss (multi-stage or no joint pass).
@@ -327,14 +329,35 @@ class Adapter(nn.Module):
         Each call builds fresh heads (bottleneck, classifier, discriminators); the backbone is
         trained in place and continues from its current weights.
         """
-        _check_fit_options(train_options)
         scored = select_data if select_data is not None else target
+        return self._fit(source, target, scored, steps, batch_size, seed, device, callbacks, select_by, select_every,
+                         train_options, fresh_heads=True)  # fmt: skip
+
+    def _fit(
+        self,
+        source: Any,
+        target: Any,
+        scored: Any,
+        steps: int,
+        batch_size: int,
+        seed: int | None,
+        device: str | torch.device,
+        callbacks: Sequence[Callback],
+        select_by: str | None,
+        select_every: int | None,
+        train_options: dict[str, Any],
+        fresh_heads: bool,
+    ) -> pd.DataFrame:
+        """What ``fit`` does: check the options, add the selection callback (scoring ``scored``), train
+        (``source`` None: source-free), and load the selected checkpoint back."""
+        _check_fit_options(train_options)
         selection = None if select_by is None else _selection_callback(select_by, scored, select_every or steps // 10)
         callbacks = [*callbacks, selection] if selection is not None else callbacks
         config = TrainConfig(
             steps=steps, batch_size=batch_size, seed=seed, device=device, callbacks=tuple(callbacks), **train_options
         )
-        self.is_built = False
+        if fresh_heads:
+            self.is_built = False
         self.selected_step_ = None
         self.history_ = train(self, source, target, config)
         if selection is not None:
@@ -435,7 +458,7 @@ class Adapter(nn.Module):
             that was not passed, or does not fit the backbone passed (names the first mismatch).
         """
         payload = _read_checkpoint(path, map_location)
-        method_cls = METHODS.get(payload["method"])
+        method_cls = _method_class(payload["method"])
         if cls is not Adapter and not issubclass(method_cls, cls):
             raise InputError(f"{os.fspath(path)!r} holds a {method_cls.__name__} model, not {cls.__name__}")
         passed = backbone
@@ -456,6 +479,11 @@ class Adapter(nn.Module):
             )
         model.load_state_dict(payload["state_dict"])
         return model
+
+
+def _method_class(name: str) -> type[Adapter]:
+    """The class a checkpoint names: a registered method, or a source-free one (their own registry)."""
+    return SOURCE_FREE_METHODS.get(name) if name in SOURCE_FREE_METHODS and name not in METHODS else METHODS.get(name)
 
 
 def _read_checkpoint(path: str | os.PathLike[str], map_location: str | torch.device) -> dict[str, Any]:

@@ -12,6 +12,10 @@ if TYPE_CHECKING:
 
     from .base import Adapter
 
+#: Every offline source-free method by name (``SOURCE_FREE_METHODS.get("shot").from_source(model)``); apart
+#: from :data:`METHODS`, since they adapt a trained model with the target alone (see adapt.sourcefree).
+SOURCE_FREE_METHODS: Registry[type[Adapter]] = Registry("source-free method")
+
 #: Every method by name; ``register_method`` fills it.
 METHODS: Registry[type[Adapter]] = Registry("method")
 

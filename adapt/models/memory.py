@@ -6,6 +6,24 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import InputError
+
+
+def check_memory_size(method: str, num_examples: int, k: int) -> None:
+    """A memory method looking up ``k`` neighbours (itself excluded) needs more than ``k`` examples."""
+    if num_examples <= k:
+        raise InputError(f"{method} with k={k} needs more than {k} target examples, got {num_examples}")
+
+
+def target_positions(method: str, index: torch.Tensor | None, instead: str = "") -> torch.Tensor:
+    """The batch's target positions, or an InputError saying why a method keyed by them cannot run."""
+    if index is None:
+        raise InputError(
+            f"{method} keys its memory by the target examples' positions, which a DataLoader of your own does not "
+            f"give; pass the target as tensors or as a Dataset{instead}"
+        )
+    return index
+
 
 class TargetMemory(nn.Module):
     """L2-normalized features and predictions of every target example, as last seen in training.

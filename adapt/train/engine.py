@@ -40,6 +40,7 @@ class Trainable(Protocol):
     num_classes: int
     min_batch_size: int
     uses_target: bool
+    uses_source: bool
     training: bool
 
     def build(self, example: torch.Tensor) -> None: ...
@@ -277,9 +278,9 @@ def smallest_batch(model: Trainable) -> int:
     return need
 
 
-def _check_min_batch(model: Trainable, source: Domain, target: Domain, batch_size: int) -> None:
+def _check_min_batch(model: Trainable, domains: list[Domain], batch_size: int) -> None:
     need = smallest_batch(model)
-    for domain in (source, target):
+    for domain in domains:
         effective = domain.loader.batch_size if domain.loader is not None else min(batch_size, len(domain))
         if effective is not None and effective < need:
             why = ""
@@ -380,22 +381,26 @@ def _prepare(
 ) -> tuple[torch.device, Streams, torch.optim.Optimizer, Stepper]:
     """Check the data, seed, build and place the model; the two batch streams, optimizer and stepper."""
     device = resolve_device(config.device)
-    src = as_domain(source, "source", labeled=True, num_classes=model.num_classes)
+    # a source-free method (uses_source False) trains on the target alone: there is no source stream
+    source_free = source is None and not model.uses_source
+    src = None if source_free else as_domain(source, "source", labeled=True, num_classes=model.num_classes)
     tgt = as_domain(target, "target", labeled=False)
-    check_compatible(src, tgt)
+    if src is not None:
+        check_compatible(src, tgt)
     seed = 0 if config.seed is None else config.seed
     if config.seed is not None:
         seed_everything(seed)
-    model.build(src.example(2))
+    model.build((tgt if src is None else src).example(2))
     model.prepare_target(len(tgt))
     model.to(device)
     if config.channels_last:
         model.to(memory_format=torch.channels_last)
-    _check_min_batch(model, src, tgt, config.batch_size)
+    _check_min_batch(model, [d for d in (src, tgt) if d is not None], config.batch_size)
     generator = torch.Generator().manual_seed(seed)
     # A user DataLoader may end an epoch with a ragged batch too small for the method: it is skipped.
     need = smallest_batch(model)
-    source_batches = batch_stream(src, config.batch_size, generator, device, config.num_workers, need)
+    source_batches = None if src is None else batch_stream(src, config.batch_size, generator, device,
+                                                           config.num_workers, need)  # fmt: skip
     target_batches = batch_stream(tgt, config.batch_size, generator, device, config.num_workers, need)
     optimizer = make_optimizer(model.param_groups(config.backbone_lr_mult), config)
     if config.compile:
@@ -413,18 +418,22 @@ class Streams:
     generator: torch.Generator
 
     def state_dict(self) -> dict[str, Any]:
-        return {"source": self.source.state_dict(), "target": self.target.state_dict(),
-                "generator": self.generator.get_state()}  # fmt: skip
+        return {"source": self.source.state_dict() if self.source is not None else None,
+                "target": self.target.state_dict(), "generator": self.generator.get_state()}  # fmt: skip
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.source.load_state_dict(state["source"])
+        if self.source is not None:
+            self.source.load_state_dict(state["source"])
         self.target.load_state_dict(state["target"])
         self.generator.set_state(state["generator"])  # last: restoring a stream may draw from it
 
 
 def _next_batch(streams: Streams, step: int, config: TrainConfig) -> Batch:
-    xs, ys, _ = next(streams.source)
+    source = next(streams.source) if streams.source is not None else None  # the source first, as always
     xt, _, target_index = next(streams.target)
+    if source is None:  # a source-free method: empty source tensors, so no source example can reach it
+        source = (xt.new_empty((0, *xt.shape[1:])), torch.empty(0, dtype=torch.long, device=xt.device), None)
+    xs, ys, _ = source
     if config.channels_last and xs.ndim == 4:
         xs = xs.contiguous(memory_format=torch.channels_last)
         xt = xt.contiguous(memory_format=torch.channels_last)

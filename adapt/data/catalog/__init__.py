@@ -9,6 +9,7 @@ from . import (  # noqa: F401  (imported for their registrations)
     office31,
     officehome,
     optdigits,
+    optdigits_c,
     optdigits_shifts,
     rotated_optdigits,
     visda2017,

@@ -1,0 +1,116 @@
+"""What the offline source-free methods share: adapting a trained source model with target data alone."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from typing import Any, ClassVar, TypeVar
+
+import pandas as pd
+import torch
+from torch import nn
+
+from ..errors import InputError
+from ..train.engine import Callback
+from .base import Adapter
+
+S = TypeVar("S", bound="SourceFreeAdapter")
+
+
+def split_classifier(model: nn.Module, head: str | None = None) -> tuple[nn.Module, nn.Module, nn.Linear]:
+    """Copies of a trained classifier's parts: ``(backbone, bottleneck, classifier)``.
+
+    One of our models gives its own three parts. For any other ``nn.Module``, ``head`` names the
+    attribute holding the final ``nn.Linear`` (``head="fc"`` for a torchvision ResNet); everything
+    else, with the head replaced by the identity, is the feature extractor. An ``nn.Sequential``
+    needs no name: its last module is the head.
+    """
+    if isinstance(model, Adapter):
+        model._require_built()
+        return copy.deepcopy(model.backbone), copy.deepcopy(model.bottleneck), copy.deepcopy(model.classifier)
+    if head is None:
+        if not (isinstance(model, nn.Sequential) and len(model) >= 2):
+            raise InputError(
+                f"cannot tell the classifier head of a {type(model).__name__}: name it, e.g. from_source(model, "
+                f"head='fc') for a torchvision ResNet"
+            )
+        features, classifier = copy.deepcopy(model[:-1]), copy.deepcopy(model[-1])
+    else:
+        classifier = getattr(model, head, None)
+        if not isinstance(classifier, nn.Module):
+            raise InputError(f"the model has no module {head!r} to use as its classifier head")
+        features = copy.deepcopy(model)
+        setattr(features, head, nn.Identity())
+        classifier = copy.deepcopy(classifier)
+    if not isinstance(classifier, nn.Linear):
+        name = type(classifier).__name__
+        raise InputError(f"the classifier head must be an nn.Linear (features -> logits), got {name}")
+    return features, nn.Identity(), classifier
+
+
+class SourceFreeAdapter(Adapter):
+    """Base class of the offline source-free methods: ``Method.from_source(model).fit(target)``.
+
+    The source model is any trained classifier (see :func:`split_classifier`); it is copied, not
+    changed. ``fit`` takes the target alone: the training engine runs without a source stream, and
+    the batches a method sees hold empty source tensors. Everything else (predict, score, save,
+    load, validators, checkpoints) is :class:`~adapt.methods.base.Adapter`'s.
+    """
+
+    uses_source = False
+    accepts_regularizers = False
+    family = "source-free"
+    #: Modules kept exactly as trained on the source (SHOT's hypothesis).
+    frozen_modules: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def from_source(cls: type[S], model: nn.Module, *, head: str | None = None, **hparams: Any) -> S:
+        """A method ready to adapt a copy of the trained ``model``; ``hparams`` are the method's."""
+        backbone, bottleneck, classifier = split_classifier(model, head)
+        ours = isinstance(model, Adapter)
+        adapted = cls(
+            backbone,
+            classifier.out_features,
+            feature_dim=model.feature_dim if ours else classifier.in_features,
+            bottleneck_dim=model.bottleneck_dim if ours else None,
+            **hparams,
+        )
+        adapted.bottleneck, adapted.classifier = bottleneck, classifier
+        adapted.input_shape_ = getattr(model, "input_shape_", None)
+        adapted.build_modules(classifier.in_features)
+        for name in cls.frozen_modules:
+            getattr(adapted, name).requires_grad_(False)
+        adapted.is_built = True
+        return adapted
+
+    def build(self, example: torch.Tensor) -> None:
+        """Check that the source model takes these inputs; nothing is re-initialized."""
+        if not self.is_built:
+            raise RuntimeError(
+                f"{type(self).__name__} adapts a trained model: create it with {type(self).__name__}.from_source(model)"
+            )
+        self._check_inputs(example)
+        if getattr(self, "input_shape_", None) is None:  # a model of your own: the inputs it adapts on
+            self.input_shape_ = tuple(example.shape[1:])
+
+    def fit(  # type: ignore[override]
+        self,
+        target: Any,
+        *,
+        steps: int = 1000,
+        batch_size: int = 64,
+        seed: int | None = 0,
+        device: str | torch.device = "auto",
+        callbacks: Sequence[Callback] = (),
+        select_by: str | None = None,
+        select_every: int | None = None,
+        **train_options: Any,
+    ) -> pd.DataFrame:
+        """Adapt on the unlabeled ``target`` alone (a tensor, array, Dataset or DataLoader; labels, if
+        present, are ignored); the options are :meth:`Adapter.fit`'s. Returns the history."""
+        self.target_data_, self.total_steps_ = target, steps  # for methods that look at the whole target
+        try:
+            return self._fit(None, target, target, steps, batch_size, seed, device, callbacks, select_by, select_every,
+                             train_options, fresh_heads=False)  # fmt: skip
+        finally:
+            self.target_data_ = None  # no reference to the user's data outlives fit

@@ -1,0 +1,18 @@
+"""Test-time adaptation: adapt a trained classifier with unlabeled target batches as they arrive.
+
+No source data is involved: a test-time method wraps a trained model (one of ours, or any
+``nn.Module`` that maps inputs to logits) and adapts it while it predicts::
+
+    tent = TENT(model)               # a copy of the model; the original is left as it was
+    for x in stream:
+        y_hat = tent.predict(x)      # predicts this batch, then adapts on it
+
+:func:`evaluate_stream` scores a method on a labeled stream, once and in order: the online accuracy
+(each batch predicted before the method adapts on it) and the accuracy of the adapted model afterwards.
+"""
+
+from .base import TEST_TIME_METHODS, TestTimeAdapter, evaluate_stream
+from .bn_adapt import BNAdapt
+from .tent import TENT
+
+__all__ = ["TENT", "TEST_TIME_METHODS", "BNAdapt", "TestTimeAdapter", "evaluate_stream"]

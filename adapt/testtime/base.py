@@ -1,0 +1,129 @@
+"""What every test-time method shares: a private copy of the model, predictions on a batch, reset."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from ..errors import InputError
+from ..models.batchnorm import batch_norm_layers
+from ..registry import Registry
+from ..train.data import check_inputs
+
+#: Every test-time method by name (``TEST_TIME_METHODS.get("tent")(model)``).
+TEST_TIME_METHODS: Registry[type[TestTimeAdapter]] = Registry("test-time method")
+
+
+def _as_batch(x: Any) -> torch.Tensor:
+    if isinstance(x, np.ndarray):
+        x = torch.from_numpy(np.ascontiguousarray(x))
+    if not isinstance(x, torch.Tensor):
+        raise InputError(f"a test-time batch must be a tensor or numpy array, got {type(x).__name__}")
+    return check_inputs(x, "test-time batch")
+
+
+class TestTimeAdapter:
+    """Base class: holds a copy of ``model`` and the state to go back to (:meth:`reset`).
+
+    Subclasses implement :meth:`adapt_and_predict`, which sees one batch, may update the copy, and
+    returns the logits it predicts for that batch.
+
+    Parameters
+    ----------
+    model : a trained classifier, ``model(x) -> logits (B, C)``. It is deep-copied; the original is not
+        changed. Its device is kept.
+    """
+
+    __test__ = False  # not a pytest class, whatever its name says
+    name = ""
+    paper = ""
+
+    def __init__(self, model: nn.Module) -> None:
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        self.model = copy.deepcopy(model)
+        self.device = next(iter(self.model.parameters()), torch.empty(0)).device
+        self.batches_seen = 0
+
+    def _snapshot(self) -> None:
+        """Remember the state :meth:`reset` returns to (call at the end of a subclass's ``__init__``)."""
+        self._initial = copy.deepcopy(self.state_dict())
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"model": self.model.state_dict(), "batches_seen": self.batches_seen}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.batches_seen = int(state["batches_seen"])
+
+    def reset(self) -> None:
+        """Forget every batch seen: back to the wrapped model as it was given."""
+        self.load_state_dict(copy.deepcopy(self._initial))
+
+    def require_batch_norm(self) -> list[nn.modules.batchnorm._BatchNorm]:
+        layers = batch_norm_layers(self.model)
+        if not layers:
+            raise InputError(
+                f"{type(self).__name__} adapts BatchNorm layers, and the model has none; give the network "
+                f"BatchNorm (for our methods: bottleneck_dim=...) or use a method that adapts other parameters"
+            )
+        return layers
+
+    def adapt_and_predict(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def predict_logits(self, x: Any) -> torch.Tensor:
+        """Logits for the batch ``x`` (B, C), on the CPU; the method adapts on the batch as it predicts."""
+        batch = _as_batch(x).to(self.device)
+        logits = self.adapt_and_predict(batch)
+        if logits.ndim != 2 or logits.shape[0] != batch.shape[0]:
+            raise InputError(f"the model must return (batch, classes) logits, got shape {tuple(logits.shape)}")
+        self.batches_seen += 1
+        return logits.detach().float().cpu()
+
+    def predict(self, x: Any) -> torch.Tensor:
+        """Class predictions for the batch ``x``; the method adapts on the batch as it predicts."""
+        return self.predict_logits(x).argmax(dim=1)
+
+
+def evaluate_stream(
+    adapter: TestTimeAdapter, x: Any, y: Any, batch_size: int = 64, after_batch_size: int = 256
+) -> pd.Series:
+    """Stream ``x`` once, in order, through ``adapter``; score with the labels ``y``.
+
+    Returns ``online_accuracy`` (each batch predicted before the method adapted on it, the test-time
+    protocol of Wang et al., ICLR 2021) and ``after_accuracy`` (the adapted model on the whole of ``x``
+    afterwards, in eval mode, without adapting further), plus ``batches``.
+    """
+    x, y = _as_batch(x), torch.as_tensor(y)
+    if y.shape[0] != x.shape[0]:
+        raise InputError(f"the stream has {x.shape[0]} inputs but {y.shape[0]} labels")
+    correct = 0
+    for start in range(0, len(x), batch_size):
+        correct += int((adapter.predict(x[start : start + batch_size]) == y[start : start + batch_size]).sum())
+    after = _static_predictions(adapter.model, x, after_batch_size, adapter.device)
+    return pd.Series({
+        "online_accuracy": correct / len(x),
+        "after_accuracy": float((after == y).float().mean()),
+        "batches": adapter.batches_seen,
+    })  # fmt: skip
+
+
+@torch.no_grad()
+def _static_predictions(model: nn.Module, x: torch.Tensor, batch_size: int, device: torch.device) -> torch.Tensor:
+    was_training = model.training
+    model.eval()
+    try:
+        return torch.cat([model(chunk.to(device)).argmax(1).cpu() for chunk in x.split(batch_size)])
+    finally:
+        model.train(was_training)
+
+
+def _params(modules: Iterable[nn.Module]) -> list[nn.Parameter]:
+    return [p for m in modules for p in m.parameters(recurse=False)]
