@@ -6,7 +6,6 @@ import copy
 from collections.abc import Iterable
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import torch
 from torch import nn
@@ -14,18 +13,14 @@ from torch import nn
 from ..errors import InputError
 from ..models.batchnorm import batch_norm_layers
 from ..registry import Registry
-from ..train.data import check_inputs
+from ..train.data import _to_tensor, check_inputs
 
 #: Every test-time method by name (``TEST_TIME_METHODS.get("tent")(model)``).
 TEST_TIME_METHODS: Registry[type[TestTimeAdapter]] = Registry("test-time method")
 
 
 def _as_batch(x: Any) -> torch.Tensor:
-    if isinstance(x, np.ndarray):
-        x = torch.from_numpy(np.ascontiguousarray(x))
-    if not isinstance(x, torch.Tensor):
-        raise InputError(f"a test-time batch must be a tensor or numpy array, got {type(x).__name__}")
-    return check_inputs(x, "test-time batch")
+    return check_inputs(_to_tensor(x, "a test-time batch"), "test-time batch")
 
 
 class TestTimeAdapter:
