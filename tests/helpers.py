@@ -1,6 +1,21 @@
-"""Assertions shared by the test modules (tests/ is on sys.path: pytest's rootdir-relative imports)."""
+"""Assertions and the CLI runner shared by the test modules (tests/ is on sys.path: pytest's rootdir-relative
+imports)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import torch
+
+#: The adapt-bench entry point of the environment running the tests.
+BIN = Path(sys.executable).parent / "adapt-bench"
+
+
+def cli(*args, **kwargs) -> subprocess.CompletedProcess:
+    """``adapt-bench ARGS`` through the installed entry point; ``env`` adds variables."""
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", **kwargs.pop("env", {})}
+    return subprocess.run([str(BIN), *map(str, args)], capture_output=True, text=True, env=env, timeout=600, **kwargs)
 
 
 def value_and_grad(fn, *inputs):

@@ -30,7 +30,7 @@ ALLOWED: dict[str, set[str]] = {
     "adapt.testtime": {"adapt.errors", "adapt.registry", "adapt.losses", "adapt.models", "adapt.train"},
     "adapt.bench": {
         "adapt._version", "adapt._optional", "adapt.errors", "adapt.registry", "adapt.batch", "adapt.losses",
-        "adapt.models", "adapt.train", "adapt.data", "adapt.validators", "adapt.methods",
+        "adapt.models", "adapt.train", "adapt.data", "adapt.validators", "adapt.methods", "adapt.testtime",
     },
     "adapt": {"adapt._version", "adapt.losses", "adapt.methods", "adapt.models", "adapt.train"},
 }  # fmt: skip

@@ -4,20 +4,18 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import torch
+from helpers import BIN, cli
 from torch import nn
 
 from adapt import methods
 from adapt.bench import load_suite, run_sweep, write_report
 from adapt.bench.suite import SuiteError
 from adapt.methods import registry
-
-BIN = Path(sys.executable).parent / "adapt-bench"
 
 TINY_SUITE = """
 name = "tiny"
@@ -52,11 +50,6 @@ def write_suite(tmp_path, seeds=2, steps=40, second="dann", second_hparams="disc
     path = tmp_path / f"{name}.toml"
     path.write_text(TINY_SUITE.format(seeds=seeds, steps=steps, second=second, second_hparams=second_hparams))
     return path
-
-
-def cli(*args, **kwargs):
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    return subprocess.run([str(BIN), *map(str, args)], capture_output=True, text=True, env=env, timeout=600, **kwargs)
 
 
 def test_cli_end_to_end(tmp_path):

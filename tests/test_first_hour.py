@@ -5,7 +5,6 @@ and report files in one unit."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -16,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from helpers import cli
 from torch import nn
 
 from adapt import DANN, InputError, SourceOnly
@@ -26,12 +26,6 @@ from adapt.models import MLP, ConvNet
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
-BIN = Path(sys.executable).parent / "adapt-bench"
-
-
-def _cli(*args, **kwargs) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONWARNINGS": "ignore", **kwargs.pop("env", {})}
-    return subprocess.run([str(BIN), *map(str, args)], capture_output=True, text=True, env=env, timeout=600, **kwargs)
 
 
 # ------------------------------------------------------------------ the README example
@@ -203,7 +197,7 @@ backbone = "small"
 def test_missing_data_stops_before_the_first_run_with_one_line(tmp_path):
     suite = tmp_path / "office.toml"
     suite.write_text(OFFICE_SUITE)
-    result = _cli("run", "--suite", suite, "--out", tmp_path / "out", "--data-root", tmp_path / "nodata")
+    result = cli("run", "--suite", suite, "--out", tmp_path / "out", "--data-root", tmp_path / "nodata")
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
@@ -291,7 +285,7 @@ def _tiny_suite(tmp_path: Path, second: str = "coral") -> Path:
 def test_redirected_output_gets_plain_progress_lines_and_failures_point_to_retry(tmp_path):
     out = tmp_path / "out"
     suite = _tiny_suite(tmp_path)
-    first = _cli("run", "--suite", suite, "--out", out, "--no-report")  # stdout and stderr are pipes
+    first = cli("run", "--suite", suite, "--out", out, "--no-report")  # stdout and stderr are pipes
     assert first.returncode == 0, first.stderr
     assert re.search(r"\[1/2\] source_only \| moons/source->rotated \| seed 0: ok \(\d+ s elapsed\)", first.stdout)
     assert "\r" not in first.stderr  # no progress bar redrawn into a log file
@@ -300,7 +294,7 @@ def test_redirected_output_gets_plain_progress_lines_and_failures_point_to_retry
     data = json.loads(record.read_text())
     data.update(status="failed", error="RuntimeError: boom\nsecond line", failure="error")
     record.write_text(json.dumps(data))
-    again = _cli("run", "--suite", suite, "--out", out)
+    again = cli("run", "--suite", suite, "--out", out)
     assert again.returncode == 1
     assert "1 run(s) failed in an earlier sweep and were not retried; rerun with --retry-failed" in again.stdout
     assert "RuntimeError: boom" in again.stdout and "second line" not in again.stdout

@@ -9,7 +9,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tarfile
 import time
 import warnings
@@ -18,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import BIN, cli
 
 from adapt import SourceOnly
 from adapt.bench import load_suite, read_records, run_sweep, write_report
@@ -27,8 +27,6 @@ from adapt.bench.suite import SuiteError
 from adapt.data import DownloadError, download_verified, sources
 from adapt.data.download import check_unpacked, fetch
 from adapt.models import MLP
-
-BIN = Path(sys.executable).parent / "adapt-bench"
 
 SUITE = """
 name = "tiny"
@@ -54,11 +52,6 @@ def suite_file(tmp_path: Path, seeds: int = 1, steps: int = 20, text: str | None
     path = tmp_path / "tiny.toml"
     path.write_text(text if text is not None else SUITE.format(seeds=seeds, steps=steps))
     return path
-
-
-def cli(*args, **kwargs) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    return subprocess.run([str(BIN), *map(str, args)], capture_output=True, text=True, env=env, timeout=600, **kwargs)
 
 
 # ------------------------------------------------------------------ records

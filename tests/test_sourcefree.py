@@ -15,7 +15,7 @@ from adapt.errors import InputError
 from adapt.losses.clustering import cosine_cluster_labels
 from adapt.methods import Adapter
 from adapt.models import MLP
-from adapt.sourcefree import SHOT, SHOTIM, SOURCE_FREE_METHODS, AaD, split_classifier
+from adapt.sourcefree import NRC, SHOT, SHOTIM, SOURCE_FREE_METHODS, AaD, split_classifier
 
 
 def official_obtain_label(features: torch.Tensor, logits: torch.Tensor, threshold: int = 0) -> np.ndarray:
@@ -108,12 +108,15 @@ def test_shot_beats_the_source_model_and_leaves_it_and_its_classifier_alone(sour
     _, _, xt, yt = shifted_blobs(0)
     before = {k: v.clone() for k, v in source_model.state_dict().items()}
     baseline = source_model.score(xt, yt)
-    for cls in (SHOT, SHOTIM, AaD):
+    for cls in (SHOT, SHOTIM, AaD, NRC):
         adapted = cls.from_source(source_model)
         history = adapted.fit(xt, steps=200, lr=0.01, seed=0, verbose=False)
         assert adapted.score(xt, yt) > baseline + 0.1, cls.__name__
-        assert torch.equal(adapted.classifier.weight, source_model.classifier.weight)  # the frozen hypothesis
+        frozen = torch.equal(adapted.classifier.weight, source_model.classifier.weight)
+        assert frozen == (cls is not NRC), cls.__name__  # SHOT's frozen hypothesis; NRC trains its classifier
         assert ("pseudo_label" in history) == (cls is SHOT)
+        if cls is NRC:  # its objective falls
+            assert history["total"].iloc[-5:].mean() < history["total"].iloc[:5].mean()
     for k, v in source_model.state_dict().items():
         assert torch.equal(v, before[k]), k
 
@@ -197,3 +200,77 @@ def test_aad_terms_are_the_papers_attraction_and_dispersion(source_model):
         dispersion = sum(float(p[i] @ p[m]) for i in range(16) for m in range(16) if m != i) / 16
     assert float(terms["attraction"].detach()) == pytest.approx(attraction, rel=1e-5)
     assert float(terms["dispersion"].detach()) == pytest.approx(dispersion * (1 + 5) ** -0.75, rel=1e-5)
+
+
+def official_nrc_loss(softmax_out, fea_bank, score_bank, tar_idx, K, KK):
+    """Transcription of the NRC authors' train_tar.py loss (Yang et al., NeurIPS 2021; banks already updated
+    with the batch). Their F.kl_div takes probabilities as its input, so each term is sum s log s - s.p."""
+    with torch.no_grad():
+        output_f_ = fea_bank[tar_idx]
+        distance = output_f_ @ fea_bank.T
+        _, idx_near = torch.topk(distance, dim=-1, largest=True, k=K + 1)
+        idx_near = idx_near[:, 1:]
+        score_near = score_bank[idx_near]
+        fea_near = fea_bank[idx_near]
+        fea_bank_re = fea_bank.unsqueeze(0).expand(fea_near.shape[0], -1, -1)
+        distance_ = torch.bmm(fea_near, fea_bank_re.permute(0, 2, 1))
+        _, idx_near_near = torch.topk(distance_, dim=-1, largest=True, k=KK + 1)
+        idx_near_near = idx_near_near[:, :, 1:]
+        tar_idx_ = tar_idx.unsqueeze(-1).unsqueeze(-1)
+        match = (idx_near_near == tar_idx_).sum(-1).float()
+        weight = torch.where(match > 0.0, match, torch.ones_like(match).fill_(0.1))
+        weight_kk = weight.unsqueeze(-1).expand(-1, -1, KK).clone().fill_(0.1)
+        score_near_kk = score_bank[idx_near_near]
+        weight_kk = weight_kk.contiguous().view(weight_kk.shape[0], -1)
+        score_near_kk = score_near_kk.contiguous().view(score_near_kk.shape[0], -1, score_bank.shape[1])
+    output_re = softmax_out.unsqueeze(1).expand(-1, K * KK, -1)
+    const = torch.mean((F.kl_div(output_re, score_near_kk, reduction="none").sum(-1) * weight_kk).sum(1))
+    loss = torch.mean(const)
+    softmax_out_un = softmax_out.unsqueeze(1).expand(-1, K, -1)
+    loss = loss + torch.mean((F.kl_div(softmax_out_un, score_near, reduction="none").sum(-1) * weight).sum(1))
+    msoftmax = softmax_out.mean(dim=0)
+    loss = loss + torch.sum(msoftmax * torch.log(msoftmax + 1e-5))
+    # the constant the kl_div form adds (sum s log s over the same neighbours and weights)
+    plogp = (score_bank * torch.log(score_bank)).sum(1)
+    constant = ((plogp[idx_near_near].view(len(tar_idx), -1) * weight_kk).sum(1)
+                + (plogp[idx_near] * weight).sum(1)).mean()  # fmt: skip
+    return loss, constant
+
+
+@pytest.mark.parametrize("k,m", [(3, 2), (5, 5)])
+def test_nrc_loss_matches_the_authors_code_up_to_its_constant(source_model, k, m):
+    from adapt.batch import Batch
+
+    _, _, xt, _ = shifted_blobs(0)
+    nrc = NRC.from_source(source_model, k=k, m=m)
+    nrc.prepare_target(len(xt))
+    g = torch.Generator().manual_seed(0)
+    nrc.memory.features = F.normalize(torch.randn(len(xt), 16, generator=g), dim=1)
+    nrc.memory.predictions = (3 * torch.rand(len(xt), 4, generator=g)).softmax(1)
+    index = torch.arange(40, 72)
+    terms = nrc.loss(Batch(xt[:0], torch.empty(0, dtype=torch.long), xt[index], target_index=index), 0.5)
+    ours = sum(terms.values())
+    p = nrc.classifier(nrc.embed(xt[index])).softmax(1)
+    official, constant = official_nrc_loss(p, nrc.memory.features, nrc.memory.predictions, index, k, m)
+    assert float(ours.detach()) == pytest.approx(float((official - constant).detach()), rel=1e-5, abs=1e-6)
+    params = [q for q in nrc.parameters() if q.requires_grad]
+    ours_grad = torch.autograd.grad(ours, params)
+    official_grad = torch.autograd.grad(official, params)
+    for a, b in zip(ours_grad, official_grad):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_nrc_and_aad_fill_their_memory_from_the_target_before_the_first_step(source_model, monkeypatch):
+    xt = shifted_blobs(0)[2]
+    for cls in (NRC, AaD):
+        adapted = cls.from_source(source_model)
+        adapted.prepare_target(len(xt))
+        adapted.target_data_ = xt
+        adapted.fill_memory(adapted.memory)
+        expected = F.normalize(source_model.features(xt), dim=1)
+        torch.testing.assert_close(adapted.memory.features, expected, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(adapted.memory.predictions, source_model.predict_proba(xt), rtol=1e-4, atol=1e-5)
+        calls: list[int] = []
+        monkeypatch.setattr(cls, "fill_memory", lambda self, memory, calls=calls: calls.append(len(memory)))
+        cls.from_source(source_model).fit(xt, steps=3, batch_size=32, seed=0, verbose=False)
+        assert calls == [len(xt)], cls.__name__  # once, before the first step

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from adapt.errors import InputError
-from adapt.testtime import TENT, TEST_TIME_METHODS, BNAdapt, evaluate_stream
+from adapt.testtime import EATA, TENT, TEST_TIME_METHODS, BNAdapt, evaluate_stream
 
 
 def bn_net(seed: int = 0) -> nn.Module:
@@ -152,3 +152,101 @@ def test_registry_and_bad_inputs(source_model):
         evaluate_stream(tent, torch.zeros(100, 2), torch.zeros(99, dtype=torch.long))
     with pytest.raises(ValueError, match="prior must be >= 0"):
         BNAdapt(source_model, prior=-1)
+
+
+def official_eata_step(x, model, optimizer, fishers, e_margin, current_model_probs, fisher_alpha, d_margin):
+    """Transcription of eata.py's forward_and_adapt_eata and update_model_probs (mr-eggplant/EATA)."""
+
+    def update_model_probs(current, new_probs):
+        if current is None:
+            return None if new_probs.size(0) == 0 else new_probs.mean(0).detach()
+        if new_probs.size(0) == 0:
+            return current
+        return (0.9 * current + (1 - 0.9) * new_probs.mean(0)).detach()
+
+    outputs = model(x)
+    entropys = -(outputs.softmax(1) * outputs.log_softmax(1)).sum(1)
+    filter_ids_1 = torch.where(entropys < e_margin)
+    ids1 = filter_ids_1
+    ids2 = torch.where(ids1[0] > -0.1)
+    entropys = entropys[filter_ids_1]
+    if current_model_probs is not None:
+        cosine_similarities = F.cosine_similarity(current_model_probs.unsqueeze(dim=0),
+                                                  outputs[filter_ids_1].softmax(1), dim=1)  # fmt: skip
+        filter_ids_2 = torch.where(torch.abs(cosine_similarities) < d_margin)
+        entropys = entropys[filter_ids_2]
+        ids2 = filter_ids_2
+        updated_probs = update_model_probs(current_model_probs, outputs[filter_ids_1][filter_ids_2].softmax(1))
+    else:
+        updated_probs = update_model_probs(current_model_probs, outputs[filter_ids_1].softmax(1))
+    coeff = 1 / (torch.exp(entropys.clone().detach() - e_margin))
+    loss = entropys.mul(coeff).mean(0)
+    if fishers is not None:
+        ewc_loss = 0
+        for name, param in model.named_parameters():
+            if name in fishers:
+                ewc_loss += fisher_alpha * (fishers[name][0] * (param - fishers[name][1]) ** 2).sum()
+        loss += ewc_loss
+    if x[ids1][ids2].size(0) != 0:
+        loss.backward()
+        optimizer.step()
+    optimizer.zero_grad()
+    return outputs, updated_probs
+
+
+def official_fishers(model, batches):
+    """Transcription of EATA's main.py Fisher estimate: CE on the model's own predictions, squared gradients."""
+    fishers = {}
+    for iter_, images in enumerate(batches, start=1):
+        outputs = model(images)
+        _, targets = outputs.max(1)
+        F.cross_entropy(outputs, targets).backward()
+        for name, param in model.named_parameters():
+            if param.grad is not None:
+                fisher = param.grad.data.clone().detach() ** 2
+                if iter_ > 1:
+                    fisher = fisher + fishers[name][0]
+                if iter_ == len(batches):
+                    fisher = fisher / iter_
+                fishers.update({name: [fisher, param.data.clone().detach()]})
+        model.zero_grad()
+    return fishers
+
+
+@pytest.mark.parametrize("with_fisher", [False, True])
+def test_eata_matches_the_authors_forward_and_adapt(source_model, with_fisher):
+    x, _ = target_stream()
+    fisher_data = blobs(128, 5)[0] if with_fisher else None
+    eata = EATA(source_model, fisher_data=fisher_data, redundancy_margin=0.5)
+    reference, optimizer = official_tent_setup(source_model)
+    fishers = official_fishers(reference, list(fisher_data.split(64))) if with_fisher else None
+    probs, kept = None, []
+    for batch in x.split(64):
+        ours = eata.predict_logits(batch)
+        theirs, probs = official_eata_step(batch, reference, optimizer, fishers, 0.4 * np.log(3), probs, 2000.0, 0.5)
+        torch.testing.assert_close(ours, theirs.detach())
+        kept.append(eata.kept)
+    torch.testing.assert_close(eata.mean_prediction, probs)
+    for (name, a), (_, b) in zip(eata.model.state_dict().items(), reference.state_dict().items()):
+        torch.testing.assert_close(a, b, msg=name)
+    assert 0 < kept[-1] < len(x)  # the filters both kept and dropped samples
+    if with_fisher:
+        assert set(eata.fishers) == {"1.weight", "1.bias", "4.weight", "4.bias"}
+
+
+def test_eata_adapts_on_a_shift_and_says_what_is_wrong(source_model):
+    x, y = target_stream()
+    unadapted = float((source_model(x).argmax(1) == y).float().mean())
+    result = evaluate_stream(EATA(source_model), x, y, batch_size=64)
+    assert result["online_accuracy"] > unadapted + 0.3
+    assert TEST_TIME_METHODS.get("eata") is EATA
+    with pytest.raises(ValueError, match="entropy_margin"):
+        EATA(source_model, entropy_margin=2.0)
+    with pytest.raises(InputError, match="NaN"):
+        EATA(source_model, fisher_data=torch.full((4, 2), float("nan")))
+    eata = EATA(source_model)
+    first = eata.predict_logits(x[:64])
+    eata.predict(x[64:128])
+    eata.reset()
+    assert eata.kept == 0 and eata.mean_prediction is None
+    torch.testing.assert_close(eata.predict_logits(x[:64]), first)

@@ -47,6 +47,22 @@ def _print_methods() -> None:
             print(f"      presets: {', '.join(sorted(get(name).presets))}  (create({name!r}, preset=...))")
 
 
+def _print_protocol_methods() -> None:
+    from .protocols import method_registry
+
+    for protocol, what in (("source-free", "adapt a trained model with the target alone"),
+                           ("online", "test-time: adapt while predicting a stream")):  # fmt: skip
+        registry = method_registry(protocol)
+        print(f"\n{protocol} methods ({what}; suites with protocol = {protocol!r}, plus source_only):")
+        for name in registry.names():
+            cls = registry.get(name)
+            settings = {k: v for k, v in cls.hyperparameter_defaults().items()
+                        if k not in ("feature_dim", "bottleneck_dim", "regularizers")}  # fmt: skip
+            print(f"  {name}: {cls.__name__}")
+            for key, value in settings.items():
+                print(f"      {key} = {value!r}")
+
+
 def _print_suites() -> None:
     from .suite import available_suites, load_suite
 
@@ -80,6 +96,7 @@ def render() -> str:
     out = io.StringIO()
     with redirect_stdout(out):
         _print_methods()
+        _print_protocol_methods()
         _print_suites()
         _print_benchmarks()
         print(f"\nvalidators: {', '.join(VALIDATORS.names())}")

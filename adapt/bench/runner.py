@@ -31,12 +31,13 @@ from ..data import task as make_data_task
 from ..data.download import UnverifiedDataError
 from ..errors import MissingDataError
 from ..methods import create
-from ..methods.registry import canonical_name
+from ..methods.registry import SOURCE_FREE_METHODS
 from ..train.engine import NonFiniteLossError, TrainConfig, resolve_device
 from ..validators import ValidationCallback
 from ..validators.scores import prediction_accuracy
 from .backbones import build_backbone
 from .executors import Executor, local_results, ray_results
+from .protocols import BASELINE, cache_folder, canonical_method, online_scores, source_model
 from .records import read_records, write_record
 from .search import draw as draw_from_space
 from .suite import Suite, TaskSpec
@@ -116,11 +117,15 @@ class RunSpec:
     draw: int = 0
     #: The training length when the suite runs several budgets (also in ``train['steps']``).
     budget: int | None = None
+    #: 'uda', 'source-free' or 'online' (see :mod:`adapt.bench.protocols`).
+    adaptation: str = "uda"
+    #: How the cached source model of a source-free or online run is trained.
+    source_train: dict[str, Any] | None = None
 
     def config(self) -> dict[str, Any]:
         """Everything that determines the result (and so the run id)."""
         return {
-            "method": canonical_name(self.method),
+            "method": canonical_method(self.adaptation, self.method),
             "benchmark": self.task.benchmark,
             "source": self.task.source,
             "target": self.task.target,
@@ -137,6 +142,8 @@ class RunSpec:
             "source_holdout": self.source_holdout,
             "draw": self.draw,
             **({"budget": self.budget} if self.budget is not None else {}),
+            # absent for "uda", so the ids of every earlier record stay what they were
+            **({"adaptation": self.adaptation, "source_train": self.source_train} if self.adaptation != "uda" else {}),
         }
 
     @property
@@ -147,13 +154,13 @@ class RunSpec:
     @property
     def label(self) -> str:
         budget = f" @{self.budget}" if self.budget is not None else ""
-        return f"{canonical_name(self.method)} | {self.task.name}{budget} | seed {self.seed}"
+        return f"{canonical_method(self.adaptation, self.method)} | {self.task.name}{budget} | seed {self.seed}"
 
 
 def expand(suite: Suite, methods: list[str] | None = None, seeds: int | None = None) -> list[RunSpec]:
     """All runs of a suite (optionally a subset of its methods, or another number of seeds)."""
     names = methods or list(suite.methods)
-    unknown = [m for m in names if m not in suite.methods and canonical_name(m) not in suite.methods]
+    unknown = [m for m in names if m not in suite.methods and _canonical_or_none(suite, m) not in suite.methods]
     if unknown:
         raise ValueError(f"method(s) {', '.join(unknown)} are not in suite {suite.name!r}: {', '.join(suite.methods)}")
     runs = []
@@ -163,7 +170,7 @@ def expand(suite: Suite, methods: list[str] | None = None, seeds: int | None = N
             train = {**suite.train, **task.train, **({"steps": budget} if budget is not None else {})}
             steps = train.get("steps", TrainConfig.steps)
             for name in names:
-                key = name if name in suite.methods else canonical_name(name)
+                key = name if name in suite.methods else canonical_method(suite.protocol, name)
                 for draw, hparams in enumerate(hyperparameter_draws(suite, key)):
                     for seed in range(seeds if seeds is not None else suite.seeds):
                         runs.append(
@@ -180,9 +187,18 @@ def expand(suite: Suite, methods: list[str] | None = None, seeds: int | None = N
                                 source_holdout=suite.source_holdout,
                                 draw=draw,
                                 budget=budget,
+                                adaptation=suite.protocol,
+                                source_train=suite.source_train if suite.protocol != "uda" else None,
                             )
                         )
     return runs
+
+
+def _canonical_or_none(suite: Suite, name: str) -> str | None:
+    try:
+        return canonical_method(suite.protocol, name)
+    except ValueError:
+        return None
 
 
 def hyperparameter_draws(suite: Suite, method: str) -> list[dict[str, Any]]:
@@ -303,8 +319,12 @@ def execute(
     data_root: str | None = None,
     verbose: bool | None = None,
     checkpointing: Checkpointing = Checkpointing(),
+    source_models: Path | None = None,
 ) -> dict[str, Any]:
-    """Train and score one run; failures become a 'failed' record instead of an exception."""
+    """Train and score one run; failures become a 'failed' record instead of an exception.
+
+    ``source_models``: the folder of cached source models (source-free and online runs; default: a
+    ``source-models`` folder beside the checkpoints, or in the working directory)."""
     start = time.perf_counter()
     resolved = resolve_device(device)
     record: dict[str, Any] = {
@@ -321,14 +341,7 @@ def execute(
         t = spec.task
         task = _load_task(t.benchmark, t.source, t.target, t.protocol, json.dumps(t.data, sort_keys=True), data_root,
                           spec.source_holdout)  # fmt: skip
-        torch.manual_seed(spec.seed)
-        backbone = build_backbone(t.backbone, task.input_shape)
-        model = create(spec.method, backbone, task.num_classes, **t.model, **spec.hparams)
-        callbacks, validation = _callbacks(spec, task)
-        history = model.fit(task.source_train, task.target_train, seed=spec.seed, device=resolved, verbose=verbose,
-                            callbacks=callbacks, **spec.train, **checkpointing.fit_options(spec))  # fmt: skip
-        record.update(status="ok", curve=history.to_dict(orient="records"), **_scores(model, task, spec, validation),
-                      resumed_from_step=history.attrs.get("resumed_from_step", 0))  # fmt: skip
+        record.update(status="ok", **_train_and_score(spec, task, resolved, verbose, checkpointing, source_models))
     except Exception as exc:
         if isinstance(exc, NonFiniteLossError):  # resuming would diverge again: a retry starts over
             checkpointing.done(spec)
@@ -341,6 +354,42 @@ def execute(
         )
     record["wall_seconds"] = time.perf_counter() - start
     return record
+
+
+def _train_and_score(
+    spec: RunSpec,
+    task: Task,
+    device: torch.device,
+    verbose: bool | None,
+    checkpointing: Checkpointing,
+    source_models: Path | None,
+) -> dict[str, Any]:
+    """The record's result fields for one run of any protocol."""
+    t, extra = spec.task, {}
+    if spec.adaptation == "uda":
+        torch.manual_seed(spec.seed)
+        model = create(spec.method, build_backbone(t.backbone, task.input_shape), task.num_classes, **t.model,
+                       **spec.hparams)  # fmt: skip
+        source_train, target = task.source_train, task.target_train
+    else:
+        folder = source_models or cache_folder(checkpointing.folder.parent if checkpointing.folder else ".")
+        model, cached = source_model(spec.config(), task, folder, device, verbose)
+        extra["source_model_cached"] = cached
+        method = canonical_method(spec.adaptation, spec.method)
+        if spec.adaptation == "online":
+            batch_size = int(spec.train.get("batch_size", 64))
+            return {"protocol": task.protocol, "curve": [], "selected": None, **extra,
+                    **online_scores(model, method, spec.hparams, task, spec.seed, batch_size)}  # fmt: skip
+        if method == BASELINE:
+            return {"curve": [], **extra, **_scores(model, task, spec, None)}
+        model = SOURCE_FREE_METHODS.get(method).from_source(model, **spec.hparams)
+        source_train, target = None, task.target_train
+    callbacks, validation = _callbacks(spec, task)
+    fit_args = (target,) if source_train is None else (source_train, target)
+    history = model.fit(*fit_args, seed=spec.seed, device=device, verbose=verbose, callbacks=callbacks, **spec.train,
+                        **checkpointing.fit_options(spec))  # fmt: skip
+    return {"curve": history.to_dict(orient="records"), **_scores(model, task, spec, validation), **extra,
+            "resumed_from_step": history.attrs.get("resumed_from_step", 0)}  # fmt: skip
 
 
 def _failure_kind(exc: Exception) -> str:
@@ -366,7 +415,8 @@ def _run_and_record(
     spec: RunSpec, device: str, verbose: bool | None, data_root: str | None, out: str, checkpointing: Checkpointing
 ) -> str:
     """One run from start to record (in whatever process an executor picked); its status."""
-    record = execute(spec, device, data_root, verbose=verbose, checkpointing=checkpointing)
+    record = execute(spec, device, data_root, verbose=verbose, checkpointing=checkpointing,
+                     source_models=cache_folder(out))  # fmt: skip
     write_record(Path(out) / "runs" / f"{spec.run_id}.json", record)
     if record["status"] == "ok":
         checkpointing.done(spec)

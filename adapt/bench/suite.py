@@ -52,6 +52,7 @@ from ..methods.registry import split_composed
 from ..train.engine import TrainConfig
 from ..validators import VALIDATORS
 from .backbones import BACKBONES, build_backbone
+from .protocols import BASELINE, PROTOCOLS, canonical_method, method_hyperparameters, method_registry
 from .search import check_search_spec
 
 TOP_KEYS = {
@@ -75,6 +76,8 @@ TOP_KEYS = {
     "search_draws",
     "search_seed",
     "published",
+    "protocol",
+    "source",
 }
 METRICS = ("accuracy", "mean_class_accuracy")
 TASK_KEYS = {"benchmark", "source", "target", "backbone", "train", "data", "model", "protocol"}
@@ -153,6 +156,10 @@ class Suite:
     checkpoints: int = 0
     #: 'tuning' or 'confirmation' for suites of a tuning/confirmation pair (documentation only).
     split: str | None = None
+    #: 'uda' (default), 'source-free' or 'online': see :mod:`adapt.bench.protocols`.
+    protocol: str = "uda"
+    #: How the source model of a source-free or online suite is trained (a ``[train]``-like table).
+    source_train: dict[str, Any] = field(default_factory=dict)
 
     def eval_every_for(self, steps: int) -> int:
         """Steps between checkpoints for a run of ``steps`` steps."""
@@ -226,11 +233,14 @@ def load_suite(name_or_path: str) -> Suite:
     schedule = _check_schedule(path, raw)
     backbones = _check_backbones(path, raw.get("backbones", {}))
     tasks = [_check_task(path, f"tasks[{i}]", t, backbones) for i, t in enumerate(_task_tables(path, raw))]
-    methods = _check_methods(path, raw["methods"])
+    protocol = _check_choice(path, "protocol", raw.get("protocol", "uda"), PROTOCOLS)
+    uda = protocol == "uda"
+    methods = _check_methods(path, raw["methods"]) if uda else _check_protocol_methods(path, raw, protocol)
     validators, select_by, source_holdout = _check_validators(
         path, raw, schedule["eval_every"] or schedule["checkpoints"]
     )
-    search, search_draws, search_seed = _check_search(path, raw, methods)
+    _check_protocol_fields(path, raw, protocol, validators)
+    search, search_draws, search_seed = _check_search(path, raw, methods, protocol)
     return Suite(
         name=raw.get("name", path.stem),
         path=path,
@@ -248,6 +258,8 @@ def load_suite(name_or_path: str) -> Suite:
         search_seed=search_seed,
         published=_check_published(path, raw.get("published", {}), {t.name for t in tasks}, set(methods)),
         split=_check_choice(path, "split", raw.get("split"), (None, "tuning", "confirmation")),
+        protocol=protocol,
+        source_train=_check_train(path, "source", raw.get("source", {})) if protocol != "uda" else {},
         **schedule,
     )
 
@@ -359,6 +371,48 @@ def _check_methods(path: Path, table: Any) -> dict[str, dict[str, Any]]:
     return methods
 
 
+def _check_protocol_fields(path: Path, raw: dict[str, Any], protocol: str, validators: list[str]) -> None:
+    """What a protocol allows besides its methods: [source] only off 'uda', no source validators off it,
+    and an online suite (nothing trained on the target) takes no checkpoints, validators or training steps."""
+    if protocol == "uda":
+        if "source" in raw:
+            raise _fail(path, "source", "a [source] table is for source-free and online suites (protocol = ...); "
+                        "a uda suite trains every method on the source itself")  # fmt: skip
+        return
+    needs_source = [v for v in validators if VALIDATORS[v].needs_source_val or VALIDATORS[v].needs_source_train]
+    if needs_source:
+        raise _fail(path, "validators", f"{', '.join(needs_source)} score source data, which a {protocol} "
+                    "method never sees; use target-only validators")  # fmt: skip
+    if protocol == "online":
+        if validators:
+            raise _fail(path, "validators", "an online suite has no checkpoints to select from: remove validators")
+        extra = sorted(set(raw.get("train", {})) - {"batch_size"})
+        if extra:
+            raise _fail(path, f"train.{extra[0]}", "an online suite trains nothing on the target: its [train] table "
+                        "only sets the stream's batch_size (the source model's settings go in [source])")  # fmt: skip
+
+
+def _check_protocol_methods(path: Path, raw: dict[str, Any], protocol: str) -> dict[str, dict[str, Any]]:
+    """The methods of a source-free or online suite: its registry's, plus the unadapted source model."""
+    if "source" not in raw:
+        raise _fail(path, "source", f"a {protocol} suite says how its source model is trained: add a [source] "
+                    "table (steps, lr, batch_size, ...)")  # fmt: skip
+    if "budgets" in raw and protocol == "online":
+        raise _fail(path, "budgets", "an online suite streams the target once: it has no training budgets")
+    registry = method_registry(protocol)
+    methods = _check_keys(path, "methods", raw["methods"], {BASELINE, *registry.names(), *registry.aliases()})
+    for name, hp in methods.items():
+        allowed = set(method_hyperparameters(protocol, name)) - MODEL_KEYS - {"regularizers"}
+        _check_keys(path, f"methods.{name}", hp, set() if canonical_method(protocol, name) == BASELINE else allowed)
+        try:  # the method's own checks of its values
+            if canonical_method(protocol, name) != BASELINE:
+                args = (nn.Identity(), 2) if protocol == "source-free" else (nn.Sequential(nn.BatchNorm1d(2)),)
+                registry.get(name)(*args, **hp)
+        except (ValueError, TypeError) as exc:
+            raise _fail(path, f"methods.{name}", str(exc)) from exc
+    return methods
+
+
 def _check_hyperparameter_values(path: Path, name: str, hp: dict[str, Any]) -> None:
     """Types against the defaults, then the method's own checks (``__init__`` does no other work)."""
     defaults = hyperparameters(name)
@@ -400,10 +454,12 @@ def _check_validators(path: Path, raw: dict[str, Any], has_checkpoints: int) -> 
     return list(validators), select_by, float(source_holdout)
 
 
-def _check_search(path: Path, raw: dict[str, Any], methods: dict[str, Any]) -> tuple[dict[str, Any], int, int]:
+def _check_search(
+    path: Path, raw: dict[str, Any], methods: dict[str, Any], protocol: str = "uda"
+) -> tuple[dict[str, Any], int, int]:
     search = _check_keys(path, "search", raw.get("search", {}), set(methods))
     for name, space in search.items():
-        _check_keys(path, f"search.{name}", space, set(hyperparameters(name)) - MODEL_KEYS)
+        _check_keys(path, f"search.{name}", space, set(method_hyperparameters(protocol, name)) - MODEL_KEYS)
         for key, spec in space.items():
             problem = check_search_spec(spec)
             if problem:

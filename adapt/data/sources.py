@@ -56,6 +56,14 @@ SOURCES: dict[str, Source] = {
         "domainnet",
         "DomainNet-126 (Saito et al. 2019): 4 domains, 126 classes, with {domain}126_{train,test}.txt lists",
     ),
+    # Zenodo record 2535967 (Hendrycks & Dietterich 2019), with the MD5 Zenodo lists for the file.
+    "cifar10-c": Source(
+        "https://zenodo.org/records/2535967/files/CIFAR-10-C.tar",
+        "CIFAR-10-C.tar",
+        "56bf5dcef84df0e2308c6dcbcbbd8499",
+        "CIFAR-10-C",
+        "CIFAR-10-C: <corruption>.npy (50000x32x32x3 uint8, severities 1-5 in blocks of 10000) and labels.npy",
+    ),
     # Official locations without a published checksum: download by hand (see each layout).
     "bsds500": Source(
         "http://www.eecs.berkeley.edu/Research/Projects/CS/vision/grouping/BSR/BSR_bsds500.tgz",

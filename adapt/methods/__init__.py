@@ -26,6 +26,7 @@ from .mcc import MCC
 from .mcd import MCD
 from .mdd import MDD
 from .minent import MinEnt
+from .nrc import NRC
 from .registry import (
     METHODS,
     SOURCE_FREE_METHODS,
@@ -62,6 +63,7 @@ __all__ = [
     "MCD",
     "MDD",
     "METHODS",
+    "NRC",
     "REGULARIZERS",
     "RTN",
     "SHOT",

@@ -9,13 +9,13 @@ from torch import nn
 
 from ..batch import Batch
 from ..losses.neighbors import neighbor_indices
-from ..models.memory import TargetMemory, check_memory_size, target_positions
+from ..models.memory import target_positions
 from .registry import SOURCE_FREE_METHODS
-from .source_free import SourceFreeAdapter
+from .source_free import NeighbourMemoryAdapter
 
 
 @SOURCE_FREE_METHODS.register("aad")
-class AaD(SourceFreeAdapter):
+class AaD(NeighbourMemoryAdapter):
     """Pull each target prediction towards its feature-space neighbours', push it from the rest of the batch.
 
     Yang, van de Weijer, Herranz, Jui & Chen, "Attracting and Dispersing: A Simple Approach for
@@ -28,8 +28,9 @@ class AaD(SourceFreeAdapter):
     where :math:`\\mathcal C_i` are the K nearest neighbours of example i in a memory of normalized
     target features (itself excluded) with their stored predictions :math:`s_j`, :math:`\\mathcal B_i`
     the other examples of the batch, and :math:`p` the fraction of training done. The memory
-    (:class:`~adapt.models.memory.TargetMemory`) is refreshed with each batch's features and
-    predictions. The whole network trains except the classifier, which stays the source's.
+    (:class:`~adapt.models.memory.TargetMemory`) is filled by one pass over the target before the
+    first step, then refreshed with each batch's features and predictions. The whole network trains
+    except the classifier, which stays the source's.
 
     Parameters
     ----------
@@ -58,13 +59,8 @@ class AaD(SourceFreeAdapter):
             raise ValueError(f"k must be a positive integer, got {k!r}")
         self.k, self.alpha, self.beta = int(k), alpha, beta
 
-    def build_modules(self, feature_dim: int) -> None:
-        self.memory = TargetMemory(feature_dim, self.num_classes)
-
-    def prepare_target(self, num_examples: int) -> None:
-        check_memory_size("AaD", num_examples, self.k)
-        super().prepare_target(num_examples)
-        self.memory.resize(num_examples)
+    def memory_neighbours(self) -> int:
+        return self.k
 
     def loss(self, batch: Batch, progress: float) -> dict[str, torch.Tensor]:
         index = target_positions("AaD", batch.target_index)

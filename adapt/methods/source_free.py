@@ -10,8 +10,10 @@ import pandas as pd
 import torch
 from torch import nn
 
+from ..batch import Batch
 from ..errors import InputError
-from ..train.engine import Callback
+from ..models.memory import TargetMemory, check_memory_size
+from ..train.engine import Callback, Stepper
 from .base import Adapter
 
 S = TypeVar("S", bound="SourceFreeAdapter")
@@ -93,6 +95,18 @@ class SourceFreeAdapter(Adapter):
         if getattr(self, "input_shape_", None) is None:  # a model of your own: the inputs it adapts on
             self.input_shape_ = tuple(example.shape[1:])
 
+    def fill_memory(self, memory: TargetMemory) -> None:
+        """Store every target example's features and predictions (one pass in eval mode, before the
+        first step, as the NRC and AaD authors fill their banks), in dataset order."""
+        data = getattr(self, "target_data_", None)
+        if data is None:
+            name = type(self).__name__
+            raise RuntimeError(f"{name} fills its memory from the whole target: train it with fit(target)")
+        features = self._collect(data, 256, "features").to(memory.features.device)
+        with torch.no_grad():
+            predictions = self.classifier(features.to(self._device())).float().softmax(dim=1)
+        memory.update(torch.arange(len(features), device=features.device), features, predictions.to(features.device))
+
     def fit(  # type: ignore[override]
         self,
         target: Any,
@@ -114,3 +128,26 @@ class SourceFreeAdapter(Adapter):
                              train_options, fresh_heads=False)  # fmt: skip
         finally:
             self.target_data_ = None  # no reference to the user's data outlives fit
+
+
+class NeighbourMemoryAdapter(SourceFreeAdapter):
+    """A source-free method that looks up ``neighbours`` neighbours in a memory of the target
+    (:class:`~adapt.models.memory.TargetMemory`, ``self.memory``): sized for the target before training,
+    filled by one pass over it before the first step (:meth:`fill_memory`), then refreshed by ``loss``."""
+
+    def memory_neighbours(self) -> int:
+        """The most neighbours a lookup asks for (the target must hold more examples)."""
+        raise NotImplementedError
+
+    def build_modules(self, feature_dim: int) -> None:
+        self.memory = TargetMemory(feature_dim, self.num_classes)
+
+    def prepare_target(self, num_examples: int) -> None:
+        check_memory_size(type(self).__name__, num_examples, self.memory_neighbours())
+        super().prepare_target(num_examples)
+        self.memory.resize(num_examples)
+
+    def update(self, batch: Batch, progress: float, stepper: Stepper) -> dict[str, torch.Tensor]:
+        if batch.step == 0:
+            self.fill_memory(self.memory)
+        return super().update(batch, progress, stepper)

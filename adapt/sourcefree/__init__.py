@@ -8,8 +8,9 @@ and are listed in :data:`SOURCE_FREE_METHODS`; for adapting while predicting on 
 """
 
 from ..methods.aad import AaD
+from ..methods.nrc import NRC
 from ..methods.registry import SOURCE_FREE_METHODS
 from ..methods.shot import SHOT, SHOTIM
 from ..methods.source_free import SourceFreeAdapter, split_classifier
 
-__all__ = ["SHOT", "SHOTIM", "SOURCE_FREE_METHODS", "AaD", "SourceFreeAdapter", "split_classifier"]
+__all__ = ["NRC", "SHOT", "SHOTIM", "SOURCE_FREE_METHODS", "AaD", "SourceFreeAdapter", "split_classifier"]

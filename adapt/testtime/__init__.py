@@ -11,8 +11,9 @@ No source data is involved: a test-time method wraps a trained model (one of our
 (each batch predicted before the method adapts on it) and the accuracy of the adapted model afterwards.
 """
 
-from .base import TEST_TIME_METHODS, TestTimeAdapter, evaluate_stream
+from .base import TEST_TIME_METHODS, TestTimeAdapter, evaluate_batches, evaluate_stream
 from .bn_adapt import BNAdapt
+from .eata import EATA
 from .tent import TENT
 
-__all__ = ["TENT", "TEST_TIME_METHODS", "BNAdapt", "TestTimeAdapter", "evaluate_stream"]
+__all__ = ["EATA", "TENT", "TEST_TIME_METHODS", "BNAdapt", "TestTimeAdapter", "evaluate_batches", "evaluate_stream"]

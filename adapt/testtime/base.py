@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import inspect
 from collections.abc import Iterable
 from typing import Any
 
@@ -45,6 +46,19 @@ class TestTimeAdapter:
         self.model = copy.deepcopy(model)
         self.device = next(iter(self.model.parameters()), torch.empty(0)).device
         self.batches_seen = 0
+
+    @classmethod
+    def hyperparameter_defaults(cls) -> dict[str, Any]:
+        """Keyword-only constructor settings with plain defaults (numbers, strings, booleans), this
+        class's and its bases': what a suite file may set."""
+        params: dict[str, Any] = {}
+        for klass in cls.__mro__:
+            if "__init__" not in vars(klass) or klass is object:
+                continue
+            for p in inspect.signature(klass.__init__).parameters.values():
+                if p.kind is p.KEYWORD_ONLY and isinstance(p.default, (int, float, str, bool)):
+                    params.setdefault(p.name, p.default)
+        return params
 
     def _snapshot(self) -> None:
         """Remember the state :meth:`reset` returns to (call at the end of a subclass's ``__init__``)."""
@@ -99,14 +113,35 @@ def evaluate_stream(
     x, y = _as_batch(x), torch.as_tensor(y)
     if y.shape[0] != x.shape[0]:
         raise InputError(f"the stream has {x.shape[0]} inputs but {y.shape[0]} labels")
-    correct = 0
-    for start in range(0, len(x), batch_size):
-        correct += int((adapter.predict(x[start : start + batch_size]) == y[start : start + batch_size]).sum())
-    after = _static_predictions(adapter.model, x, after_batch_size, adapter.device)
+    batches = list(zip(x.split(batch_size), y.split(batch_size)))
+    return evaluate_batches(adapter, adapter.model, batches, after_batch_size)
+
+
+def evaluate_batches(
+    adapter: TestTimeAdapter | None, model: nn.Module, batches: Iterable[Any], after_batch_size: int = 256
+) -> pd.Series:
+    """:func:`evaluate_stream` on labeled ``(x, y, ...)`` batches (a list, or a DataLoader streaming a
+    Dataset, read twice: once adapting, once to score the adapted model). ``adapter`` None scores
+    ``model`` as it is, the unadapted baseline; otherwise ``adapter.model`` is scored afterwards."""
+    correct = total = 0
+    device = next(iter(model.parameters()), torch.empty(0)).device
+    for x, y, *_ in batches:
+        y = torch.as_tensor(y)
+        if adapter is None:
+            predicted = _static_predictions(model, _as_batch(x), after_batch_size, device)
+        else:
+            predicted = adapter.predict(x)
+        correct += int((predicted == y).sum())
+        total += len(y)
+    if total == 0:
+        raise InputError("the stream is empty: no batches to adapt on")
+    scored = model if adapter is None else adapter.model
+    after = sum(int((_static_predictions(scored, _as_batch(x), after_batch_size, device) == torch.as_tensor(y)).sum())
+                for x, y, *_ in batches)  # fmt: skip
     return pd.Series({
-        "online_accuracy": correct / len(x),
-        "after_accuracy": float((after == y).float().mean()),
-        "batches": adapter.batches_seen,
+        "online_accuracy": correct / total,
+        "after_accuracy": after / total,
+        "batches": adapter.batches_seen if adapter is not None else 0,
     })  # fmt: skip
 
 

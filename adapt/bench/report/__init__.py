@@ -253,13 +253,20 @@ def _comparison_tables(
 
 
 #: The runs.csv columns that are accuracies: written in % like summary.csv.
-PERCENT_COLUMNS = ("accuracy", "score", "mean_class_accuracy", "accuracy_heldout", "accuracy_transductive")
+PERCENT_COLUMNS = ("accuracy", "score", "mean_class_accuracy", "accuracy_heldout", "accuracy_transductive",
+                   "accuracy_after")  # fmt: skip
 
 
 def _caption(runs: pd.DataFrame, picked_by: str | None) -> str:
     """The headline table's caption: the metric, the selection and the validator that picked draws."""
     metric = "mean class accuracy" if (runs["metric"] == "mean_class_accuracy").all() else "accuracy"
+    adaptation = set(runs["adaptation"]) if "adaptation" in runs else {"uda"}
+    if adaptation == {"online"}:
+        return (f"Online target {metric} (%): one pass over the target stream, each batch predicted before the "
+                "method adapts on it; mean ± 95% CI over seeds")  # fmt: skip
     caption = f"Target {metric} (%), mean ± 95% CI over seeds; selection: last checkpoint (no target labels used)"
+    if adaptation == {"source-free"}:
+        caption += "; source-free: each method adapts the same cached source model with the target alone"
     if picked_by:
         caption += f"; hyperparameters picked by validator '{picked_by}'"
     return caption

@@ -87,7 +87,9 @@ def make_figures(runs: pd.DataFrame, summary: pd.DataFrame, curves: pd.DataFrame
     order = grouped_order(table) if many else list(table.index)
     tasks = [c for c in table.columns if c not in ("avg", "avg rank")]
     palette = dict(zip(order, sns.color_palette("husl" if many else "deep", len(order))))
-    paths = [heatmap_figure(table.reindex(order), tasks, out), bars_figure(runs, order, palette, out)]
+    online = "adaptation" in runs and set(runs["adaptation"]) == {"online"}
+    scored = "online, one pass over the target stream" if online else "last checkpoint"
+    paths = [heatmap_figure(table.reindex(order), tasks, out, scored), bars_figure(runs, order, palette, out)]
     if not curves.empty:
         paths.append(curves_figure(curves, tasks, order, palette, out))
     if BASELINE in table.index and len(order) > 1:
@@ -131,7 +133,7 @@ def _family_bands(ax: Any, order: list[str], row_offset: float = 0.0, line_color
             start = i
 
 
-def heatmap_figure(table: pd.DataFrame, tasks: list[str], out: Path) -> Path:
+def heatmap_figure(table: pd.DataFrame, tasks: list[str], out: Path, scored: str = "last checkpoint") -> Path:
     """``heatmap.png``: methods x tasks (+ average) of mean target accuracy, numbers in the cells.
 
     Parameters
@@ -142,6 +144,8 @@ def heatmap_figure(table: pd.DataFrame, tasks: list[str], out: Path) -> Path:
         Its task columns, in order.
     out : pathlib.Path
         The report folder.
+    scored : str
+        What each run's accuracy is, for the title (the last checkpoint, or the online accuracy).
 
     Returns
     -------
@@ -154,12 +158,14 @@ def heatmap_figure(table: pd.DataFrame, tasks: list[str], out: Path) -> Path:
     fig, ax = plt.subplots(figsize=(1.6 + 1.5 * len(heat.columns), 0.9 + 0.55 * len(heat)))
     sns.heatmap(heat, annot=True, fmt=".1f", cmap="viridis", cbar_kws={"label": "target accuracy (%)"}, ax=ax,
                 linewidths=0.5, annot_kws={"fontsize": 10})  # fmt: skip
-    ax.set_xticklabels([_task_label(t) for t in heat.columns], rotation=0, fontsize=8)
+    crowded = len(heat.columns) > 10  # slanted labels, or neighbours run into each other
+    ax.set_xticklabels([_task_label(t) for t in heat.columns], rotation=35 if crowded else 0,
+                       ha="right" if crowded else "center", fontsize=8)  # fmt: skip
     ax.set_xlabel("")
     ax.set_ylabel("")
     if len(heat) > MANY_METHODS:
         _family_bands(ax, list(heat.index))
-    ax.set_title(f"Target accuracy (%), mean over seeds; last checkpoint ({TARGET_LABELS_NOTE})")
+    ax.set_title(f"Target accuracy (%), mean over seeds; {scored} ({TARGET_LABELS_NOTE})")
     return _save(fig, out / "heatmap.png")
 
 

@@ -67,6 +67,9 @@ def runs_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
             "mean_class_accuracy": r.get("mean_class_accuracy"),
             "accuracy_heldout": r.get("accuracy_heldout"),
             "accuracy_transductive": r.get("accuracy_transductive"),
+            "adaptation": c.get("adaptation", "uda"),
+            # online protocol: the adapted model on the whole stream, after it
+            "accuracy_after": r.get("accuracy_after"),
             "error": r.get("error"),
             "failed_step": r.get("failed_step"),
             "device": r.get("device"),

@@ -3,8 +3,10 @@
 
 from . import (  # noqa: F401  (imported for their registrations)
     blobs,
+    cifar10_c,
     digits,
     domainnet,
+    imagenet_c,
     moons,
     office31,
     officehome,

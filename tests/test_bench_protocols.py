@@ -1,0 +1,215 @@
+"""The harness's source-free and online protocols through the real adapt-bench entry point: one cached
+source model per task and seed shared by every method, records, resume, reports, and bad suites."""
+
+import json
+import math
+
+import pandas as pd
+import pytest
+from helpers import cli
+
+from adapt.bench import load_suite
+from adapt.bench.protocols import source_model_key
+from adapt.bench.runner import expand
+from adapt.bench.suite import SuiteError
+
+SUITE = """
+name = "{name}"
+protocol = "{protocol}"
+seeds = 1
+{extra}
+
+[source]
+steps = 120
+batch_size = 32
+lr = 0.05
+
+[train]
+{train}
+
+[backbones.mlp]
+kind = "mlp"
+hidden = [16]
+
+[[tasks]]
+benchmark = "moons"
+source = "source"
+target = "rotated"
+backbone = "mlp"
+model = {{ bottleneck_dim = 8 }}
+
+{methods}
+"""
+
+SOURCE_FREE = {"protocol": "source-free", "extra": "", "train": "steps = 30\nbatch_size = 32\nlr = 0.01\nlog_every = 10",
+               "methods": "[methods.source_only]\n[methods.shot]\n[methods.nrc]\nk = 4"}  # fmt: skip
+ONLINE = {"protocol": "online", "extra": "", "train": "batch_size = 50",
+          "methods": "[methods.source_only]\n[methods.bn_adapt]\n[methods.tent]\n[methods.eata]"}  # fmt: skip
+
+
+def write(tmp_path, name="proto", **fields):
+    path = tmp_path / f"{name}.toml"
+    path.write_text(SUITE.format(name=name, **fields))
+    return path
+
+
+def records(out):
+    return {(r["config"]["method"]): r for r in (json.loads(p.read_text()) for p in (out / "runs").glob("*.json"))}
+
+
+def test_source_free_suite_trains_one_source_model_and_resumes(tmp_path):
+    published = 'published = { source = "SHOT paper", avg = { shot = 88.6 } }'
+    suite, out = write(tmp_path, **{**SOURCE_FREE, "extra": published}), tmp_path / "results"
+    result = cli("run", "--suite", suite, "--out", out, "--quiet")
+    assert result.returncode == 0, result.stderr
+    runs = records(out)
+    assert set(runs) == {"source_only", "shot", "nrc"} and all(r["status"] == "ok" for r in runs.values())
+    assert len(list((out / "source-models").glob("*.pt"))) == 1  # trained once, shared by the three runs
+    assert sorted(r["source_model_cached"] for r in runs.values()) == [False, True, True]
+    assert runs["shot"]["config"]["adaptation"] == "source-free"
+    assert runs["shot"]["config"]["source_train"] == {"steps": 120, "batch_size": 32, "lr": 0.05}
+    assert len(runs["shot"]["curve"]) == 3 and runs["source_only"]["curve"] == []
+    assert "source-free: each method adapts the same cached source model" in result.stdout
+
+    # a rerun does nothing; a lost record is redone from the cached model, to the same result
+    again = cli("run", "--suite", suite, "--out", out, "--quiet")
+    assert "3 already done" in again.stdout, again.stdout
+    shot_file = out / "runs" / f"{runs['shot']['id']}.json"
+    shot_file.unlink()
+    redo = cli("run", "--suite", suite, "--out", out, "--quiet")
+    assert redo.returncode == 0, redo.stderr
+    redone = records(out)["shot"]
+    assert redone["source_model_cached"] and redone["accuracy"] == runs["shot"]["accuracy"]
+
+    report = cli("report", out)
+    assert report.returncode == 0, report.stderr
+    table = pd.read_csv(out / "report" / "runs.csv")
+    assert set(table["adaptation"]) == {"source-free"}
+    assert "shot" in (out / "report" / "transfer.md").read_text()
+    assert "88.6" in (out / "report" / "published.md").read_text()
+
+
+def test_online_suite_streams_the_target_once_through_each_test_time_method(tmp_path):
+    suite, out = write(tmp_path, **ONLINE), tmp_path / "results"
+    result = cli("run", "--suite", suite, "--out", out, "--quiet")
+    assert result.returncode == 0, result.stderr
+    runs = records(out)
+    assert set(runs) == {"source_only", "bn_adapt", "tent", "eata"}
+    assert len(list((out / "source-models").glob("*.pt"))) == 1
+    baseline = runs["source_only"]
+    assert baseline["accuracy"] == baseline["accuracy_after"]  # nothing adapts
+    for name in ("bn_adapt", "tent", "eata"):
+        r = runs[name]
+        assert r["status"] == "ok" and 0 <= r["accuracy"] <= 1 and 0 <= r["accuracy_after"] <= 1
+        assert r["stream_batches"] == runs["tent"]["stream_batches"] > 1, name
+    assert runs["bn_adapt"]["accuracy"] > baseline["accuracy"]  # the rotated moons, through BatchNorm statistics
+    assert "Online target accuracy" in result.stdout
+    report = cli("report", out)
+    assert report.returncode == 0, report.stderr
+    table = pd.read_csv(out / "report" / "runs.csv")
+    assert table["accuracy_after"].notna().all() and set(table["adaptation"]) == {"online"}
+
+
+def test_stream_batches_cover_the_target_once(tmp_path):
+    from adapt.bench.protocols import stream
+    from adapt.data import task
+
+    moons = task("moons", "source", "rotated")
+    loader = stream(moons.target_test, seed=3, batch_size=50)
+    batches = list(loader)
+    assert len(batches) == math.ceil(len(moons.target_test) / 50)
+    first = torch_cat([b[0] for b in batches])
+    assert first.shape[0] == len(moons.target_test)
+    assert torch_equal(first, torch_cat([b[0] for b in stream(moons.target_test, seed=3, batch_size=50)]))
+    assert not torch_equal(first, torch_cat([b[0] for b in stream(moons.target_test, seed=4, batch_size=50)]))
+
+
+def torch_cat(parts):
+    import torch
+
+    return torch.cat(parts)
+
+
+def torch_equal(a, b):
+    import torch
+
+    return torch.equal(a, b)
+
+
+def test_source_model_key_depends_on_what_trains_it_and_not_on_the_method(tmp_path):
+    suite = load_suite(str(write(tmp_path, **SOURCE_FREE)))
+    specs = expand(suite)
+    keys = {source_model_key(s.config()) for s in specs}
+    assert len(specs) == 3 and len(keys) == 1
+    assert len({s.run_id for s in specs}) == 3
+    other = specs[0].config() | {"source_train": {"steps": 121}}
+    assert source_model_key(other) not in keys
+    assert source_model_key(specs[0].config() | {"seed": 1}) not in keys
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({**SOURCE_FREE, "methods": "[methods.dann]"}, "methods.*dann.*shot"),
+        ({**ONLINE, "methods": "[methods.shot]"}, "methods.*shot.*tent"),
+        ({**SOURCE_FREE, "protocol": "sourcefree"}, "unknown protocol 'sourcefree'.*source-free"),
+        ({**ONLINE, "extra": "budgets = [10, 20]"}, "online suite streams the target once"),
+        ({**SOURCE_FREE, "methods": "[methods.nrc]\nk = 0"}, "k must be a positive integer"),
+        ({**SOURCE_FREE, "methods": "[methods.shot]\nbottleneck_dim = 3"}, "methods.shot"),
+        ({**SOURCE_FREE, "extra": 'validators = ["source_accuracy", "im"]\neval_every = 10\nsource_holdout = 0.1'},
+         "source_accuracy score source data"),
+        ({**SOURCE_FREE, "protocol": "uda", "methods": "[methods.dann]"}, r"\[source\] table is for source-free"),
+        ({**ONLINE, "extra": 'validators = ["im"]\neval_every = 10'}, "no checkpoints to select from"),
+        ({**ONLINE, "train": "batch_size = 50\nlr = 0.1"}, r"train\.lr.*only sets the stream's batch_size"),
+        ({**ONLINE, "methods": '[methods.tent]\noptimizer = "rmsprop"'}, "optimizer must be 'adam' or 'sgd'"),
+        ({**ONLINE, "methods": "[methods.eata]\nentropy_margin = 3.0"}, "entropy_margin"),
+        ({**SOURCE_FREE, "methods": "[methods.shot]\n[search.shot]\nlr = [\"choice\", 0.1, 0.2]"}, "search.shot"),
+    ],
+)  # fmt: skip
+def test_bad_protocol_suites_say_what_is_wrong(tmp_path, fields, message):
+    with pytest.raises(SuiteError, match=message):
+        load_suite(str(write(tmp_path, **fields)))
+
+
+def test_a_source_free_suite_searches_its_methods_hyperparameters(tmp_path):
+    fields = {**SOURCE_FREE, "extra": "search_draws = 2",
+              "methods": '[methods.shot]\n[search.shot]\npseudo_label_weight = ["log_uniform", 0.1, 1.0]'}  # fmt: skip
+    specs = expand(load_suite(str(write(tmp_path, **fields))))
+    weights = {s.hparams["pseudo_label_weight"] for s in specs}
+    assert len(specs) == 2 and len(weights) == 2 and all(0.1 <= w <= 1.0 for w in weights)
+
+
+def test_a_protocol_suite_needs_its_source_settings(tmp_path):
+    path = write(tmp_path, **SOURCE_FREE)
+    path.write_text(path.read_text().replace("[source]\nsteps = 120\nbatch_size = 32\nlr = 0.05\n", ""))
+    with pytest.raises(SuiteError, match=r"add a \[source\] table"):
+        load_suite(str(path))
+
+
+def test_uda_run_ids_are_unchanged_by_the_protocols():
+    """Records written before the protocols existed keep their ids (a resumed sweep skips them)."""
+    runs = expand(load_suite("quick"))
+    # the ids the quick suite's first and last runs had before (commit 0ef192d)
+    assert (runs[0].label, runs[0].run_id) == ("source_only | moons/source->rotated | seed 0", "de6d735569d60b30")
+    assert runs[-1].run_id == "8c6c2106798deb43"
+    assert "adaptation" not in runs[0].config()
+
+
+def test_the_source_model_does_not_depend_on_what_ran_before_in_the_process(tmp_path):
+    import torch
+
+    from adapt.bench.protocols import source_model
+    from adapt.bench.runner import _load_task
+
+    spec = expand(load_suite(str(write(tmp_path, **SOURCE_FREE))))[0]
+    t = spec.task
+    task = _load_task(t.benchmark, t.source, t.target, t.protocol, json.dumps(t.data), None, 0.0)
+    states = []
+    for i, rng_use in enumerate((0, 1000)):
+        torch.manual_seed(99)
+        torch.rand(rng_use)  # a worker process that ran other things first
+        model, cached = source_model(spec.config(), task, tmp_path / f"cache{i}", torch.device("cpu"), False)
+        assert not cached
+        states.append(model.state_dict())
+    for name, value in states[0].items():
+        assert torch.equal(value, states[1][name]), name
