@@ -108,6 +108,7 @@ def test_online_suite_streams_the_target_once_through_each_test_time_method(tmp_
     assert report.returncode == 0, report.stderr
     table = pd.read_csv(out / "report" / "runs.csv")
     assert table["accuracy_after"].notna().all() and set(table["adaptation"]) == {"online"}
+    assert "online accuracy over one pass" in (out / "report" / "transfer.md").read_text()
 
 
 def test_stream_batches_cover_the_target_once(tmp_path):

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from adapt.errors import InputError
-from adapt.testtime import EATA, TENT, TEST_TIME_METHODS, BNAdapt, evaluate_stream
+from adapt.testtime import EATA, TENT, TEST_TIME_METHODS, BNAdapt, evaluate_batches, evaluate_stream
 
 
 def bn_net(seed: int = 0) -> nn.Module:
@@ -152,6 +152,12 @@ def test_registry_and_bad_inputs(source_model):
         evaluate_stream(tent, torch.zeros(100, 2), torch.zeros(99, dtype=torch.long))
     with pytest.raises(ValueError, match="prior must be >= 0"):
         BNAdapt(source_model, prior=-1)
+    with pytest.raises(InputError, match=r"cannot take inputs of shape \(4, 5\)"):
+        tent.predict(torch.zeros(4, 5))
+    with pytest.raises(InputError, match=r"cannot take inputs of shape \(10, 5\)"):
+        EATA(source_model, fisher_data=torch.zeros(10, 5))
+    with pytest.raises(InputError, match=r"labeled \(x, y\) batches"):
+        evaluate_batches(tent, tent.model, [torch.zeros(4, 2)])
 
 
 def official_eata_step(x, model, optimizer, fishers, e_margin, current_model_probs, fisher_alpha, d_margin):

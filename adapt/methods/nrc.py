@@ -61,8 +61,8 @@ class NRC(NeighbourMemoryAdapter):
 
     Parameters
     ----------
-    k : neighbours K (3, the paper's Office-31 and Office-Home setting; 5 on VisDA).
-    m : expanded neighbours M of each neighbour (2; 5 on VisDA).
+    k : neighbours K (3, for targets of a few thousand examples; larger targets take more).
+    m : expanded neighbours M of each neighbour (2).
     r : affinity of non-reciprocal and expanded neighbours (0.1).
     """
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import inspect
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import pandas as pd
@@ -22,6 +23,17 @@ TEST_TIME_METHODS: Registry[type[TestTimeAdapter]] = Registry("test-time method"
 
 def _as_batch(x: Any) -> torch.Tensor:
     return check_inputs(_to_tensor(x, "a test-time batch"), "test-time batch")
+
+
+@contextlib.contextmanager
+def model_takes(shape: torch.Size) -> Iterator[None]:
+    """A model that cannot take inputs of this shape fails with an InputError naming the shape."""
+    try:
+        yield
+    except RuntimeError as exc:
+        if "shape" not in str(exc) and "size" not in str(exc):
+            raise
+        raise InputError(f"the model cannot take inputs of shape {tuple(shape)}: {str(exc).splitlines()[0]}") from exc
 
 
 class TestTimeAdapter:
@@ -90,7 +102,8 @@ class TestTimeAdapter:
     def predict_logits(self, x: Any) -> torch.Tensor:
         """Logits for the batch ``x`` (B, C), on the CPU; the method adapts on the batch as it predicts."""
         batch = _as_batch(x).to(self.device)
-        logits = self.adapt_and_predict(batch)
+        with model_takes(batch.shape):
+            logits = self.adapt_and_predict(batch)
         if logits.ndim != 2 or logits.shape[0] != batch.shape[0]:
             raise InputError(f"the model must return (batch, classes) logits, got shape {tuple(logits.shape)}")
         self.batches_seen += 1
@@ -125,8 +138,11 @@ def evaluate_batches(
     ``model`` as it is, the unadapted baseline; otherwise ``adapter.model`` is scored afterwards."""
     correct = total = 0
     device = next(iter(model.parameters()), torch.empty(0)).device
-    for x, y, *_ in batches:
-        y = torch.as_tensor(y)
+    for batch in batches:
+        if isinstance(batch, torch.Tensor) or len(batch) < 2:
+            raise InputError("evaluate_batches scores labeled (x, y) batches; for an unlabeled stream call "
+                             "adapter.predict(x) on each batch")  # fmt: skip
+        x, y = batch[0], torch.as_tensor(batch[1])
         if adapter is None:
             predicted = _static_predictions(model, _as_batch(x), after_batch_size, device)
         else:

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..losses import entropy
-from .base import TEST_TIME_METHODS, _as_batch
+from .base import TEST_TIME_METHODS, _as_batch, model_takes
 from .tent import TENT
 
 
@@ -79,7 +79,8 @@ class EATA(TENT):
         sums = {name: torch.zeros_like(p) for name, p in params.items()}
         batches = 0
         for chunk in x.split(batch_size):
-            logits = self.model(chunk)
+            with model_takes(chunk.shape):
+                logits = self.model(chunk)
             grads = torch.autograd.grad(F.cross_entropy(logits, logits.argmax(1)), list(params.values()))
             for name, grad in zip(params, grads):
                 sums[name] += grad.detach() ** 2

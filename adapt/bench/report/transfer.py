@@ -107,9 +107,11 @@ def write_transfer(runs: pd.DataFrame, out: Path) -> tuple[pd.DataFrame, str] | 
         return None
     table = transfer_summary(paired_gains(ok))
     text = format_transfer(table)
+    online = "adaptation" in ok and set(ok["adaptation"]) == {"online"}
     caption = (
         "Gain over SourceOnly (points, mean ± 95% CI over task x seed pairs) and negative transfer rate "
-        f"(share of pairs more than {NEGATIVE_TRANSFER_POINTS:g} points below SourceOnly); last checkpoint"
+        f"(share of pairs more than {NEGATIVE_TRANSFER_POINTS:g} points below SourceOnly); "
+        + ("online accuracy over one pass of the target stream" if online else "last checkpoint")
     )
     percent = table.assign(negative_transfer=100 * table["negative_transfer"])  # % like every report file
     percent.rename(columns={"negative_transfer": "negative_transfer_pct"}).reset_index().to_csv(
