@@ -214,3 +214,23 @@ def test_the_source_model_does_not_depend_on_what_ran_before_in_the_process(tmp_
         states.append(model.state_dict())
     for name, value in states[0].items():
         assert torch.equal(value, states[1][name]), name
+
+
+def test_a_damaged_cached_source_model_is_trained_again(tmp_path):
+    import torch
+
+    from adapt.bench.protocols import source_model
+    from adapt.bench.runner import _load_task
+
+    spec = expand(load_suite(str(write(tmp_path, **SOURCE_FREE))))[0]
+    t = spec.task
+    task = _load_task(t.benchmark, t.source, t.target, t.protocol, json.dumps(t.data), None, 0.0)
+    folder = tmp_path / "cache"
+    first, _ = source_model(spec.config(), task, folder, torch.device("cpu"), False)
+    (path,) = folder.glob("*.pt")
+    path.write_bytes(path.read_bytes()[:100])  # a disk that filled up, a copy cut short
+    with pytest.warns(UserWarning, match="cannot be read.*training it again"):
+        again, cached = source_model(spec.config(), task, folder, torch.device("cpu"), False)
+    assert not cached
+    for name, value in first.state_dict().items():
+        assert torch.equal(value, again.state_dict()[name]), name

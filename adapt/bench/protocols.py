@@ -15,10 +15,10 @@ Target labels only ever score.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from ..data import Task
+from ..errors import InputError
 from ..methods import create
 from ..methods.base import Adapter
 from ..methods.registry import METHODS, SOURCE_FREE_METHODS, canonical_name
@@ -70,8 +71,14 @@ def source_model_key(config: dict[str, Any]) -> str:
 
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
-    """One process at a time (parallel runs of one task and seed share a source model)."""
+    """One process at a time (parallel runs of one task and seed share a source model); without
+    ``fcntl`` (Windows) parallel runs may each train it, to the same weights."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
     with open(path, "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
@@ -91,7 +98,11 @@ def source_model(
     backbone = build_backbone(config["backbone"], task.input_shape)
     with _locked(folder / f".{key}.lock"):
         if path.exists():
-            return Adapter.load(path, backbone=backbone).to(device), True
+            try:
+                return Adapter.load(path, backbone=backbone).to(device), True
+            except (InputError, RuntimeError, EOFError, OSError) as exc:  # damaged: train it again
+                warnings.warn(f"source model {path} cannot be read ({exc}); training it again", stacklevel=2)
+                path.unlink(missing_ok=True)
         model = create(BASELINE, backbone, task.num_classes, **config["model"])
         model.fit(task.source_train, task.target_train, seed=config["seed"], device=device, verbose=verbose,
                   **config["source_train"])  # fmt: skip
