@@ -6,6 +6,7 @@ import math
 
 import pandas as pd
 import pytest
+import torch
 from helpers import cli
 
 from adapt.bench import load_suite
@@ -119,22 +120,10 @@ def test_stream_batches_cover_the_target_once(tmp_path):
     loader = stream(moons.target_test, seed=3, batch_size=50)
     batches = list(loader)
     assert len(batches) == math.ceil(len(moons.target_test) / 50)
-    first = torch_cat([b[0] for b in batches])
+    first = torch.cat([b[0] for b in batches])
     assert first.shape[0] == len(moons.target_test)
-    assert torch_equal(first, torch_cat([b[0] for b in stream(moons.target_test, seed=3, batch_size=50)]))
-    assert not torch_equal(first, torch_cat([b[0] for b in stream(moons.target_test, seed=4, batch_size=50)]))
-
-
-def torch_cat(parts):
-    import torch
-
-    return torch.cat(parts)
-
-
-def torch_equal(a, b):
-    import torch
-
-    return torch.equal(a, b)
+    assert torch.equal(first, torch.cat([b[0] for b in stream(moons.target_test, seed=3, batch_size=50)]))
+    assert not torch.equal(first, torch.cat([b[0] for b in stream(moons.target_test, seed=4, batch_size=50)]))
 
 
 def test_source_model_key_depends_on_what_trains_it_and_not_on_the_method(tmp_path):
@@ -197,8 +186,6 @@ def test_uda_run_ids_are_unchanged_by_the_protocols():
 
 
 def test_the_source_model_does_not_depend_on_what_ran_before_in_the_process(tmp_path):
-    import torch
-
     from adapt.bench.protocols import source_model
     from adapt.bench.runner import _load_task
 
@@ -217,8 +204,6 @@ def test_the_source_model_does_not_depend_on_what_ran_before_in_the_process(tmp_
 
 
 def test_a_damaged_cached_source_model_is_trained_again(tmp_path):
-    import torch
-
     from adapt.bench.protocols import source_model
     from adapt.bench.runner import _load_task
 

@@ -28,7 +28,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from ..data import Task
 from ..errors import InputError
-from ..methods import create
+from ..methods import create, hyperparameters
 from ..methods.base import Adapter
 from ..methods.registry import METHODS, SOURCE_FREE_METHODS, canonical_name
 from ..registry import Registry
@@ -54,10 +54,10 @@ def canonical_method(protocol: str, name: str) -> str:
 
 def method_hyperparameters(protocol: str, name: str) -> dict[str, Any]:
     """The method's hyperparameters a suite may set, with their defaults."""
-    if protocol == "uda" or canonical_method(protocol, name) == BASELINE:
-        from ..methods import hyperparameters
-
-        return hyperparameters(BASELINE if protocol != "uda" else name)
+    if protocol == "uda":
+        return hyperparameters(name)
+    if canonical_method(protocol, name) == BASELINE:
+        return hyperparameters(BASELINE)
     return method_registry(protocol).get(name).hyperparameter_defaults()
 
 

@@ -151,9 +151,11 @@ def evaluate_batches(
         total += len(y)
     if total == 0:
         raise InputError("the stream is empty: no batches to adapt on")
-    scored = model if adapter is None else adapter.model
-    after = sum(int((_static_predictions(scored, _as_batch(x), after_batch_size, device) == torch.as_tensor(y)).sum())
-                for x, y, *_ in batches)  # fmt: skip
+    if adapter is None:  # nothing adapted: the second pass would repeat the first
+        after = correct
+    else:
+        after = sum(int((_static_predictions(adapter.model, _as_batch(x), after_batch_size, device)
+                         == torch.as_tensor(y)).sum()) for x, y, *_ in batches)  # fmt: skip
     return pd.Series({
         "online_accuracy": correct / total,
         "after_accuracy": after / total,
