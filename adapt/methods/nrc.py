@@ -17,7 +17,7 @@ from .source_free import NeighbourMemoryAdapter
 def reciprocal_neighbor_weights(
     memory_features: torch.Tensor, index: torch.Tensor, k: int, m: int, r: float
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """NRC's neighbours of each batch example and their affinities (Yang et al., NeurIPS 2021, Eq. 3-6).
+    """NRC's neighbours of each batch example and their affinities (Yang et al., NeurIPS 2021).
 
     Parameters
     ----------
@@ -45,7 +45,7 @@ class NRC(NeighbourMemoryAdapter):
     """Make each target prediction agree with its neighbours', weighted by how reciprocal they are.
 
     Yang, Wang, van de Weijer, Herranz & Jui, "Exploiting the Intrinsic Neighborhood Structure for
-    Source-free Domain Adaptation", NeurIPS 2021, Eq. 7:
+    Source-free Domain Adaptation", NeurIPS 2021 (the authors' code computes it up to a constant):
 
     .. math:: -\\frac1B\\sum_i \\Big(\\sum_{k \\in \\mathcal N^K_i} A_{ik}\\, s_k^\\top p_i
               + \\sum_{k \\in \\mathcal N^K_i} \\sum_{m \\in \\mathcal E^M_k} r\\, s_m^\\top p_i\\Big)

@@ -19,7 +19,7 @@ class EATA(TENT):
     """TENT on the reliable, non-redundant test samples only, weighted, with a pull towards the source weights.
 
     Niu, Wu, Zhang, Chen, Zheng, Zhao & Tan, "Efficient Test-Time Model Adaptation without Forgetting",
-    ICML 2022, Eq. 8-9. On each batch the loss is, over the samples kept,
+    ICML 2022. On each batch the loss is, over the samples kept,
 
     .. math:: \\frac1{|S|}\\sum_{i \\in S} \\frac{H(p_i)}{\\exp(H(p_i) - E_0)}
               + \\beta \\sum_j F_j (\\theta_j - \\theta_j^{\\text{source}})^2,
