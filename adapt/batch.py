@@ -16,6 +16,9 @@ class Batch:
     ``step`` is the batch's index in training (0 for the first update), for step-driven schedules.
     ``target_index`` holds the target examples' positions in the target dataset, for methods that
     keep a memory of the target (ATDOC); it is None when the data came as a user's DataLoader.
+    ``labeled_target_x``/``labeled_target_y`` hold a batch of the few labeled target examples passed
+    as ``fit(target_labeled=...)`` (None without them), and ``labeled_target_weight`` the weight of
+    their classification loss.
     """
 
     source_x: torch.Tensor
@@ -23,6 +26,9 @@ class Batch:
     target_x: torch.Tensor
     step: int = 0
     target_index: torch.Tensor | None = None
+    labeled_target_x: torch.Tensor | None = None
+    labeled_target_y: torch.Tensor | None = None
+    labeled_target_weight: float = 1.0
 
 
 @dataclass

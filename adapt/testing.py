@@ -166,11 +166,31 @@ def check_fit_predict_save_load(name: str, make_backbone: Callable[[], nn.Module
         )
 
 
+def check_labeled_target_examples(name: str, make_backbone: Callable[[], nn.Module], hparams: dict[str, Any]) -> None:
+    """``fit(target_labeled=...)`` trains on them: a positive ``target_classification`` term in the
+    history (absent without them), and other weights than the same run without them."""
+    data = toy_problem()
+    options = dict(steps=3, batch_size=8, seed=1, device="cpu", verbose=False, log_every=1)
+    runs = []
+    for labeled in (None, (data["xt"][:6], data["yt"][:6])):
+        torch.manual_seed(0)
+        model = create(name, make_backbone(), 3, **hparams)
+        runs.append((model, model.fit((data["xs"], data["ys"]), data["xt"], target_labeled=labeled, **options)))
+    (plain, plain_history), (model, history) = runs
+    assert "target_classification" not in plain_history, f"{name}: a target_classification term without labels"
+    assert "target_classification" in history and (history["target_classification"] > 0).all(), (
+        f"{name}: fit(target_labeled=...) gave no positive 'target_classification' term: {list(history.columns)}"
+    )
+    before, after = _params(plain), _params(model)
+    assert any(not torch.equal(before[k], after[k]) for k in before), f"{name}: the labeled target changed nothing"
+
+
 CONTRACT_CHECKS = (
     check_one_step_changes_parameters,
     check_gradients_reach_modules,
     check_target_changes_update,
     check_fit_predict_save_load,
+    check_labeled_target_examples,
 )
 
 

@@ -87,7 +87,7 @@ def test_registry_rejects_duplicates_and_lists_names():
 def test_registry_names_and_aliases():
     assert methods.available() == [
         "adabn", "adda", "afn", "atdoc", "bnm", "bsp", "cdan", "coral", "dan", "dann", "dirt_t", "domain_confusion", "fixmatch", "gvb", "im", "jan",
-        "mcc", "mcd", "mdd", "minent", "rtn", "source_only", "symnets", "vada",
+        "mcc", "mcd", "mdd", "minent", "mme", "rtn", "source_only", "symnets", "vada",
     ]  # fmt: skip
     assert methods.get("mmd") is methods.DAN and methods.get("MMD") is methods.DAN
     assert isinstance(methods.create("cdan", default_backbone(), 3, entropy_conditioning=True), methods.CDAN)

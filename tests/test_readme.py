@@ -25,3 +25,12 @@ def test_source_free_example_runs(capsys):
     exec(compile(code, "README.md", "exec"), namespace)
     source, shot, tent = (float(v) for v in re.findall(r"(\d\.\d+)", capsys.readouterr().out))
     assert shot > source + 0.1 and tent > source + 0.05  # adapted without a single source example
+
+
+def test_few_labels_example_runs(capsys):
+    section = README.read_text().split("### A few target labels", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    exec(compile(code, "README.md", "exec"), {})
+    source, finetuned, mme, alone = (float(v) for v in re.findall(r"(\d\.\d+)", capsys.readouterr().out))
+    assert finetuned > source and finetuned > alone + 0.05  # 5 labels per class: the source model is worth it
+    assert mme > alone

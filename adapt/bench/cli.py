@@ -25,6 +25,8 @@ EPILOG = """examples:
   adapt-bench report results/                             # tables (terminal, CSV, Markdown, LaTeX) and plots
   adapt-bench list                                        # methods and hyperparameters, suites, benchmarks
   adapt-bench show optdigits optdigits optdigits-m        # a PNG grid of source and target samples
+  adapt-bench study data-efficiency --out results/labels --jobs 2  # accuracy against target labels (offline)
+  adapt-bench study training-time --out results/time      # accuracy against training time (offline)
 """
 
 
@@ -57,10 +59,33 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--download", action="store_true", help="download missing data (verified)")
     show.add_argument("--out", help="PNG path (default: <benchmark>_<source>_<target>.png)")
 
+    _add_study(sub)
     mark = sub.add_parser("mark-data", help="mark a dataset folder you arranged by hand as complete")
     mark.add_argument("source", help="the download it stands for: office31, officehome, domainnet126 or mnistm")
     mark.add_argument("--data-root", required=True, help="the folder holding it")
     return parser
+
+
+def _add_study(sub: Any) -> None:
+    study = sub.add_parser("study", help="the transfer studies: target labels saved, training time saved",
+                           description="Both studies train on labeled target examples of an inductive split "
+                           "and score on its disjoint test split; a rerun finishes an interrupted study.")  # fmt: skip
+    study.add_argument("name", choices=("data-efficiency", "training-time"))
+    study.add_argument("--out", required=True, help="results folder (one study per folder)")
+    study.add_argument("--tasks", help="comma-separated benchmark:source:target (default: the offline image tasks "
+                       "optdigits:optdigits:optdigits-m,optdigits-shifts:clean:blur)")  # fmt: skip
+    study.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (default 3)")
+    study.add_argument("--steps", type=int, help="training steps from scratch (default 500; training-time: 1000)")
+    study.add_argument("--finetune-steps", type=int, help="fine-tuning steps (default 250; training-time: 1000)")
+    study.add_argument("--shots", help="labeled examples per class, comma-separated (default 0,1,3,5,10,25,all)")
+    study.add_argument("--backbone", default="convnet", help="backbone kind (adapt-bench list; default convnet)")
+    study.add_argument("--weights", help="torchvision weights of a resnet backbone, read from the local torch "
+                       "cache (for example IMAGENET1K_V1)")  # fmt: skip
+    study.add_argument("--data-root", help="folder holding downloadable datasets (default: $ADAPT_DATA_ROOT or ./data)")
+    study.add_argument("--device", default="auto", help="'auto', 'cpu', 'cuda', ... (default auto)")
+    study.add_argument("--jobs", type=int, default=1, help="worker processes, one task and seed each (default 1)")
+    study.add_argument("--no-figures", action="store_true", help="tables only")
+    study.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def _add_run(sub: Any) -> None:
@@ -216,6 +241,42 @@ def _warning_line(message: Warning | str, category: type[Warning], *args: object
     return f"adapt-bench: warning: {message}\n"
 
 
+def cmd_study(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from .studies import DEFAULT_TASKS, SHOTS, StudySettings, data_efficiency, parse_task, training_time
+
+    tasks = [t.strip() for t in args.tasks.split(",")] if args.tasks else list(DEFAULT_TASKS)
+    for spec in tasks:
+        parse_task(spec)
+    if args.seeds < 1 or args.jobs < 1:
+        raise ValueError(f"--seeds and --jobs must be >= 1, got {args.seeds} and {args.jobs}")
+    time_study = args.name == "training-time"
+    shots = [s if s == "all" else int(s) for s in args.shots.split(",")] if args.shots else list(SHOTS)
+    backbone = {"kind": args.backbone, **({"weights": args.weights} if args.weights else {})}
+    settings = StudySettings(
+        tasks=tasks, seeds=args.seeds, steps=args.steps or (1000 if time_study else 500),
+        finetune_steps=args.finetune_steps or (1000 if time_study else 250), backbone=backbone, shots=shots,
+        data_root=args.data_root or os.environ.get("ADAPT_DATA_ROOT") or "data", device=args.device,
+    )  # fmt: skip
+    run = training_time if time_study else data_efficiency
+    result = run(args.out, settings, verbose=False if args.quiet else None, figures=not args.no_figures, jobs=args.jobs)
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        if time_study:
+            print("Training time to the goal (scratch's final accuracy - 2 points), mean over seeds:")
+            print(result["time_to_accuracy"].to_string(index=False))
+        else:
+            summary = result["summary"]
+            table = summary.pivot_table(index=["task", "approach"], columns="shots", values="mean", sort=False)
+            print("Target test accuracy (%) by labeled target examples per class, mean over seeds:")
+            print(table[[str(s) for s in shots if str(s) in table.columns]].round(1).to_string())
+            print("\nTarget labels needed to reach TargetOnly-with-all-labels - 2 points:")
+            print(result["labels_needed"].to_string(index=False))
+    files = ", ".join(sorted(p.name for p in result["out"].iterdir() if p.is_file()))
+    print(f"\nwritten to {result['out']}: {files}")
+    return 0
+
+
 def cmd_mark_data(args: argparse.Namespace) -> int:
     from ..data.download import mark_complete
 
@@ -225,7 +286,8 @@ def cmd_mark_data(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handlers = {"run": cmd_run, "report": cmd_report, "list": cmd_list, "show": cmd_show, "mark-data": cmd_mark_data}
+    handlers = {"run": cmd_run, "report": cmd_report, "list": cmd_list, "show": cmd_show, "study": cmd_study,
+                "mark-data": cmd_mark_data}  # fmt: skip
     handler = handlers[args.command]
     formatwarning, warnings.formatwarning = warnings.formatwarning, _warning_line  # one plain line each
     in_main_thread = threading.current_thread() is threading.main_thread()

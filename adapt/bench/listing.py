@@ -61,6 +61,14 @@ def _print_protocol_methods() -> None:
             print(f"  {name}: {cls.__name__}")
             for key, value in settings.items():
                 print(f"      {key} = {value!r}")
+    from ..methods import TRANSFER_BASELINES
+
+    print("\ntransfer baselines (trained on labeled target examples, fit(target_labeled=...); "
+          "adapt-bench study):")  # fmt: skip
+    for name in TRANSFER_BASELINES.names():
+        cls = TRANSFER_BASELINES.get(name)
+        print(f"  {name}: {cls.__name__}" + (f" (train_layers = {cls.hyperparameter_defaults()['train_layers']!r})"
+                                             if name == "finetune" else ""))  # fmt: skip
 
 
 def _print_suites() -> None:

@@ -26,7 +26,15 @@ import torch
 from tqdm.auto import tqdm
 
 from .._version import __version__
-from ..data import BENCHMARKS, DatasetNotFoundError, DownloadError, Task, dataset_labels
+from ..data import (
+    BENCHMARKS,
+    DatasetNotFoundError,
+    DownloadError,
+    Task,
+    dataset_labels,
+    few_shot_split,
+    published_ssda_split,
+)
 from ..data import task as make_data_task
 from ..data.download import UnverifiedDataError
 from ..errors import MissingDataError
@@ -121,6 +129,8 @@ class RunSpec:
     adaptation: str = "uda"
     #: How the cached source model of a source-free or online run is trained.
     source_train: dict[str, Any] | None = None
+    #: Labeled target examples (``Suite.target_labels``): k per class, a published split, or None.
+    target_labels: int | str | None = None
 
     def config(self) -> dict[str, Any]:
         """Everything that determines the result (and so the run id)."""
@@ -144,6 +154,7 @@ class RunSpec:
             **({"budget": self.budget} if self.budget is not None else {}),
             # absent for "uda", so the ids of every earlier record stay what they were
             **({"adaptation": self.adaptation, "source_train": self.source_train} if self.adaptation != "uda" else {}),
+            **({"target_labels": self.target_labels} if self.target_labels is not None else {}),
         }
 
     @property
@@ -189,6 +200,7 @@ def expand(suite: Suite, methods: list[str] | None = None, seeds: int | None = N
                                 budget=budget,
                                 adaptation=suite.protocol,
                                 source_train=suite.source_train if suite.protocol != "uda" else None,
+                                target_labels=suite.target_labels,
                             )
                         )
     return runs
@@ -341,6 +353,7 @@ def execute(
         t = spec.task
         task = _load_task(t.benchmark, t.source, t.target, t.protocol, json.dumps(t.data, sort_keys=True), data_root,
                           spec.source_holdout)  # fmt: skip
+        task = labeled_target_split(task, spec.target_labels, spec.seed, data_root)
         record.update(status="ok", **_train_and_score(spec, task, resolved, verbose, checkpointing, source_models))
     except Exception as exc:
         if isinstance(exc, NonFiniteLossError):  # resuming would diverge again: a retry starts over
@@ -386,10 +399,26 @@ def _train_and_score(
         source_train, target = None, task.target_train
     callbacks, validation = _callbacks(spec, task)
     fit_args = (target,) if source_train is None else (source_train, target)
+    labeled = {"target_labeled": task.target_labeled} if task.target_labeled is not None else {}
+    if labeled:
+        extra["target_labeled_examples"] = len(task.target_labeled)
     history = model.fit(*fit_args, seed=spec.seed, device=device, verbose=verbose, callbacks=callbacks, **spec.train,
-                        **checkpointing.fit_options(spec))  # fmt: skip
+                        **checkpointing.fit_options(spec), **labeled)  # fmt: skip
     return {"curve": history.to_dict(orient="records"), **_scores(model, task, spec, validation), **extra,
             "resumed_from_step": history.attrs.get("resumed_from_step", 0)}  # fmt: skip
+
+
+def labeled_target_split(task: Task, target_labels: int | str | None, seed: int, data_root: str | None) -> Task:
+    """The task with its labeled target examples (``RunSpec.target_labels``; None: unchanged).
+
+    A published split (``saito-k``) is read from ``<data root>/ssda-splits`` (see
+    :func:`adapt.data.published_ssda_split`)."""
+    if target_labels is None:
+        return task
+    if isinstance(target_labels, str) and target_labels.startswith("saito-"):
+        folder = Path(data_root or "data").expanduser() / "ssda-splits"
+        return published_ssda_split(task, int(target_labels.split("-")[1]), folder)
+    return few_shot_split(task, target_labels, seed)
 
 
 def _failure_kind(exc: Exception) -> str:

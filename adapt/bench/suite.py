@@ -78,6 +78,7 @@ TOP_KEYS = {
     "published",
     "protocol",
     "source",
+    "target_labels",
 }
 METRICS = ("accuracy", "mean_class_accuracy")
 TASK_KEYS = {"benchmark", "source", "target", "backbone", "train", "data", "model", "protocol"}
@@ -160,6 +161,9 @@ class Suite:
     protocol: str = "uda"
     #: How the source model of a source-free or online suite is trained (a ``[train]``-like table).
     source_train: dict[str, Any] = field(default_factory=dict)
+    #: Labeled target examples for every run (semi-supervised adaptation): k per class (a k-shot split
+    #: seeded by the run's seed) or 'saito-1'/'saito-3' (Saito et al.'s published lists); None: none.
+    target_labels: int | str | None = None
 
     def eval_every_for(self, steps: int) -> int:
         """Steps between checkpoints for a run of ``steps`` steps."""
@@ -260,8 +264,26 @@ def load_suite(name_or_path: str) -> Suite:
         split=_check_choice(path, "split", raw.get("split"), (None, "tuning", "confirmation")),
         protocol=protocol,
         source_train=_check_train(path, "source", raw.get("source", {})) if protocol != "uda" else {},
+        target_labels=_check_target_labels(path, raw.get("target_labels"), protocol),
         **schedule,
     )
+
+
+TARGET_LABEL_SPLITS = ("saito-1", "saito-3")
+
+
+def _check_target_labels(path: Path, value: Any, protocol: str) -> int | str | None:
+    """``target_labels``: None, an integer k >= 1 (k-shot) or a published split's name."""
+    if value is None:
+        return None
+    if protocol != "uda":
+        raise _fail(path, "target_labels", f"applies to uda suites (this one is {protocol!r})")
+    if isinstance(value, str):
+        return _check_choice(path, "target_labels", value, TARGET_LABEL_SPLITS)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise _fail(path, "target_labels", f"must be labeled examples per class (an integer >= 1) or one of "
+                    f"{', '.join(TARGET_LABEL_SPLITS)}; got {value!r}")  # fmt: skip
+    return value
 
 
 def _check_choice(path: Path, key: str, value: Any, allowed: tuple[Any, ...]) -> Any:

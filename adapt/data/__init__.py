@@ -15,6 +15,7 @@ from .base import DatasetNotFoundError, Task, Unlabeled, dataset_labels, make_ta
 from .benchmark import BENCHMARKS, Benchmark, TaskRequest, benchmarks, register_benchmark
 from .digits import make_mnistm
 from .download import DownloadError, download_verified
+from .fewshot import few_shot_split, published_ssda_split
 from .show import show
 from .sources import SOURCES
 from .synthetic import (
@@ -42,12 +43,14 @@ __all__ = [
     "custom_task",
     "dataset_labels",
     "download_verified",
+    "few_shot_split",
     "make_mnistm",
     "make_moons",
     "make_task",
     "moons_shift",
     "optdigits_shift",
     "optdigits_shifts",
+    "published_ssda_split",
     "register_benchmark",
     "rotated_optdigits",
     "shift_digits",

@@ -123,6 +123,9 @@ class Task:
     target_eval: Dataset | None = None
     #: ``source_train``'s examples with evaluation transforms (labeled), for validators such as DEV.
     source_train_eval: Dataset | None = None
+    #: A few labeled target examples (semi-supervised adaptation; see :func:`adapt.data.few_shot_split`),
+    #: kept out of ``target_train`` and of what is scored. None for unsupervised adaptation.
+    target_labeled: Dataset | None = None
 
     def __post_init__(self) -> None:
         if self.target_eval is None:

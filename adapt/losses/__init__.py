@@ -18,6 +18,7 @@ from .entropy import (
     entropy,
     information_maximization_loss,
     mcc_loss,
+    minimax_entropy_loss,
     prediction_kl,
 )
 from .features import adaptive_feature_norm_loss, batch_spectral_penalty
@@ -46,6 +47,7 @@ __all__ = [
     "margin_disparity_discrepancy",
     "mcc_loss",
     "mean_squared_distance",
+    "minimax_entropy_loss",
     "mmd",
     "multilinear_map",
     "prediction_kl",

@@ -1,4 +1,4 @@
-"""Prediction-entropy losses: entropy, diversity, information maximization, BNM and MCC."""
+"""Prediction-entropy losses: entropy, diversity, information maximization, BNM, MCC and MME's."""
 
 from __future__ import annotations
 
@@ -155,3 +155,21 @@ def prediction_kl(reference_logits: torch.Tensor, logits: torch.Tensor) -> torch
     with float32_region(logits):
         reference = reference_logits.detach().float().log_softmax(dim=1)
         return F.kl_div(logits.float().log_softmax(dim=1), reference, reduction="batchmean", log_target=True)
+
+
+def minimax_entropy_loss(logits: torch.Tensor, epsilon: float = 1e-5) -> torch.Tensor:
+    """MME's adversarial entropy term: the mean of :math:`\\sum_c p_c \\log(p_c + \\epsilon)`, the
+    *negative* entropy of the target predictions.
+
+    Saito et al., "Semi-supervised Domain Adaptation via Minimax Entropy", ICCV 2019; as their code's
+    ``adentropy`` (``utils/loss.py``) computes it, with its epsilon 1e-5. The classifier minimizes it
+    (it spreads its prototypes to *maximize* the target entropy); the features receive the reversed
+    gradient, through :func:`~adapt.losses.gradient_reversal` before the classifier, and so *minimize*
+    the entropy (cluster around the prototypes).
+
+    >>> minimax_entropy_loss(torch.zeros(3, 4)).item() < -1.38  # -log 4, the most uncertain
+    True
+    """
+    with float32_region(logits):
+        p = torch.softmax(logits.float(), dim=1)
+        return (p * torch.log(p + epsilon)).sum(dim=1).mean()

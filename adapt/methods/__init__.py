@@ -18,6 +18,7 @@ from .dan import DAN
 from .dann import DANN
 from .dirt_t import DIRTT
 from .domain_confusion import DomainConfusion
+from .finetune import FineTune, TargetOnly
 from .fixmatch import FixMatch
 from .gvb import GVB
 from .im import IM
@@ -26,10 +27,12 @@ from .mcc import MCC
 from .mcd import MCD
 from .mdd import MDD
 from .minent import MinEnt
+from .mme import MME
 from .nrc import NRC
 from .registry import (
     METHODS,
     SOURCE_FREE_METHODS,
+    TRANSFER_BASELINES,
     aliases,
     available,
     create,
@@ -63,18 +66,21 @@ __all__ = [
     "MCD",
     "MDD",
     "METHODS",
+    "MME",
     "NRC",
     "REGULARIZERS",
     "RTN",
     "SHOT",
     "SHOTIM",
     "SOURCE_FREE_METHODS",
+    "TRANSFER_BASELINES",
     "VADA",
     "AaD",
     "AdaBN",
     "Adapter",
     "DeepCORAL",
     "DomainConfusion",
+    "FineTune",
     "FixMatch",
     "MinEnt",
     "NotFittedError",
@@ -82,6 +88,7 @@ __all__ = [
     "SourceFreeAdapter",
     "SourceOnly",
     "SymNets",
+    "TargetOnly",
     "aliases",
     "available",
     "create",

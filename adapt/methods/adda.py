@@ -123,6 +123,8 @@ class ADDA(Adapter):
             domain = domain_adversarial_loss(source_logits, target_logits)
         stepper.step(domain, only=[self.discriminator])
         with stepper.autocast():  # the frozen encoder's features serve both stages
-            terms = self._adaptation_terms(source_features, batch)
-        stepper.step(terms["confusion"], only=[self.backbone, self.bottleneck])
+            terms = {**self._adaptation_terms(source_features, batch), **self.labeled_target_terms(batch)}
+        # the encoder learns the labeled target examples (if any) through the fixed classifier
+        encoder_terms = {k: v for k, v in terms.items() if k != "classification"}
+        stepper.step(encoder_terms, only=[self.backbone, self.bottleneck])
         return {**terms, "domain": domain.detach()}

@@ -33,7 +33,7 @@ from ..train.data import InputError, iterate_inputs
 from ..train.engine import Callback, Stepper, TrainConfig, train
 from ..validators import VALIDATORS, ValidationCallback
 from ..validators.scores import prediction_accuracy
-from .registry import METHODS, SOURCE_FREE_METHODS
+from .registry import METHODS, SOURCE_FREE_METHODS, TRANSFER_BASELINES
 from .regularizers import check_regularizers, regularization_terms
 
 CHECKPOINT_FORMAT = 1
@@ -160,8 +160,21 @@ class Adapter(nn.Module):
         ``target_examples_`` and saved with the model, so that :meth:`load` can size it again."""
         self.target_examples_: int | None = int(num_examples)
 
+    def labeled_target_terms(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """``{"target_classification": weight * cross-entropy}`` on the batch's labeled target examples
+        (``fit(target_labeled=...)``), through the network's own forward pass; ``{}`` without them.
+
+        :meth:`loss_terms` adds it to every method's loss; a method whose :meth:`update` takes several
+        optimizer steps adds it to the step that trains its classifier on the source labels.
+        """
+        if batch.labeled_target_x is None or batch.labeled_target_y is None:
+            return {}
+        loss = self.classification_loss(self(batch.labeled_target_x), batch.labeled_target_y)
+        return {"target_classification": batch.labeled_target_weight * loss}
+
     def loss_terms(self, batch: Batch, progress: float) -> dict[str, torch.Tensor]:
-        """:meth:`loss` plus the ``regularizers``, on the outputs of the forward pass it made."""
+        """:meth:`loss` plus the ``regularizers`` (on the outputs of the forward pass it made) and the
+        labeled target examples' classification loss (:meth:`labeled_target_terms`)."""
         self._outputs, self._keep_outputs = None, bool(self.regularizers)
         try:
             terms = self.loss(batch, progress)
@@ -172,7 +185,7 @@ class Adapter(nn.Module):
                 terms.update(regularization_terms(self.regularizers, self._outputs))
         finally:
             self._outputs, self._keep_outputs = None, False  # no graph kept alive between steps
-        return terms
+        return {**terms, **self.labeled_target_terms(batch)}
 
     def update(self, batch: Batch, progress: float, stepper: Stepper) -> dict[str, torch.Tensor]:
         """One training update. The default is one forward, one backward, one optimizer step.
@@ -287,6 +300,7 @@ class Adapter(nn.Module):
         source: Any,
         target: Any,
         *,
+        target_labeled: Any = None,
         steps: int = 1000,
         batch_size: int = 64,
         seed: int | None = 0,
@@ -304,6 +318,12 @@ class Adapter(nn.Module):
         source : ``(x, y)`` tensors or arrays, a Dataset yielding ``(x, y)``, or a DataLoader.
         target : a tensor or array ``x``, a Dataset yielding ``x`` or ``(x, y)``, or a
             DataLoader. **Target labels, if present, are ignored**: only inputs are used.
+        target_labeled : a few labeled target examples (semi-supervised adaptation), in any form
+            ``source`` takes. They are batched like the other domains (a third stream, ``batch_size``
+            per step) and every method adds their cross-entropy, weighted by the fit option
+            ``labeled_target_weight`` (default 1.0, the source loss's weight), to its loss as the
+            term ``target_classification``. Keep them out of the data you score on (see
+            :func:`adapt.data.few_shot_split`).
         steps : number of optimizer updates.
         batch_size : examples per domain per step (a DataLoader keeps its own).
         seed : seeds initialization and batch order; None leaves the global RNGs alone.
@@ -320,7 +340,7 @@ class Adapter(nn.Module):
         **train_options : further :class:`~adapt.train.engine.TrainConfig` fields: ``lr``,
             ``optimizer``, ``momentum``, ``nesterov``, ``weight_decay``, ``backbone_lr_mult``,
             ``lr_schedule``, ``amp``, ``compile``, ``channels_last``, ``grad_clip``,
-            ``log_every``, ``num_workers``, ``verbose``.
+            ``log_every``, ``num_workers``, ``verbose``, ``labeled_target_weight``.
 
         Returns
         -------
@@ -329,9 +349,9 @@ class Adapter(nn.Module):
         Each call builds fresh heads (bottleneck, classifier, discriminators); the backbone is
         trained in place and continues from its current weights.
         """
-        scored = select_data if select_data is not None else target
+        scored = next((d for d in (select_data, target, target_labeled) if d is not None), None)
         return self._fit(source, target, scored, steps, batch_size, seed, device, callbacks, select_by, select_every,
-                         train_options, fresh_heads=True)  # fmt: skip
+                         train_options, fresh_heads=True, target_labeled=target_labeled)  # fmt: skip
 
     def _fit(
         self,
@@ -347,6 +367,7 @@ class Adapter(nn.Module):
         select_every: int | None,
         train_options: dict[str, Any],
         fresh_heads: bool,
+        target_labeled: Any = None,
     ) -> pd.DataFrame:
         """What ``fit`` does: check the options, add the selection callback (scoring ``scored``), train
         (``source`` None: source-free), and load the selected checkpoint back."""
@@ -359,7 +380,7 @@ class Adapter(nn.Module):
         if fresh_heads:
             self.is_built = False
         self.selected_step_ = None
-        self.history_ = train(self, source, target, config)
+        self.history_ = train(self, source, target, config, target_labeled)
         if selection is not None:
             self.selected_step_ = selection.restore_best(self)
         return self.history_
@@ -482,8 +503,12 @@ class Adapter(nn.Module):
 
 
 def _method_class(name: str) -> type[Adapter]:
-    """The class a checkpoint names: a registered method, or a source-free one (their own registry)."""
-    return SOURCE_FREE_METHODS.get(name) if name in SOURCE_FREE_METHODS and name not in METHODS else METHODS.get(name)
+    """The class a checkpoint names: a registered method, a source-free one or a transfer baseline
+    (each in its own registry)."""
+    for registry in (SOURCE_FREE_METHODS, TRANSFER_BASELINES):
+        if name in registry and name not in METHODS:
+            return registry.get(name)
+    return METHODS.get(name)
 
 
 def _read_checkpoint(path: str | os.PathLike[str], map_location: str | torch.device) -> dict[str, Any]:

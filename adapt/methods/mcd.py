@@ -87,11 +87,19 @@ class MCD(Adapter):
         """Stage B's objective on one joint forward pass (what the contract checks look at)."""
         return self._classifier_terms(self.embed(torch.cat([batch.source_x, batch.target_x])), batch)
 
+    def labeled_target_terms(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """Labeled target examples train both classifiers, like the source (in step A)."""
+        if batch.labeled_target_x is None or batch.labeled_target_y is None:
+            return {}
+        loss = self._source_loss(self.embed(batch.labeled_target_x), batch.labeled_target_y)
+        return {"target_classification": batch.labeled_target_weight * loss}
+
     def update(self, batch: Batch, progress: float, stepper: Stepper) -> dict[str, torch.Tensor]:
         classifiers = [self.classifier, self.second_classifier]
         with stepper.autocast():
             source_loss = self._source_loss(self.embed(batch.source_x), batch.source_y)
-        stepper.step(source_loss)  # A
+            labeled = self.labeled_target_terms(batch)
+        stepper.step({"classification": source_loss, **labeled})  # A
         with stepper.autocast():
             with torch.no_grad():  # stage B trains the classifiers only: no backward through the features
                 features = self.embed(torch.cat([batch.source_x, batch.target_x]))
@@ -101,4 +109,5 @@ class MCD(Adapter):
             with stepper.autocast():
                 generator_loss = self.trade_off * self._discrepancy(self.embed(batch.target_x))
             stepper.step(generator_loss, only=[self.backbone, self.bottleneck])
-        return {**terms, "generator_discrepancy": generator_loss.detach()}
+        labeled = {k: v.detach() for k, v in labeled.items()}
+        return {**terms, **labeled, "generator_discrepancy": generator_loss.detach()}

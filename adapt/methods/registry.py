@@ -16,6 +16,9 @@ if TYPE_CHECKING:
 #: from :data:`METHODS`, since they adapt a trained model with the target alone (see adapt.sourcefree).
 SOURCE_FREE_METHODS: Registry[type[Adapter]] = Registry("source-free method")
 
+#: The baselines trained on labeled target examples (``fit(target_labeled=...)``): TargetOnly and FineTune.
+TRANSFER_BASELINES: Registry[type[Adapter]] = Registry("transfer baseline")
+
 #: Every method by name; ``register_method`` fills it.
 METHODS: Registry[type[Adapter]] = Registry("method")
 

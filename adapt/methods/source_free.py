@@ -111,6 +111,7 @@ class SourceFreeAdapter(Adapter):
         self,
         target: Any,
         *,
+        target_labeled: Any = None,
         steps: int = 1000,
         batch_size: int = 64,
         seed: int | None = 0,
@@ -121,11 +122,13 @@ class SourceFreeAdapter(Adapter):
         **train_options: Any,
     ) -> pd.DataFrame:
         """Adapt on the unlabeled ``target`` alone (a tensor, array, Dataset or DataLoader; labels, if
-        present, are ignored); the options are :meth:`Adapter.fit`'s. Returns the history."""
+        present, are ignored), and on a few labeled target examples ``target_labeled`` if given; the
+        options are :meth:`Adapter.fit`'s. Returns the history."""
         self.target_data_, self.total_steps_ = target, steps  # for methods that look at the whole target
+        scored = target if target is not None else target_labeled
         try:
-            return self._fit(None, target, target, steps, batch_size, seed, device, callbacks, select_by, select_every,
-                             train_options, fresh_heads=False)  # fmt: skip
+            return self._fit(None, target, scored, steps, batch_size, seed, device, callbacks, select_by, select_every,
+                             train_options, fresh_heads=False, target_labeled=target_labeled)  # fmt: skip
         finally:
             self.target_data_ = None  # no reference to the user's data outlives fit
 

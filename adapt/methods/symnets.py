@@ -84,8 +84,14 @@ class SymNets(Adapter):
             with torch.no_grad():
                 features = self.embed(torch.cat([batch.source_x, batch.target_x]))
             classifier_terms = self.classifier_terms(features[:n], features[n:], batch.source_y)
+            if batch.labeled_target_x is not None and batch.labeled_target_y is not None:
+                # labeled target examples train both classifiers, as the source does
+                with torch.no_grad():
+                    labeled_features = self.embed(batch.labeled_target_x)
+                labeled = [self.classification_loss(c, batch.labeled_target_y) for c in self._both(labeled_features)]
+                classifier_terms["target_classification"] = batch.labeled_target_weight * sum(labeled)
         stepper.step(classifier_terms, only=[self.classifier, self.target_classifier])
         with stepper.autocast():
-            terms = self.loss(batch, progress)
+            terms = self.loss_terms(batch, progress)  # the features learn the labeled target examples here
         stepper.step(terms, only=[self.backbone, self.bottleneck])
         return {**terms, "domain_discrimination": classifier_terms["domain_discrimination"].detach()}

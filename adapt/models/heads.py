@@ -16,6 +16,19 @@ class Bottleneck(nn.Sequential):
         self.out_features = out_features
 
 
+class CosineClassifier(nn.Module):
+    """Logits ``normalize(x) @ W.T / temperature``, without bias: the rows of ``W`` are class prototypes
+    compared by cosine similarity (MME's classifier, Saito et al., ICCV 2019)."""
+
+    def __init__(self, in_features: int, out_features: int, temperature: float = 0.05) -> None:
+        super().__init__()
+        self.in_features, self.out_features, self.temperature = in_features, out_features, temperature
+        self.fc = nn.Linear(in_features, out_features, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(nn.functional.normalize(x, dim=1)) / self.temperature
+
+
 def discriminator_width(feature_dim: int) -> int:
     """Hidden width of a default domain discriminator: four times the feature width, between 64 and
     1024 (1024 as in the papers for features of 256 or more, narrower and cheaper for small networks)."""

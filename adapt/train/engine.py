@@ -111,6 +111,9 @@ class TrainConfig:
     checkpoint_seconds: float = 0.0
     #: False: leave the checkpoint for the caller to delete (a sweep deletes it once the record is written).
     checkpoint_delete: bool = True
+    #: Weight of the classification loss on the labeled target examples (``fit(target_labeled=...)``),
+    #: relative to the source classification loss's 1.
+    labeled_target_weight: float = 1.0
 
     def __post_init__(self) -> None:
         _coerce_numbers(self)
@@ -128,6 +131,8 @@ class TrainConfig:
             raise ValueError(f"log_every must be >= 1, got {self.log_every}")
         if self.checkpoint_every < 0 or self.checkpoint_seconds < 0:
             raise ValueError("checkpoint_every and checkpoint_seconds must be >= 0")
+        if not (math.isfinite(self.labeled_target_weight) and self.labeled_target_weight >= 0):
+            raise ValueError(f"labeled_target_weight must be a finite number >= 0, got {self.labeled_target_weight}")
         lr_factor(self.lr_schedule, 0.0, 0)  # validates the name
 
 
@@ -136,7 +141,7 @@ _NUMERIC_FIELDS = {
     "steps": ("int", False), "batch_size": ("int", False), "log_every": ("int", False), "num_workers": ("int", False),
     "seed": ("int", True), "lr": ("float", False), "momentum": ("float", False), "weight_decay": ("float", False),
     "backbone_lr_mult": ("float", False), "grad_clip": ("float", True), "checkpoint_every": ("int", False),
-    "checkpoint_seconds": ("float", False),
+    "checkpoint_seconds": ("float", False), "labeled_target_weight": ("float", False),
 }  # fmt: skip
 
 
@@ -377,16 +382,21 @@ def _run_callbacks(callbacks: list[Callback], step: int, model: Trainable, devic
 
 
 def _prepare(
-    model: Trainable, source: Any, target: Any, config: TrainConfig
+    model: Trainable, source: Any, target: Any, config: TrainConfig, target_labeled: Any = None
 ) -> tuple[torch.device, Streams, torch.optim.Optimizer, Stepper]:
-    """Check the data, seed, build and place the model; the two batch streams, optimizer and stepper."""
+    """Check the data, seed, build and place the model; the batch streams, optimizer and stepper."""
     device = resolve_device(config.device)
     # a source-free method (uses_source False) trains on the target alone: there is no source stream
     source_free = source is None and not model.uses_source
     src = None if source_free else as_domain(source, "source", labeled=True, num_classes=model.num_classes)
-    tgt = as_domain(target, "target", labeled=False)
-    if src is not None:
-        check_compatible(src, tgt)
+    labeled = None
+    if target_labeled is not None:
+        labeled = as_domain(target_labeled, "labeled target", labeled=True, num_classes=model.num_classes)
+    # with labeled target examples alone (TargetOnly), their inputs are the target
+    tgt = as_domain(target if target is not None or labeled is None else target_labeled, "target", labeled=False)
+    for other in (src, labeled):
+        if other is not None:
+            check_compatible(other, tgt)
     seed = 0 if config.seed is None else config.seed
     if config.seed is not None:
         seed_everything(seed)
@@ -395,36 +405,39 @@ def _prepare(
     model.to(device)
     if config.channels_last:
         model.to(memory_format=torch.channels_last)
-    _check_min_batch(model, [d for d in (src, tgt) if d is not None], config.batch_size)
+    _check_min_batch(model, [d for d in (src, tgt, labeled) if d is not None], config.batch_size)
     generator = torch.Generator().manual_seed(seed)
     # A user DataLoader may end an epoch with a ragged batch too small for the method: it is skipped.
     need = smallest_batch(model)
-    source_batches = None if src is None else batch_stream(src, config.batch_size, generator, device,
+    stream = lambda d: None if d is None else batch_stream(d, config.batch_size, generator, device,  # noqa: E731
                                                            config.num_workers, need)  # fmt: skip
-    target_batches = batch_stream(tgt, config.batch_size, generator, device, config.num_workers, need)
+    streams = Streams(stream(src), stream(tgt), generator, stream(labeled))
     optimizer = make_optimizer(model.param_groups(config.backbone_lr_mult), config)
     if config.compile:
         model.backbone.compile()
-    streams = Streams(source_batches, target_batches, generator)
     return device, streams, optimizer, Stepper(optimizer, device, config.amp, config.grad_clip)
 
 
 @dataclass
 class Streams:
-    """The source and target batch streams and the generator that orders both."""
+    """The source, target and labeled-target batch streams and the generator that orders them."""
 
     source: Any
     target: Any
     generator: torch.Generator
+    labeled_target: Any = None
 
     def state_dict(self) -> dict[str, Any]:
-        return {"source": self.source.state_dict() if self.source is not None else None,
-                "target": self.target.state_dict(), "generator": self.generator.get_state()}  # fmt: skip
+        state = lambda s: s.state_dict() if s is not None else None  # noqa: E731
+        return {"source": state(self.source), "target": self.target.state_dict(),
+                "labeled_target": state(self.labeled_target), "generator": self.generator.get_state()}  # fmt: skip
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if self.source is not None:
             self.source.load_state_dict(state["source"])
         self.target.load_state_dict(state["target"])
+        if self.labeled_target is not None:
+            self.labeled_target.load_state_dict(state["labeled_target"])
         self.generator.set_state(state["generator"])  # last: restoring a stream may draw from it
 
 
@@ -433,23 +446,26 @@ def _next_batch(streams: Streams, step: int, config: TrainConfig) -> Batch:
     xt, _, target_index = next(streams.target)
     if source is None:  # a source-free method: empty source tensors, so no source example can reach it
         source = (xt.new_empty((0, *xt.shape[1:])), torch.empty(0, dtype=torch.long, device=xt.device), None)
+    xl, yl, _ = next(streams.labeled_target) if streams.labeled_target is not None else (None, None, None)
     xs, ys, _ = source
     if config.channels_last and xs.ndim == 4:
         xs = xs.contiguous(memory_format=torch.channels_last)
         xt = xt.contiguous(memory_format=torch.channels_last)
+        xl = xl.contiguous(memory_format=torch.channels_last) if xl is not None else None
     assert ys is not None
-    return Batch(xs, ys, xt, step, target_index)
+    return Batch(xs, ys, xt, step, target_index, xl, yl, config.labeled_target_weight)
 
 
-def train(model: Trainable, source: Any, target: Any, config: TrainConfig) -> pd.DataFrame:
-    """Train ``model`` on labeled ``source`` and unlabeled ``target``; return the history.
+def train(model: Trainable, source: Any, target: Any, config: TrainConfig, target_labeled: Any = None) -> pd.DataFrame:
+    """Train ``model`` on labeled ``source`` and unlabeled ``target`` (and labeled target examples
+    ``target_labeled``, when given: a third batch stream); return the history.
 
     The history has one row per logged step: ``step``, ``progress``, ``lr``, ``seconds``, one
     column per loss term (mean over the logging interval), ``total``, and whatever callbacks
     returned. With ``config.checkpoint_path`` the run checkpoints as it goes and, started again
     after a crash, continues from its last checkpoint to the same result.
     """
-    device, streams, optimizer, stepper = _prepare(model, source, target, config)
+    device, streams, optimizer, stepper = _prepare(model, source, target, config, target_labeled)
     run = _RunState(model, streams, optimizer, stepper, config)
     steps = config.steps
     bar = _progress_bar(steps, config.verbose, type(model).__name__)
@@ -526,7 +542,10 @@ class _RunState:
                 "checkpoint_seconds", "checkpoint_delete"}  # fmt: skip
         settings = {k: repr(v) for k, v in vars(self.config).items() if k not in skip}
         params = getattr(self.model, "get_params", dict)()
-        return {"method": type(self.model).__name__, "params": repr(sorted(params.items())), **settings}
+        fingerprint = {"method": type(self.model).__name__, "params": repr(sorted(params.items())), **settings}
+        if self.streams.labeled_target is not None:  # (absent otherwise: older checkpoints still resume)
+            fingerprint["labeled_target"] = "yes"
+        return fingerprint
 
     def checkpoint_if_due(self, step: int) -> None:
         if self.policy is None or not self.policy.due(step):

@@ -264,7 +264,13 @@ def _caption(runs: pd.DataFrame, picked_by: str | None) -> str:
     if adaptation == {"online"}:
         return (f"Online target {metric} (%): one pass over the target stream, each batch predicted before the "
                 "method adapts on it; mean ± 95% CI over seeds")  # fmt: skip
-    caption = f"Target {metric} (%), mean ± 95% CI over seeds; selection: last checkpoint (no target labels used)"
+    labels = sorted({str(v) for v in runs.get("target_labels", pd.Series(dtype=object)).dropna()})
+    if labels:  # semi-supervised: say how many target labels trained, and that they were not scored
+        shots = ", ".join(f"{v} per class" if v.isdigit() else f"the {v} split" for v in labels)
+        caption = (f"Target {metric} (%), mean ± 95% CI over seeds; {shots} labeled target examples used for "
+                   "training and kept out of scoring; selection: last checkpoint")  # fmt: skip
+    else:
+        caption = f"Target {metric} (%), mean ± 95% CI over seeds; selection: last checkpoint (no target labels used)"
     if adaptation == {"source-free"}:
         caption += "; source-free: each method adapts the same cached source model with the target alone"
     if picked_by:
