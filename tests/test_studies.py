@@ -135,3 +135,11 @@ def test_data_efficiency_study_on_image_files(tmp_path):
     assert done.returncode == 0, done.stderr
     runs = pd.read_csv(tmp_path / "out" / "runs.csv")
     assert len(runs) == 7 and set(runs[runs.shots.astype(str) == "1"]["labels"]) == {2}
+
+
+def test_a_study_task_that_cannot_load_is_named_and_claims_no_folder(tmp_path):
+    done = cli("study", "training-time", "--out", tmp_path / "t", "--tasks", "moons:source:sideways", "--quiet")
+    assert done.returncode == 2 and "unknown moons target domain 'sideways'" in done.stderr
+    assert not (tmp_path / "t").exists()
+    done = cli("study", "training-time", "--out", tmp_path / "t", "--tasks", "moons:source", "--quiet")
+    assert done.returncode == 2 and "a study task is 'benchmark:source:target'" in done.stderr

@@ -84,6 +84,7 @@ def _add_study(sub: Any) -> None:
     study.add_argument("--data-root", help="folder holding downloadable datasets (default: $ADAPT_DATA_ROOT or ./data)")
     study.add_argument("--device", default="auto", help="'auto', 'cpu', 'cuda', ... (default auto)")
     study.add_argument("--jobs", type=int, default=1, help="worker processes, one task and seed each (default 1)")
+    study.add_argument("--download", action="store_true", help="fetch missing datasets first (checksums verified)")
     study.add_argument("--no-figures", action="store_true", help="tables only")
     study.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -258,6 +259,7 @@ def cmd_study(args: argparse.Namespace) -> int:
         tasks=tasks, seeds=args.seeds, steps=args.steps or (1000 if time_study else 500),
         finetune_steps=args.finetune_steps or (1000 if time_study else 250), backbone=backbone, shots=shots,
         data_root=args.data_root or os.environ.get("ADAPT_DATA_ROOT") or "data", device=args.device,
+        download=args.download,
     )  # fmt: skip
     run = training_time if time_study else data_efficiency
     result = run(args.out, settings, verbose=False if args.quiet else None, figures=not args.no_figures, jobs=args.jobs)

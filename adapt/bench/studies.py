@@ -60,9 +60,10 @@ class StudySettings:
     eval_every: int = 25
     data_root: str | None = None
     device: str = "auto"
+    download: bool = False
 
     def fingerprint(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if k not in ("data_root", "device")}
+        return {k: v for k, v in asdict(self).items() if k not in ("data_root", "device", "download")}
 
 
 def parse_task(spec: str) -> tuple[str, str, str]:
@@ -82,6 +83,8 @@ class Study:
         self.name, self.out, self.settings, self.verbose = name, Path(out), settings, verbose
         self._tasks: dict[str, Task] = {}
         if check:
+            for spec in settings.tasks:  # a task that cannot load fails before the folder is claimed
+                self.task(spec)
             self._check_folder()
 
     def _check_folder(self) -> None:
@@ -98,7 +101,8 @@ class Study:
         """The task under the inductive protocol (a disjoint test split; the same for every seed)."""
         if spec not in self._tasks:
             benchmark, source, target = parse_task(spec)
-            self._tasks[spec] = task(benchmark, source, target, self.settings.data_root, protocol="inductive")
+            self._tasks[spec] = task(benchmark, source, target, self.settings.data_root, protocol="inductive",
+                                     download=self.settings.download)  # fmt: skip
         return self._tasks[spec]
 
     def new_model(self, cls: type[Adapter], t: Task, seed: int, **hparams: Any) -> Adapter:
