@@ -26,7 +26,9 @@ class MME(Adapter):
     labeled target examples (``fit(target_labeled=...)``), then ``trade_off`` times the target's
     :func:`~adapt.losses.minimax_entropy_loss` through a gradient reversal before the classifier,
     so that the prototypes maximize the target entropy and the features minimize it. Without labeled
-    target examples it is an unsupervised method like the others.
+    target examples it is an unsupervised method like the others. One difference from the authors'
+    code: their first step takes one cross-entropy over the source and labeled target batches
+    concatenated; here the two means are summed (the ``target_classification`` term all methods share).
 
     Parameters
     ----------
