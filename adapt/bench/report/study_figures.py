@@ -46,7 +46,7 @@ def data_efficiency_figure(summary: pd.DataFrame, shots: Sequence[int | str], pa
         if not reference.empty:
             ax.axhline(float(reference.iloc[0]) - MARGIN, color="0.35", ls="--", lw=1.2,
                        label=f"goal: TargetOnly with all labels − {MARGIN:g} pts")  # fmt: skip
-        ax.set_ylim(max(0.0, ax.get_ylim()[0]), min(100.0, ax.get_ylim()[1]))  # accuracies; wide CIs are cut
+        _clip_to_percent(ax)
         ax.set_xticks(range(len(order)), order)
         ax.set_xlabel("labeled target examples per class")
         ax.set_ylabel("target test accuracy (%)")
@@ -81,7 +81,7 @@ def training_time_figure(curves: pd.DataFrame, table: pd.DataFrame, path: Path) 
                 ax.fill_between(xs, mean["accuracy"] - spread, mean["accuracy"] + spread, color=colors[start],
                                 alpha=0.18, lw=0)  # fmt: skip
             ax.axhline(goal, color="0.35", ls="--", lw=1.2, label="goal: scratch's final accuracy − 2 pts")
-            ax.set_ylim(max(0.0, ax.get_ylim()[0]), min(100.0, ax.get_ylim()[1]))
+            _clip_to_percent(ax)
             ax.set_xscale("log")  # the first steps are where the two starts differ
             ticker = _pyplot().matplotlib.ticker
             ax.xaxis.set_major_locator(ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
@@ -101,6 +101,12 @@ def training_time_figure(curves: pd.DataFrame, table: pd.DataFrame, path: Path) 
                  "(mean ± 95% CI over seeds)", fontsize=12)  # fmt: skip
     fig.tight_layout()
     return _save(fig, path)
+
+
+def _clip_to_percent(ax: Any) -> None:
+    """Accuracies lie in [0, 100]: a wide CI band (few seeds) must not stretch the axis beyond."""
+    low, high = ax.get_ylim()
+    ax.set_ylim(max(0.0, low), min(100.0, high))
 
 
 def _ci(values: pd.Series) -> Any:
