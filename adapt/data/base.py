@@ -10,6 +10,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Subset, TensorDataset
 
+from .cache import CachedImages
+
 Protocol = Literal["transductive", "inductive"]
 
 
@@ -50,6 +52,8 @@ def is_labeled(dataset: Dataset) -> bool:
 
 def subset(dataset: Dataset, indices: Sequence[int] | np.ndarray) -> Dataset:
     """Rows ``indices`` of ``dataset``; a TensorDataset stays a TensorDataset (fast in-memory path)."""
+    if isinstance(dataset, CachedImages):  # decoded images keep their fast path
+        return dataset.subset(np.asarray(indices))
     idx = torch.as_tensor(np.asarray(indices), dtype=torch.long)
     if isinstance(dataset, TensorDataset):
         return TensorDataset(*(t[idx] for t in dataset.tensors))
@@ -74,6 +78,8 @@ def unlabeled(dataset: Dataset) -> Dataset:
     """Drop the labels: a TensorDataset keeps only its input tensor, other datasets are wrapped."""
     if isinstance(dataset, TensorDataset):
         return TensorDataset(dataset.tensors[0])
+    if isinstance(dataset, CachedImages):
+        return dataset.unlabeled()
     return Unlabeled(dataset)
 
 

@@ -14,8 +14,13 @@ from torchvision import transforms as T
 
 from .base import DatasetNotFoundError, Task, make_task
 from .benchmark import BENCHMARKS, TaskRequest
+from .cache import CachedImages, cache_images
 from .download import UnverifiedDataError, check_unpacked, fetch
 
+#: Options every image benchmark accepts: ``image_cache`` ("memory", or a folder for memory-mapped
+#: files that later runs reuse) decodes each image once and augments batches on the device
+#: (:mod:`adapt.data.cache`); ``image_cache_workers`` decodes with that many processes.
+IMAGE_OPTIONS = frozenset({"image_cache", "image_cache_workers"})
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
@@ -152,8 +157,15 @@ def image_task(
         return ImageList(samples, classes, train_tf)
 
     split = official_split and request.protocol == "inductive"
-    src = domain(request.source, "train" if split else "all")
-    tgt = domain(request.target, "train" if split else "all")
+    src: ImageList | CachedImages = domain(request.source, "train" if split else "all")
+    tgt: ImageList | CachedImages = domain(request.target, "train" if split else "all")
+    test = domain(request.target, "test") if split else None
+    cache = request.options.get("image_cache")
+    if cache:
+        decode = lambda d: cache_images(d, cache_dir=None if cache == "memory" else cache,  # noqa: E731
+                                        num_workers=int(request.options.get("image_cache_workers", 0)))  # fmt: skip
+        src, tgt, test = decode(src), decode(tgt), decode(test) if test is not None else None
+    eval_view = lambda d: d.with_view("eval") if isinstance(d, CachedImages) else d.with_transform(eval_tf)  # noqa: E731
     return make_task(
         request.benchmark,
         request.source,
@@ -162,9 +174,9 @@ def image_task(
         tgt,
         src.classes,
         (3, 224, 224),
-        target_test_data=domain(request.target, "test").with_transform(eval_tf) if split else None,
-        target_eval_data=tgt.with_transform(eval_tf),
-        source_eval_data=src.with_transform(eval_tf),
+        target_test_data=eval_view(test) if test is not None else None,
+        target_eval_data=eval_view(tgt),
+        source_eval_data=eval_view(src),
         description=BENCHMARKS[request.benchmark].description,
         **request.split_options(),
     )

@@ -7,20 +7,38 @@ Accepted inputs
 * a tensor or numpy array ``x`` (unlabeled);
 * a ``torch.utils.data.Dataset`` yielding ``(x, y)`` or ``x`` (a ``TensorDataset`` takes the
   in-memory path);
-* a ``torch.utils.data.DataLoader`` yielding batches of the same (its own batch size is used).
+* a ``torch.utils.data.DataLoader`` yielding batches of the same (its own batch size is used);
+* decoded images, :class:`~adapt.data.cache.CachedImages`: uint8 batches are sliced by index and
+  augmented on the device, a whole batch at a time.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, TensorDataset
 
 from ..errors import InputError
+
+
+@runtime_checkable
+class BatchedViews(Protocol):
+    """A dataset whose batches are made on the device from stored tensors: rows are gathered by
+    position (``pixels``) and turned into inputs a whole batch at a time (``apply_view``), as
+    :class:`adapt.data.cache.CachedImages` does. The engine needs nothing else of it."""
+
+    targets: np.ndarray | None
+
+    def __len__(self) -> int: ...
+    def pixels(self, positions: torch.Tensor) -> torch.Tensor: ...
+    def apply_view(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor: ...
+    def eval_view(self, images: torch.Tensor) -> torch.Tensor: ...
+    def unlabeled(self) -> BatchedViews: ...
+    def to(self, device: torch.device | str) -> BatchedViews: ...
 
 
 def _to_tensor(value: Any, what: str) -> torch.Tensor:
@@ -79,10 +97,13 @@ class Domain:
     y: torch.Tensor | None = None
     dataset: Dataset | None = None
     loader: DataLoader | None = None
+    cached: BatchedViews | None = None
 
     def __len__(self) -> int:
         if self.x is not None:
             return self.x.shape[0]
+        if self.cached is not None:
+            return len(self.cached)
         if self.dataset is not None:
             return len(self.dataset)
         assert self.loader is not None
@@ -92,6 +113,8 @@ class Domain:
         """The first ``n`` inputs (fewer if the domain is smaller), for shape checks and dry runs."""
         if self.x is not None:
             return self.x[:n]
+        if self.cached is not None:
+            return self.cached.eval_view(self.cached.pixels(torch.arange(min(n, len(self)))))
         if self.dataset is not None:
             items = [_first(self.dataset[i]) for i in range(min(n, len(self)))]
             return check_inputs(torch.stack([_to_tensor(i, f"{self.role} input") for i in items]), f"{self.role} x")
@@ -121,6 +144,14 @@ def as_domain(data: Any, role: str, labeled: bool, num_classes: int | None = Non
         if len(data.dataset) == 0:
             raise InputError(f"the {role} DataLoader's dataset is empty")
         return Domain(role, labeled, num_classes, loader=data)
+    if isinstance(data, BatchedViews):
+        if len(data) == 0:
+            raise InputError(f"the {role} dataset is empty")
+        if labeled and data.targets is None:
+            raise InputError(f"{role} must be labeled, but its cached images carry no labels")
+        if labeled:
+            check_labels(torch.from_numpy(data.targets), num_classes or 0, f"{role} labels")
+        return Domain(role, labeled, num_classes, cached=data if labeled else data.unlabeled())
     if isinstance(data, TensorDataset) and len(data.tensors) in (1, 2):
         # Tensors in memory: slice them directly instead of collating item by item.
         tensors = data.tensors if labeled else data.tensors[:1]
@@ -224,6 +255,41 @@ class InMemoryBatches:
         self._pos += self.batch_size
         x = self.x.index_select(0, idx).to(self.device, non_blocking=True)
         y = self.y.index_select(0, idx).to(self.device, non_blocking=True) if self.y is not None else None
+        return x, y, idx.to(self.device, non_blocking=True)
+
+
+class CachedBatches:
+    """Endless shuffled batches of decoded uint8 images, viewed (cropped, flipped, normalized) on the
+    device a whole batch at a time; crops and flips are drawn from the run's generator, so runs are
+    reproducible and resume exactly. The uint8 storage moves to an accelerator once when it fits."""
+
+    def __init__(self, domain: Domain, batch_size: int, generator: torch.Generator, device: torch.device) -> None:
+        assert domain.cached is not None
+        self.data, self.generator, self.device = domain.cached, generator, device
+        self.batch_size = min(batch_size, len(self.data))
+        if device.type != "cpu" and self.data.images.numel() < 2**33:
+            self.data = self.data.to(device)  # the caller's dataset keeps its host storage
+        self.y = torch.from_numpy(self.data.targets) if self.data.targets is not None else None
+        self._order = torch.empty(0, dtype=torch.long)
+        self._pos = 0
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"order": self._order, "pos": self._pos}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._order, self._pos = state["order"].cpu(), int(state["pos"])
+
+    def __iter__(self) -> Iterator[StreamBatch]:
+        return self
+
+    def __next__(self) -> StreamBatch:
+        if self._pos + self.batch_size > self._order.numel():
+            self._order, self._pos = torch.randperm(len(self.data), generator=self.generator), 0
+        idx = self._order[self._pos : self._pos + self.batch_size]
+        self._pos += self.batch_size
+        pixels = self.data.pixels(idx).to(self.device, non_blocking=True)
+        x = self.data.apply_view(pixels, self.generator)
+        y = self.y[idx].to(self.device, non_blocking=True) if self.y is not None else None
         return x, y, idx.to(self.device, non_blocking=True)
 
 
@@ -336,13 +402,15 @@ def batch_stream(
     device: torch.device,
     num_workers: int = 0,
     min_size: int = 1,
-) -> InMemoryBatches | LoaderBatches:
+) -> InMemoryBatches | CachedBatches | LoaderBatches:
     """An endless stream of ``(x, y, index)`` device batches (see :data:`StreamBatch`).
 
     A DataLoader's batches smaller than ``min_size`` are skipped (see :class:`LoaderBatches`).
     """
     if domain.x is not None:
         return InMemoryBatches(domain, batch_size, generator, device)
+    if domain.cached is not None:
+        return CachedBatches(domain, batch_size, generator, device)
     if domain.loader is not None:
         return LoaderBatches(domain, domain.loader, device, min_size)
     assert domain.dataset is not None
@@ -365,6 +433,11 @@ def iterate_inputs(data: Any, batch_size: int, role: str = "input") -> Iterator[
     if domain.x is not None:
         for start in range(0, len(domain.x), batch_size):
             yield domain.x[start : start + batch_size]
+        return
+    if domain.cached is not None:
+        for start in range(0, len(domain), batch_size):
+            positions = torch.arange(start, min(start + batch_size, len(domain)))
+            yield domain.cached.apply_view(domain.cached.pixels(positions))
         return
     loader = domain.loader or DataLoader(domain.dataset, batch_size=batch_size, shuffle=False)
     for i, batch in enumerate(loader):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..base import Task
 from ..benchmark import Benchmark, TaskRequest, all_pairs, register_benchmark
-from ..images import classes_from_samples, image_task, read_image_list
+from ..images import IMAGE_OPTIONS, classes_from_samples, image_task, read_image_list
 
 
 def _layout(suffix: str) -> str:
@@ -41,6 +41,7 @@ def _register(name: str, domains: tuple[str, ...], suffix: str, num_classes: int
             description=f"{name}: {num_classes} classes; layout {layout.splitlines()[0]}",
             default_tasks=all_pairs(domains),
             offline=False,
+            options=IMAGE_OPTIONS,
             build=build,
             files=layout,
         )

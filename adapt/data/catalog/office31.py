@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..base import Task
 from ..benchmark import Benchmark, TaskRequest, all_pairs, register_benchmark
-from ..images import image_task, scan_folder
+from ..images import IMAGE_OPTIONS, image_task, scan_folder
 
 CLASSES = [
     "back_pack", "bike", "bike_helmet", "bookcase", "bottle", "calculator", "desk_chair", "desk_lamp",
@@ -34,6 +34,7 @@ register_benchmark(
         description=f"office31: 31 classes; layout {LAYOUT}",
         default_tasks=all_pairs(DOMAINS),
         offline=False,
+        options=IMAGE_OPTIONS,
         build=build,
         files=LAYOUT,
     )

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..base import Task
 from ..benchmark import Benchmark, TaskRequest, all_pairs, register_benchmark
-from ..images import image_task, scan_folder
+from ..images import IMAGE_OPTIONS, image_task, scan_folder
 
 DOMAINS = ("Art", "Clipart", "Product", "Real_World")
 LAYOUT = "<root>/officehome/{Art,Clipart,Product,Real_World}/<class>/<image>.jpg  (65 class folders each)"
@@ -28,6 +28,7 @@ register_benchmark(
         description=f"officehome: 65 classes; layout {LAYOUT}",
         default_tasks=all_pairs(DOMAINS),
         offline=False,
+        options=IMAGE_OPTIONS,
         build=build,
         files=LAYOUT,
     )

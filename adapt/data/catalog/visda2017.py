@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..base import Task
 from ..benchmark import Benchmark, TaskRequest, register_benchmark
-from ..images import image_task, read_image_list
+from ..images import IMAGE_OPTIONS, image_task, read_image_list
 
 CLASSES = [
     "aeroplane", "bicycle", "bus", "car", "horse", "knife", "motorcycle", "person", "plant", "skateboard",
@@ -35,6 +35,7 @@ register_benchmark(
         description=f"visda2017: 12 classes; layout {LAYOUT.splitlines()[0]}",
         default_tasks=(("train", "validation"),),
         offline=False,
+        options=IMAGE_OPTIONS,
         build=build,
         files=LAYOUT,
     )
