@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from adapt import DANN, MCC, SourceOnly
@@ -167,3 +168,57 @@ def test_torch_compile_matches_eager():
         histories.append(model.fit((d["xs"], d["ys"]), d["xt"], compile=compile_backbone, **FIT))
     eager, compiled = (h.drop(columns="seconds") for h in histories)
     pd.testing.assert_frame_equal(eager, compiled, atol=1e-4, rtol=1e-4)
+
+
+# ------------------------------------------------------------------ fast paths against fp32 eager on the CPU
+def _small_images(seed: int = 0) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    xs, xt = torch.randn(24, 3, 12, 12, generator=g), torch.randn(24, 3, 12, 12, generator=g) + 0.5
+    return {"xs": xs, "ys": torch.arange(24) % 3, "xt": xt}
+
+
+def _conv_history(**options) -> pd.DataFrame:
+    d = _small_images()
+    torch.manual_seed(0)
+    backbone = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    model = DANN(backbone, 3, discriminator_hidden=(8,))
+    options = {"steps": 6, "batch_size": 8, "seed": 0, "lr": 0.05, "log_every": 1, "device": "cpu", **options}
+    return model.fit((d["xs"], d["ys"]), d["xt"], verbose=False, **options).drop(columns="seconds")
+
+
+def test_fused_optimizers_match_the_loop_implementation():
+    for optimizer in ("sgd", "adamw"):
+        lr = {"lr": 1e-3} if optimizer == "adamw" else {}
+        plain = _conv_history(optimizer=optimizer, fused=False, **lr)
+        pd.testing.assert_frame_equal(plain, _conv_history(optimizer=optimizer, fused=True, **lr), atol=1e-5, rtol=0)
+
+
+def test_channels_last_matches_the_default_memory_format():
+    pd.testing.assert_frame_equal(_conv_history(), _conv_history(channels_last=True), atol=1e-4, rtol=0)
+
+
+def test_bf16_autocast_losses_stay_close_to_fp32():
+    fp32, bf16 = _conv_history(), _conv_history(amp="bf16")
+    # bf16 keeps 8 bits of mantissa: about 2 significant digits per operation
+    pd.testing.assert_frame_equal(fp32[["classification", "domain"]], bf16[["classification", "domain"]],
+                                  atol=0.05, rtol=0.05)  # fmt: skip
+    assert not fp32["classification"].equals(bf16["classification"])  # autocast did run in bf16
+
+
+@pytest.mark.gpu
+def test_cuda_fast_paths_stay_close_to_fp32_eager():
+    """bf16 + channels_last + fused SGD + compile on CUDA against fp32 eager on the same GPU."""
+    d = _small_images()
+
+    def run(**options):
+        torch.manual_seed(0)
+        backbone = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+                                 nn.Flatten())  # fmt: skip
+        model = DANN(backbone, 3, discriminator_hidden=(8,))
+        history = model.fit((d["xs"], d["ys"]), d["xt"], steps=6, batch_size=8, seed=0, lr=0.05, log_every=1,
+                            device="cuda", verbose=False, **options)  # fmt: skip
+        return history[["classification", "domain"]]
+
+    eager = run(fused=False)
+    fast = run(amp="bf16", channels_last=True, fused=True, compile=True)
+    pd.testing.assert_frame_equal(eager, fast, atol=0.05, rtol=0.05)

@@ -176,3 +176,18 @@ def test_office_task_trains_from_cached_images(office_root, tmp_path, cache):
     assert model.predict(task.target_test).shape == (9,)
     per_image = data.task("office31", "amazon", "webcam", root=office_root)
     assert len(per_image.target_test) == len(task.target_test)
+
+
+def test_shards_of_a_cached_stream_are_the_one_process_batch(tmp_path):
+    """Two ranks' views interleave back into the batch (and the crops) of one process."""
+    from adapt.train.distributed import Shard
+
+    cached = cache_images(write_images(tmp_path), size=32, crop=24, progress=False)
+    domain = as_domain(cached, "source", labeled=True, num_classes=3)
+    stream = lambda shard: CachedBatches(domain, 6, torch.Generator().manual_seed(3), torch.device("cpu"), shard)  # noqa: E731
+    whole, ranks = stream(None), [stream(Shard(r, 2)) for r in range(2)]
+    for _ in range(3):
+        x, y, i = next(whole)
+        parts = [next(r) for r in ranks]
+        torch.testing.assert_close(x[0::2], parts[0][0]), torch.testing.assert_close(x[1::2], parts[1][0])
+        assert torch.equal(y[1::2], parts[1][1]) and torch.equal(i[0::2], parts[0][2])

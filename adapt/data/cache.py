@@ -160,8 +160,21 @@ class CachedImages(Dataset):
     def eval_view(self, images: torch.Tensor) -> torch.Tensor:
         return self.augment.eval_view(images)
 
-    def apply_view(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        return self.augment.train_view(images, generator) if self.view == "train" else self.augment.eval_view(images)
+    def apply_view(
+        self, images: torch.Tensor, generator: torch.Generator | None = None, shard: tuple[int, int] | None = None
+    ) -> torch.Tensor:
+        """The view of a batch. ``shard=(rank, world)``: ``images`` are rank's share (every world-th row)
+        of a global batch; crops and flips are drawn for the global batch and shared out the same way,
+        as a one-process run draws them."""
+        if self.view == "eval":
+            return self.augment.eval_view(images)
+        if shard is None:
+            return self.augment.train_view(images, generator)
+        rank, world = shard
+        n, _, height, width = images.shape
+        boxes = crop_boxes(n * world, height, width, generator)
+        flips = torch.rand(n * world, generator=generator) < 0.5
+        return self.augment.train_view(images, boxes=boxes[rank::world], flips=flips[rank::world])
 
     def __getitem__(self, index: int) -> Any:
         x = self.apply_view(self.pixels(torch.tensor([index])))[0]

@@ -23,6 +23,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, TensorDataset
 
 from ..errors import InputError
+from .distributed import Shard
 
 
 @runtime_checkable
@@ -35,7 +36,9 @@ class BatchedViews(Protocol):
 
     def __len__(self) -> int: ...
     def pixels(self, positions: torch.Tensor) -> torch.Tensor: ...
-    def apply_view(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor: ...
+    def apply_view(
+        self, images: torch.Tensor, generator: torch.Generator | None = None, shard: tuple[int, int] | None = None
+    ) -> torch.Tensor: ...
     def eval_view(self, images: torch.Tensor) -> torch.Tensor: ...
     def unlabeled(self) -> BatchedViews: ...
     def to(self, device: torch.device | str) -> BatchedViews: ...
@@ -222,9 +225,13 @@ class InMemoryBatches:
     host-to-device copy at all.
     """
 
-    def __init__(self, domain: Domain, batch_size: int, generator: torch.Generator, device: torch.device) -> None:
+    def __init__(
+        self, domain: Domain, batch_size: int, generator: torch.Generator, device: torch.device,
+        shard: Shard | None = None,
+    ) -> None:  # fmt: skip
         assert domain.x is not None
         self.batch_size = min(batch_size, len(domain))
+        self.shard = shard
         self.generator = generator
         self.device = device
         on_device = domain.x.numel() * domain.x.element_size() < 2**30
@@ -253,6 +260,7 @@ class InMemoryBatches:
             self._pos = 0
         idx = self._order[self._pos : self._pos + self.batch_size]
         self._pos += self.batch_size
+        idx = self.shard.rows(idx) if self.shard is not None else idx
         x = self.x.index_select(0, idx).to(self.device, non_blocking=True)
         y = self.y.index_select(0, idx).to(self.device, non_blocking=True) if self.y is not None else None
         return x, y, idx.to(self.device, non_blocking=True)
@@ -263,9 +271,12 @@ class CachedBatches:
     device a whole batch at a time; crops and flips are drawn from the run's generator, so runs are
     reproducible and resume exactly. The uint8 storage moves to an accelerator once when it fits."""
 
-    def __init__(self, domain: Domain, batch_size: int, generator: torch.Generator, device: torch.device) -> None:
+    def __init__(
+        self, domain: Domain, batch_size: int, generator: torch.Generator, device: torch.device,
+        shard: Shard | None = None,
+    ) -> None:  # fmt: skip
         assert domain.cached is not None
-        self.data, self.generator, self.device = domain.cached, generator, device
+        self.data, self.generator, self.device, self.shard = domain.cached, generator, device, shard
         self.batch_size = min(batch_size, len(self.data))
         if device.type != "cpu" and self.data.images.numel() < 2**33:
             self.data = self.data.to(device)  # the caller's dataset keeps its host storage
@@ -287,8 +298,10 @@ class CachedBatches:
             self._order, self._pos = torch.randperm(len(self.data), generator=self.generator), 0
         idx = self._order[self._pos : self._pos + self.batch_size]
         self._pos += self.batch_size
+        shard = (self.shard.rank, self.shard.world) if self.shard is not None else None
+        idx = self.shard.rows(idx) if self.shard is not None else idx
         pixels = self.data.pixels(idx).to(self.device, non_blocking=True)
-        x = self.data.apply_view(pixels, self.generator)
+        x = self.data.apply_view(pixels, self.generator, shard)
         y = self.y[idx].to(self.device, non_blocking=True) if self.y is not None else None
         return x, y, idx.to(self.device, non_blocking=True)
 
@@ -299,13 +312,20 @@ class EpochSampler(Sampler[int]):
     as ``RandomSampler`` does (one more permutation, unused, when an epoch runs out), so runs give
     the same batches as with ``shuffle=True``."""
 
-    def __init__(self, n: int, generator: torch.Generator) -> None:
-        self.n, self.generator = n, generator
+    def __init__(self, n: int, generator: torch.Generator, shard: Shard | None = None, global_batch: int = 1) -> None:
+        self.n, self.generator, self.shard, self.global_batch = n, generator, shard, global_batch
         self.order: torch.Tensor | None = None
         self.start = 0
 
     def __len__(self) -> int:
-        return self.n
+        return self.n if self.shard is None else len(self._mine(torch.arange(self.n)))
+
+    def _mine(self, order: torch.Tensor) -> torch.Tensor:
+        """This rank's indices: every ``world``-th of the epoch's full global batches (all ranks then
+        have as many batches, and rank ``r``'s batch ``k`` is its share of global batch ``k``)."""
+        if self.shard is None:
+            return order
+        return self.shard.rows(order[: self.n // self.global_batch * self.global_batch])
 
     def __iter__(self) -> Iterator[int]:
         if self.start and self.order is not None:
@@ -313,7 +333,7 @@ class EpochSampler(Sampler[int]):
         else:
             order, start = torch.randperm(self.n, generator=self.generator), 0
         self.order, self.start = order, 0
-        yield from order[start:].tolist()
+        yield from self._mine(order)[start:].tolist()
         torch.randperm(self.n, generator=self.generator)  # RandomSampler's draw for a partial last epoch
 
 
@@ -402,22 +422,31 @@ def batch_stream(
     device: torch.device,
     num_workers: int = 0,
     min_size: int = 1,
+    shard: Shard | None = None,
 ) -> InMemoryBatches | CachedBatches | LoaderBatches:
     """An endless stream of ``(x, y, index)`` device batches (see :data:`StreamBatch`).
 
     A DataLoader's batches smaller than ``min_size`` are skipped (see :class:`LoaderBatches`).
+    ``shard``: this process's share of each global batch (distributed training).
     """
     if domain.x is not None:
-        return InMemoryBatches(domain, batch_size, generator, device)
+        return InMemoryBatches(domain, batch_size, generator, device, shard)
     if domain.cached is not None:
-        return CachedBatches(domain, batch_size, generator, device)
+        return CachedBatches(domain, batch_size, generator, device, shard)
     if domain.loader is not None:
+        if shard is not None:
+            raise InputError(
+                f"distributed training cannot split the {domain.role} DataLoader you built across processes; "
+                "pass its Dataset (or arrays) and set batch_size and num_workers in fit"
+            )
         return LoaderBatches(domain, domain.loader, device, min_size)
     assert domain.dataset is not None
+    global_batch = min(batch_size, len(domain))
     loader = DataLoader(
         IndexedDataset(domain.dataset),
-        batch_size=min(batch_size, len(domain)),
-        sampler=EpochSampler(len(domain), generator),  # like shuffle=True, and resumable mid-epoch
+        batch_size=global_batch // shard.world if shard is not None else global_batch,
+        # like shuffle=True, and resumable mid-epoch; a rank draws its share of each global batch
+        sampler=EpochSampler(len(domain), generator, shard, global_batch),
         drop_last=True,
         generator=generator,
         num_workers=num_workers,

@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 
 from ..batch import Batch
 from .data import Domain, InputError, as_domain, batch_stream, check_compatible
+from .distributed import Shard, check_batch_size, join, sync_batch_norm
 from .resume import ResumePolicy, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .schedules import LRSchedule, lr_factor
 
@@ -98,6 +99,8 @@ class TrainConfig:
     amp: Literal["bf16", "fp16"] | None = None
     compile: bool = False
     channels_last: bool = False
+    #: Fused optimizer kernels (one kernel for all parameters). None: on CUDA, where they pay off.
+    fused: bool | None = None
     grad_clip: float | None = None
     log_every: int = 10
     num_workers: int = 0
@@ -114,6 +117,11 @@ class TrainConfig:
     #: Weight of the classification loss on the labeled target examples (``fit(target_labeled=...)``),
     #: relative to the source classification loss's 1.
     labeled_target_weight: float = 1.0
+    #: Data-parallel training across the processes torchrun starts (see :mod:`adapt.train.distributed`):
+    #: ``batch_size`` is then the global batch per domain, split across them.
+    distributed: bool = False
+    #: With ``distributed``: BatchNorm statistics over the global batch (CUDA only).
+    sync_batch_norm: bool = False
 
     def __post_init__(self) -> None:
         _coerce_numbers(self)
@@ -192,8 +200,10 @@ class Stepper:
         device: torch.device,
         amp: str | None,
         grad_clip: float | None,
+        shard: Shard | None = None,
     ) -> None:
         self.optimizer = optimizer
+        self.shard = shard
         self.device = device
         self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, None: None}[amp]
         self.scaler = torch.amp.GradScaler(device.type, enabled=amp == "fp16" and device.type == "cuda")
@@ -217,6 +227,8 @@ class Stepper:
             for p in self.params:
                 if id(p) not in keep:
                     p.grad = None
+        if self.shard is not None:  # the same averaged gradients, hence the same step, on every rank
+            self.shard.average_gradients(self.params)
         if self.grad_clip is not None:
             self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.params, self.grad_clip)
@@ -224,12 +236,15 @@ class Stepper:
         self.scaler.update()
 
 
-def make_optimizer(param_groups: list[dict[str, Any]], config: TrainConfig) -> torch.optim.Optimizer:
+def make_optimizer(
+    param_groups: list[dict[str, Any]], config: TrainConfig, device: torch.device | None = None
+) -> torch.optim.Optimizer:
     """SGD (momentum, optional Nesterov), Adam or AdamW over the method's parameter groups."""
     groups = [g for g in param_groups if g["params"]]
     for g in groups:
         g["lr"] = config.lr * g.pop("lr_mult", 1.0)
         g["initial_lr"] = g["lr"]
+    fused = config.fused if config.fused is not None else (device is not None and device.type == "cuda")
     if config.optimizer == "sgd":
         return torch.optim.SGD(
             groups,
@@ -237,9 +252,10 @@ def make_optimizer(param_groups: list[dict[str, Any]], config: TrainConfig) -> t
             momentum=config.momentum,
             nesterov=config.nesterov,
             weight_decay=config.weight_decay,
+            fused=fused,
         )
     cls = torch.optim.Adam if config.optimizer == "adam" else torch.optim.AdamW
-    return cls(groups, lr=config.lr, weight_decay=config.weight_decay)
+    return cls(groups, lr=config.lr, weight_decay=config.weight_decay, fused=fused)
 
 
 def _progress_bar(total: int, verbose: bool | None, desc: str) -> Any:
@@ -385,7 +401,12 @@ def _prepare(
     model: Trainable, source: Any, target: Any, config: TrainConfig, target_labeled: Any = None
 ) -> tuple[torch.device, Streams, torch.optim.Optimizer, Stepper]:
     """Check the data, seed, build and place the model; the batch streams, optimizer and stepper."""
-    device = resolve_device(config.device)
+    device, shard = resolve_device(config.device), None
+    if config.distributed:
+        shard, device = join(device)
+        check_batch_size(shard, config.batch_size)
+    elif config.sync_batch_norm:
+        raise InputError("sync_batch_norm=True needs distributed=True")
     # a source-free method (uses_source False) trains on the target alone: there is no source stream
     source_free = source is None and not model.uses_source
     src = None if source_free else as_domain(source, "source", labeled=True, num_classes=model.num_classes)
@@ -403,6 +424,10 @@ def _prepare(
     model.build((tgt if src is None else src).example(2))
     model.prepare_target(len(tgt))
     model.to(device)
+    if shard is not None:
+        if config.sync_batch_norm:
+            sync_batch_norm(model, device)  # type: ignore[arg-type]
+        shard.broadcast_module(model)  # type: ignore[arg-type]
     if config.channels_last:
         model.to(memory_format=torch.channels_last)
     _check_min_batch(model, [d for d in (src, tgt, labeled) if d is not None], config.batch_size)
@@ -410,12 +435,12 @@ def _prepare(
     # A user DataLoader may end an epoch with a ragged batch too small for the method: it is skipped.
     need = smallest_batch(model)
     stream = lambda d: None if d is None else batch_stream(d, config.batch_size, generator, device,  # noqa: E731
-                                                           config.num_workers, need)  # fmt: skip
+                                                           config.num_workers, need, shard)  # fmt: skip
     streams = Streams(stream(src), stream(tgt), generator, stream(labeled))
-    optimizer = make_optimizer(model.param_groups(config.backbone_lr_mult), config)
+    optimizer = make_optimizer(model.param_groups(config.backbone_lr_mult), config, device)
     if config.compile:
         model.backbone.compile()
-    return device, streams, optimizer, Stepper(optimizer, device, config.amp, config.grad_clip)
+    return device, streams, optimizer, Stepper(optimizer, device, config.amp, config.grad_clip, shard)
 
 
 @dataclass
@@ -468,7 +493,8 @@ def train(model: Trainable, source: Any, target: Any, config: TrainConfig, targe
     device, streams, optimizer, stepper = _prepare(model, source, target, config, target_labeled)
     run = _RunState(model, streams, optimizer, stepper, config)
     steps = config.steps
-    bar = _progress_bar(steps, config.verbose, type(model).__name__)
+    main = stepper.shard is None or stepper.shard.is_main  # rank 0 logs, checkpoints and runs callbacks
+    bar = _progress_bar(steps, config.verbose if main else False, type(model).__name__)
     if bar is not None:
         bar.update(run.first_step)
     try:
@@ -484,11 +510,13 @@ def train(model: Trainable, source: Any, target: Any, config: TrainConfig, targe
                 last = step == steps - 1
                 callbacks_due = [c for c in config.callbacks if (step + 1) % c.every == 0 or last]
                 if (step + 1) % config.log_every == 0 or last or callbacks_due:
+                    if stepper.shard is not None:
+                        stepper.shard.average_(run.log.running)
                     row = {"step": step + 1, "progress": (step + 1) / steps, "lr": optimizer.param_groups[-1]["lr"],
                            "seconds": run.elapsed(), **run.log.flush(steps)}  # fmt: skip
                     if bar is not None:
                         bar.set_postfix({k: f"{v:.3g}" for k, v in row.items() if k in run.log.names}, refresh=False)
-                    run.rows.append({**row, **_run_callbacks(callbacks_due, step + 1, model, device)})
+                    run.rows.append({**row, **(_run_callbacks(callbacks_due, step + 1, model, device) if main else {})})
                 if not last:
                     run.checkpoint_if_due(step + 1)
                 if bar is not None:
@@ -539,16 +567,23 @@ class _RunState:
     def fingerprint(self) -> dict[str, Any]:
         """What must match for a checkpoint to be resumed: the method, its settings, the run's settings."""
         skip = {"callbacks", "verbose", "device", "num_workers", "checkpoint_path", "checkpoint_every",
-                "checkpoint_seconds", "checkpoint_delete"}  # fmt: skip
+                "checkpoint_seconds", "checkpoint_delete", "distributed"}  # fmt: skip
         settings = {k: repr(v) for k, v in vars(self.config).items() if k not in skip}
+        if not self.config.sync_batch_norm:  # (absent unless used: older checkpoints still resume)
+            settings.pop("sync_batch_norm")
         params = getattr(self.model, "get_params", dict)()
         fingerprint = {"method": type(self.model).__name__, "params": repr(sorted(params.items())), **settings}
         if self.streams.labeled_target is not None:  # (absent otherwise: older checkpoints still resume)
             fingerprint["labeled_target"] = "yes"
+        if self.stepper.shard is not None:
+            fingerprint["processes"] = str(self.stepper.shard.world)
         return fingerprint
 
     def checkpoint_if_due(self, step: int) -> None:
         if self.policy is None or not self.policy.due(step):
+            return
+        if self.stepper.shard is not None and not self.stepper.shard.is_main:
+            self.policy.last_save = time.perf_counter()
             return
         callbacks = {key: c.state_dict() for key, c in _keyed(self.config.callbacks) if hasattr(c, "state_dict")}
         save_checkpoint(self.policy.path, {
