@@ -191,3 +191,14 @@ def test_shards_of_a_cached_stream_are_the_one_process_batch(tmp_path):
         parts = [next(r) for r in ranks]
         torch.testing.assert_close(x[0::2], parts[0][0]), torch.testing.assert_close(x[1::2], parts[1][0])
         assert torch.equal(y[1::2], parts[1][1]) and torch.equal(i[0::2], parts[0][2])
+
+
+@pytest.mark.gpu
+def test_cached_batches_on_cuda_equal_the_cpu_batches(tmp_path):
+    cached = cache_images(write_images(tmp_path), size=32, crop=24, progress=False)
+    domain = as_domain(cached, "source", labeled=True, num_classes=3)
+    cpu, cuda = (CachedBatches(domain, 5, torch.Generator().manual_seed(0), torch.device(d)) for d in ("cpu", "cuda"))
+    for _ in range(3):
+        (x, y, _), (xc, yc, _) = next(cpu), next(cuda)
+        assert xc.device.type == "cuda" and torch.equal(y, yc.cpu())
+        torch.testing.assert_close(x, xc.cpu(), atol=2 / 255 / 0.225, rtol=0)  # kernels may round differently
