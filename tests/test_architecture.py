@@ -27,6 +27,7 @@ ALLOWED: dict[str, set[str]] = {
     },
     "adapt.testing": {"adapt.batch", "adapt.methods", "adapt.train"},
     "adapt.sourcefree": {"adapt.methods"},
+    "adapt.sklearn": {"adapt.methods", "adapt.models", "adapt.validators"},
     "adapt.testtime": {"adapt.errors", "adapt.registry", "adapt.losses", "adapt.models", "adapt.train"},
     "adapt.bench": {
         "adapt._version", "adapt._optional", "adapt.errors", "adapt.registry", "adapt.batch", "adapt.losses",

@@ -16,9 +16,9 @@ Equal to a one-process run with the same global batch for losses that are means 
 (cross-entropy, the discriminator's loss, entropy), up to float summation order; terms computed on a
 whole batch (MMD, CORAL, MCC, BNM, BatchNorm statistics) see the rank's share of it, as under DDP.
 State a method keeps outside its parameters (the memory banks of ATDOC and NRC, keyed by target
-position) is updated by each rank from its own rows only. ``sync_batch_norm=True`` converts BatchNorm layers to :class:`torch.nn.SyncBatchNorm` (CUDA only,
-a PyTorch restriction). Rank 0 writes checkpoints, runs callbacks (validators) and shows progress;
-logged losses are averaged over ranks.
+position) is updated by each rank from its own rows only. ``sync_batch_norm=True`` converts BatchNorm
+layers to :class:`torch.nn.SyncBatchNorm` (CUDA only, a PyTorch restriction). Rank 0 writes
+checkpoints, runs callbacks (validators) and shows progress; logged losses are averaged over ranks.
 """
 
 from __future__ import annotations
