@@ -28,10 +28,12 @@ ALLOWED: dict[str, set[str]] = {
     "adapt.testing": {"adapt.batch", "adapt.methods", "adapt.train"},
     "adapt.sourcefree": {"adapt.methods"},
     "adapt.sklearn": {"adapt.methods", "adapt.models", "adapt.validators"},
+    "adapt.loggers": {"adapt._optional"},
     "adapt.testtime": {"adapt.errors", "adapt.registry", "adapt.losses", "adapt.models", "adapt.train"},
     "adapt.bench": {
         "adapt._version", "adapt._optional", "adapt.errors", "adapt.registry", "adapt.batch", "adapt.losses",
         "adapt.models", "adapt.train", "adapt.data", "adapt.validators", "adapt.methods", "adapt.testtime",
+        "adapt.loggers",
     },
     "adapt": {"adapt._version", "adapt.losses", "adapt.methods", "adapt.models", "adapt.train"},
 }  # fmt: skip

@@ -121,6 +121,8 @@ def _add_run(sub: Any) -> None:
                      help="save each run's training state this often; a killed run resumes from it (default 60; "
                      "0: off)")  # fmt: skip
     run.add_argument("--checkpoint-every", type=int, default=0, help="also save it every this many steps (default 0)")
+    run.add_argument("--loggers", default="", help="comma-separated experiment trackers each run logs to: "
+                     "tensorboard (<out>/tensorboard/<run id>), mlflow (at $MLFLOW_TRACKING_URI)")  # fmt: skip
     run.add_argument("--no-report", action="store_true", help="do not write the report after the sweep")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -180,7 +182,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     counts = run_sweep(suite, args.out, methods, args.seeds, args.jobs, args.device, args.data_root,
                        args.retry_failed, verbose=False if args.quiet else None,
                        checkpoint_every=args.checkpoint_every, checkpoint_seconds=args.checkpoint_seconds,
-                       executor=executor, download=args.download)  # fmt: skip
+                       executor=executor, download=args.download,
+                       loggers=tuple(n for n in args.loggers.split(",") if n))  # fmt: skip
     print(f"suite {suite.name}: {counts['total']} runs, {counts['skipped']} already done, "
           f"{counts['ok']} finished now, {counts['failed']} failed")  # fmt: skip
     if counts["failed_before"]:

@@ -38,6 +38,7 @@ from ..data import (
 from ..data import task as make_data_task
 from ..data.download import UnverifiedDataError
 from ..errors import MissingDataError
+from ..loggers import LOGGERS, MLflowLogger, TensorBoardLogger
 from ..methods import create
 from ..methods.registry import SOURCE_FREE_METHODS
 from ..train.engine import NonFiniteLossError, TrainConfig, resolve_device
@@ -305,19 +306,34 @@ def _scores(model: Any, task: Task, spec: RunSpec, validation: ValidationCallbac
 
 @dataclass(frozen=True)
 class Checkpointing:
-    """Mid-run checkpoints of a sweep: ``<out>/checkpoints/<run id>.pt`` every ``every`` steps and/or
-    ``seconds`` seconds (both 0: off). A killed run resumes from its checkpoint, to the same result."""
+    """What a sweep's runs write while training. Mid-run checkpoints: ``<out>/checkpoints/<run id>.pt``
+    every ``every`` steps and/or ``seconds`` seconds (both 0: off); a killed run resumes from its
+    checkpoint, to the same result. ``loggers``: experiment trackers each run logs to (``"tensorboard"``:
+    ``<out>/tensorboard/<run id>``; ``"mlflow"``: one MLflow run per run, named by its run id, in the
+    experiment ``adapt-bench <out folder name>`` at ``$MLFLOW_TRACKING_URI``)."""
 
     folder: Path | None = None
     every: int = 0
     seconds: float = 60.0
+    loggers: tuple[str, ...] = ()
 
     def fit_options(self, spec: RunSpec) -> dict[str, Any]:
+        options: dict[str, Any] = {"loggers": self._loggers(spec)} if self.loggers else {}
         if self.folder is None or not (self.every or self.seconds):
-            return {}
+            return options
         # the sweep deletes the checkpoint once the record is written (a kill while scoring keeps it)
         return {"checkpoint_path": self.folder / f"{spec.run_id}.pt", "checkpoint_every": self.every,
-                "checkpoint_seconds": self.seconds, "checkpoint_delete": False}  # fmt: skip
+                "checkpoint_seconds": self.seconds, "checkpoint_delete": False, **options}  # fmt: skip
+
+    def _loggers(self, spec: RunSpec) -> list[Any]:
+        out = self.folder.parent if self.folder is not None else Path(".")
+        made: list[Any] = []
+        for name in self.loggers:
+            if name == "tensorboard":
+                made.append(TensorBoardLogger(out / "tensorboard" / spec.run_id))
+            else:
+                made.append(MLflowLogger(f"adapt-bench {out.name}", run_name=spec.run_id, params=spec.config()))
+        return made
 
     def done(self, spec: RunSpec) -> None:
         """The run's record is written: its checkpoint can go."""
@@ -466,18 +482,23 @@ def run_sweep(
     checkpoint_seconds: float = 60.0,
     executor: Executor | None = None,
     download: bool = False,
+    loggers: tuple[str, ...] = (),
 ) -> dict[str, int]:
     """Run every pending run of the suite; returns counts of done / skipped / failed runs.
 
     Finished runs are skipped; a run killed in the middle resumes from its last mid-run checkpoint
     (``<out>/checkpoints``, every ``checkpoint_every`` steps and/or ``checkpoint_seconds`` seconds;
     both 0: none). ``executor``: this machine's processes (default) or Ray tasks (local or a cluster).
+    ``loggers``: ``"tensorboard"`` and/or ``"mlflow"`` (see :class:`Checkpointing`).
     Before the first run, the data of the tasks with runs to do is looked for (and fetched with
     ``download``): :class:`MissingDataError` names what is missing.
     """
     out = Path(out).resolve()  # absolute: Ray tasks on other nodes resolve paths from their own folder
     executor = executor or Executor()
-    checkpointing = Checkpointing(out / "checkpoints", checkpoint_every, checkpoint_seconds)
+    unknown = sorted(set(loggers) - set(LOGGERS))
+    if unknown:
+        raise ValueError(f"unknown logger(s) {', '.join(unknown)}; choose from {', '.join(LOGGERS)}")
+    checkpointing = Checkpointing(out / "checkpoints", checkpoint_every, checkpoint_seconds, tuple(loggers))
     runs = expand(suite, methods, seeds)
     existing = {r["id"]: r for r in read_records(out, move_rejected=True)} if (out / "runs").exists() else {}
     pending = [r for r in runs if _should_run(existing.get(r.run_id), retry_failed)]

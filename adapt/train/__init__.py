@@ -2,13 +2,14 @@
 
 from ..batch import Batch
 from .data import InputError
-from .engine import Callback, NonFiniteLossError, Stepper, TrainConfig, seed_everything, train
+from .engine import Callback, Logger, NonFiniteLossError, Stepper, TrainConfig, seed_everything, train
 from .schedules import grl_coefficient, lr_factor
 
 __all__ = [
     "Batch",
     "Callback",
     "InputError",
+    "Logger",
     "NonFiniteLossError",
     "Stepper",
     "TrainConfig",

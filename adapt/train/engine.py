@@ -77,6 +77,19 @@ class Callback(Protocol):
     def __call__(self, step: int, model: Trainable) -> dict[str, float] | None: ...
 
 
+class Logger(Protocol):
+    """Receives each logged row as scalars grouped by kind (``adapt.loggers``: TensorBoard, MLflow).
+
+    ``log(scalars, step)`` gets ``loss/<term>`` (and ``loss/total``), ``train/lr``, ``train/progress``,
+    ``train/examples_per_second`` (source, target and labeled-target examples since the last row)
+    and ``eval/<name>`` for whatever callbacks returned (validator scores); rank 0 only.
+    ``close()`` is called once when training ends, also after an error.
+    """
+
+    def log(self, scalars: dict[str, float], step: int) -> None: ...
+    def close(self) -> None: ...
+
+
 @dataclass
 class TrainConfig:
     """Everything the engine needs besides the method and the data.
@@ -106,6 +119,8 @@ class TrainConfig:
     num_workers: int = 0
     verbose: bool | None = None
     callbacks: Sequence[Callback] = field(default_factory=tuple)
+    #: Experiment trackers that receive every logged row (see :class:`Logger`).
+    loggers: Sequence[Logger] = field(default_factory=tuple)
     #: Mid-run checkpoints (see :mod:`adapt.train.resume`): a file to save the training state to and
     #: to resume from when it exists; saved every ``checkpoint_every`` steps and/or every
     #: ``checkpoint_seconds`` seconds (both 0: every tenth of the run), deleted when training ends.
@@ -516,13 +531,18 @@ def train(model: Trainable, source: Any, target: Any, config: TrainConfig, targe
                            "seconds": run.elapsed(), **run.log.flush(steps)}  # fmt: skip
                     if bar is not None:
                         bar.set_postfix({k: f"{v:.3g}" for k, v in row.items() if k in run.log.names}, refresh=False)
-                    run.rows.append({**row, **(_run_callbacks(callbacks_due, step + 1, model, device) if main else {})})
+                    extra = _run_callbacks(callbacks_due, step + 1, model, device) if main else {}
+                    run.rows.append({**row, **extra})
+                    if main and config.loggers:
+                        run.send_to_loggers(row, extra)
                 if not last:
                     run.checkpoint_if_due(step + 1)
                 if bar is not None:
                     bar.update(1)
     finally:
         run.close()
+        for logger in config.loggers if main else ():
+            logger.close()
         if bar is not None:
             bar.close()
     run.finished()
@@ -552,6 +572,7 @@ class _RunState:
         self.rows: list[dict[str, float]] = []
         self.log = _LossLog()
         self.first_step, self.offset, self.start = 0, 0.0, time.perf_counter()
+        self.last_logged = (0, 0.0)  # step and seconds of the last row sent to the loggers
         self.threads_before: int | None = None
         self.policy = None
         if config.checkpoint_path is not None:
@@ -566,7 +587,7 @@ class _RunState:
 
     def fingerprint(self) -> dict[str, Any]:
         """What must match for a checkpoint to be resumed: the method, its settings, the run's settings."""
-        skip = {"callbacks", "verbose", "device", "num_workers", "checkpoint_path", "checkpoint_every",
+        skip = {"callbacks", "loggers", "verbose", "device", "num_workers", "checkpoint_path", "checkpoint_every",
                 "checkpoint_seconds", "checkpoint_delete", "distributed"}  # fmt: skip
         settings = {k: repr(v) for k, v in vars(self.config).items() if k not in skip}
         if not self.config.sync_batch_norm:  # (absent unless used: older checkpoints still resume)
@@ -578,6 +599,20 @@ class _RunState:
         if self.stepper.shard is not None:
             fingerprint["processes"] = str(self.stepper.shard.world)
         return fingerprint
+
+    def send_to_loggers(self, row: dict[str, float], extra: dict[str, float]) -> None:
+        """The row, grouped by kind, with the throughput since the previous row, to every logger."""
+        step, seconds = int(row["step"]), float(row["seconds"])
+        last_step, last_seconds = self.last_logged
+        streams = [s for s in (self.streams.source, self.streams.target, self.streams.labeled_target) if s is not None]
+        examples = (step - last_step) * self.config.batch_size * len(streams)
+        scalars = {f"loss/{name}": row[name] for name in [*self.log.names, "total"] if name in row}
+        scalars.update({"train/lr": row["lr"], "train/progress": row["progress"],
+                        "train/examples_per_second": examples / max(seconds - last_seconds, 1e-9)})  # fmt: skip
+        scalars.update({f"eval/{k}": v for k, v in extra.items()})
+        for logger in self.config.loggers:
+            logger.log({k: float(v) for k, v in scalars.items() if math.isfinite(v)}, step)
+        self.last_logged = (step, seconds)
 
     def checkpoint_if_due(self, step: int) -> None:
         if self.policy is None or not self.policy.due(step):
@@ -608,6 +643,7 @@ class _RunState:
         self.threads_before = torch.get_num_threads()
         torch.set_num_threads(int(saved["threads"]))
         self.rows, self.first_step, self.offset = list(saved["rows"]), int(saved["step"]), float(saved["elapsed"])
+        self.last_logged = (self.first_step, self.offset)
 
     def finished(self) -> None:
         """The run is over: its checkpoint is no longer needed (unless the caller deletes it)."""
