@@ -20,10 +20,10 @@ ALLOWED: dict[str, set[str]] = {
     "adapt.models": {"adapt.losses", "adapt.errors"},
     "adapt.train": {"adapt.batch", "adapt.errors"},
     "adapt.data": {"adapt.registry", "adapt._optional", "adapt.errors"},
-    "adapt.validators": {"adapt.registry", "adapt.data", "adapt.losses"},
+    "adapt.validators": {"adapt.registry", "adapt.data", "adapt.losses", "adapt._optional"},
     "adapt.methods": {
         "adapt._version", "adapt.errors", "adapt.batch", "adapt.registry", "adapt.losses", "adapt.models",
-        "adapt.train", "adapt.data", "adapt.validators",
+        "adapt.train", "adapt.data", "adapt.validators", "adapt._optional",
     },
     "adapt.testing": {"adapt.batch", "adapt.methods", "adapt.train"},
     "adapt.sourcefree": {"adapt.methods"},

@@ -136,6 +136,9 @@ def _print_report(result: Report) -> None:
     if result.transfer is not None:
         print(f"\n{result.transfer_caption}")
         print(result.transfer.to_string())
+    if result.backends is not None:
+        print(f"\n{result.backends_caption}")
+        print(result.backends.to_string())
     if result.selection_table is not None:
         print(f"\n{result.selection_caption}")
         print(result.selection_table.to_string())

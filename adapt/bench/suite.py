@@ -48,6 +48,7 @@ from torch import nn
 from ..data import BENCHMARKS
 from ..data.base import task_name
 from ..methods import METHODS, create, hyperparameters
+from ..methods.registry import get as get_method
 from ..methods.registry import split_composed
 from ..train.engine import TrainConfig
 from ..validators import VALIDATORS
@@ -377,7 +378,7 @@ def _check_task(path: Path, where: str, t: Any, backbones: dict[str, dict[str, A
 def _check_methods(path: Path, table: Any) -> dict[str, dict[str, Any]]:
     composed = set()
     for key in table if isinstance(table, dict) else ():
-        if "+" in key:  # a method plus regularizers, e.g. "cdan+bsp"
+        if "+" in key or key.lower().startswith("pa:"):  # plus regularizers ("cdan+bsp"); pytorch-adapt's ("pa:dann")
             try:
                 split_composed(key)
             except ValueError as exc:
@@ -386,7 +387,7 @@ def _check_methods(path: Path, table: Any) -> dict[str, dict[str, Any]]:
     methods = _check_keys(path, "methods", table, set(METHODS) | set(METHODS.aliases()) | composed)
     for name, hp in methods.items():
         _check_keys(path, f"methods.{name}", hp, set(hyperparameters(name)) - MODEL_KEYS | {"preset"})
-        presets = METHODS.get(split_composed(name)[0]).presets
+        presets = get_method(name).presets
         if "preset" in hp and hp["preset"] not in presets:
             raise _fail(path, f"methods.{name}.preset", f"unknown preset {hp['preset']!r}", presets or ["none"])
         _check_hyperparameter_values(path, name, hp)

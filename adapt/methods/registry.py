@@ -36,11 +36,26 @@ def register_method(name: str, *aliases: str) -> Callable[[A], A]:
     return decorate
 
 
+def _other_backend(name: str) -> Registry[type[Adapter]] | None:
+    """The registry of another library's implementations a prefixed name lives in (``pa:dann``:
+    pytorch-adapt's, see :mod:`adapt.methods.pa_backend`), or None for this library's methods."""
+    if name.strip().lower().startswith("pa:"):
+        from .pa_backend import PYTORCH_ADAPT_METHODS
+
+        return PYTORCH_ADAPT_METHODS
+    return None
+
+
 def split_composed(name: str) -> tuple[str, list[str]]:
     """``"cdan+bsp+mcc"`` -> ``("cdan", ["bsp", "mcc"])``: a method name, then regularizer names."""
     from .regularizers import REGULARIZERS
 
     base, *extras = [part.strip() for part in name.split("+")]
+    backend = _other_backend(base)
+    if backend is not None:
+        if extras:
+            raise ValueError(f"{name!r}: another library's implementation takes no added regularizers")
+        return backend.canonical(base), []
     METHODS.canonical(base)  # unknown method: a ValueError listing the available ones
     for extra in extras:
         REGULARIZERS.canonical(extra)
@@ -50,7 +65,7 @@ def split_composed(name: str) -> tuple[str, list[str]]:
 def canonical_name(name: str) -> str:
     """The registered spelling of a method or composed name: ``"MMD+Entropy"`` -> ``"dan+minent"``."""
     base, extras = split_composed(name)
-    return "+".join([METHODS.canonical(base), *extras])
+    return "+".join([base if _other_backend(base) else METHODS.canonical(base), *extras])
 
 
 def default_regularizers(name: str) -> dict[str, float]:
@@ -72,7 +87,8 @@ def aliases() -> dict[str, str]:
 def get(name: str) -> type[Adapter]:
     """The method class registered under ``name`` or one of its aliases (for a composed name such as
     ``"cdan+bsp"``, the first part's)."""
-    return METHODS.get(split_composed(name)[0])
+    base = split_composed(name)[0]
+    return (_other_backend(base) or METHODS).get(base)
 
 
 def hyperparameters(name: str) -> dict[str, Any]:

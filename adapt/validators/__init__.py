@@ -13,6 +13,7 @@
 True
 """
 
+from . import pa_validators  # noqa: F401  (registers pytorch-adapt's validators as pa:<name>)
 from .correlation import spearman, weighted_spearman
 from .scores import (
     accuracy_score,

@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 from ..records import read_records
+from .backends import backend_comparison, write_backends
 from .catalogue import method_table, write_method_table
 from .figures import curves_frame, make_figures, validators_figure
 from .ranks import RankTest, critical_difference_figure, friedman_nemenyi, write_ranks
@@ -64,6 +65,7 @@ __all__ = [
     "RankTest",
     "Report",
     "SelectionReport",
+    "backend_comparison",
     "checkpoints_frame",
     "compare_published",
     "curves_frame",
@@ -86,6 +88,7 @@ __all__ = [
     "to_markdown",
     "transfer_summary",
     "validator_quality",
+    "write_backends",
     "write_method_table",
     "write_ranks",
     "write_report",
@@ -132,6 +135,8 @@ class Report:
     ranks, ranks_caption : pandas.DataFrame, str or None
         Average rank per method over the tasks, with the Friedman test and the Nemenyi critical
         difference in the caption (:func:`write_ranks`; at least 3 methods on 2 tasks).
+    backends, backends_caption : pandas.DataFrame, str or None
+        Our implementation of a method beside pytorch-adapt's (``pa:<method>``), paired (:func:`write_backends`).
     """
 
     runs: pd.DataFrame
@@ -155,6 +160,8 @@ class Report:
     methods_caption: str | None = None
     ranks: pd.DataFrame | None = None
     ranks_caption: str | None = None
+    backends: pd.DataFrame | None = None
+    backends_caption: str | None = None
 
 
 def write_report(
@@ -241,7 +248,9 @@ def _comparison_tables(
 ) -> dict[str, Any]:
     """The :class:`Report` fields that compare methods: transfer, method table, ranks (+ CD figure)."""
     fields: dict[str, Any] = {}
-    for name, written in (("transfer", write_transfer(headline, out)), ("methods", write_method_table(headline, out))):
+    tables = (("transfer", write_transfer(headline, out)), ("methods", write_method_table(headline, out)),
+              ("backends", write_backends(headline, out)))  # fmt: skip
+    for name, written in tables:
         if written is not None:
             fields[name], fields[f"{name}_caption"] = written
     ranks = write_ranks(summary, out) if not summary.empty else None
