@@ -45,8 +45,11 @@ def task(
     source_holdout : fraction of the source kept apart as a labeled validation split.
     download : fetch missing data (verified checksums) instead of failing.
     **options : the benchmark's own options (``Benchmark.options``): generator settings of the offline
-        ones (``angle``, ``n_per_moon``, ...), ``digits_protocol`` ('lenet' or 'dtn') for 'digits'.
+        ones (``angle``, ``n_per_moon``, ...), ``digits_protocol`` ('lenet' or 'dtn') for 'digits',
+        ``image_cache`` and ``image_cache_workers`` for the image benchmarks (:mod:`adapt.data.cache`).
 
+    Examples
+    --------
     >>> t = task("moons", "source", "rotated", angle=50)
     >>> t.name, t.protocol, len(t.source_train)
     ('moons/source->rotated', 'transductive', 300)

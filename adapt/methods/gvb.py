@@ -46,7 +46,7 @@ class GVB(AdversarialAdapter):
     ----------
     generator_bridge, discriminator_bridge : weights of the two bridge penalties (1 in the paper).
     Others : see :class:`~adapt.methods.adversarial.AdversarialAdapter` (the discriminator reads the C
-    class probabilities).
+        class probabilities).
     """
 
     family = "adversarial"
