@@ -25,6 +25,7 @@ FAMILY_ORDER = (
     "regularizer",
     "self-training",
     "normalization",
+    "pytorch-adapt",  # another library's implementations (pa:<method>), grouped apart from ours
 )
 
 if TYPE_CHECKING:
