@@ -34,45 +34,60 @@ def test_every_pa_method_trains_in_the_engine_and_repeats_with_its_seed():
             runs.append(history.drop(columns="seconds"))
         assert np.isfinite(runs[0]["total"]).all(), name
         assert runs[0].equals(runs[1]), name
-    assert set(PYTORCH_ADAPT_METHODS.names()) == {f"pa:{m}" for m in ("afn", "bnm", "bsp", "coral", "dan", "dann",
-                                                                       "im", "mcc")}  # fmt: skip
+    expected = ("adda", "afn", "atdoc", "bnm", "bsp", "cdan", "coral", "dan", "dann", "im", "mcc", "mcd")
+    assert set(PYTORCH_ADAPT_METHODS.names()) == {f"pa:{m}" for m in expected}
 
 
-def test_pa_dann_step_is_pytorch_adapts_own_dann_step():
-    """One step through our engine equals one training_step of pytorch-adapt's DANN adapter on copies
-    of the same modules (same losses, same updated weights)."""
-    from pytorch_adapt.adapters import DANN as PADANN
-    from pytorch_adapt.containers import Models, Optimizers
+@pytest.mark.parametrize("name", ["dann", "cdan"])
+def test_one_pa_step_is_pytorch_adapts_own_adapter_step(name):
+    """One step through our engine equals one training_step of pytorch-adapt's own adapter on copies of
+    the same modules: the same losses and the same updated weights (for CDAN: its discriminator stage,
+    then its generator stage, each stepping only its own optimizers)."""
+    from pytorch_adapt import adapters
+    from pytorch_adapt.containers import Misc, Models, Optimizers
 
     d = toy_problem(n=16)
     torch.manual_seed(0)
     backbone = MLP(6, (8,))
     initial = copy.deepcopy(backbone)
-    model = methods.create("pa:dann", backbone, 3)
+    model = methods.create(f"pa:{name}", backbone, 3)
     history = model.fit((d["xs"], d["ys"]), d["xt"], steps=1, batch_size=16, lr=0.1, momentum=0.0, weight_decay=0.0,
                         lr_schedule="constant", log_every=1, verbose=False, seed=0)  # fmt: skip
     seed_everything(0)  # the heads fit built, built again from the same seed
-    twin = methods.create("pa:dann", initial, 3)
+    twin = methods.create(f"pa:{name}", initial, 3)
     twin.build(d["xs"][:2])
-    G, C, D = twin.backbone, twin.classifier, twin.discriminator
-    theirs = PADANN(models=Models({"G": G, "C": C, "D": D}), optimizers=Optimizers((torch.optim.SGD, {"lr": 0.1})))
+    models = Models({"G": twin.backbone, "C": twin.classifier, "D": twin.discriminator})
+    sgd = Optimizers((torch.optim.SGD, {"lr": 0.1}))
+    if name == "dann":
+        theirs = adapters.DANN(models=models, optimizers=sgd)
+    else:
+        theirs = adapters.CDAN(models=models, optimizers=sgd, misc=Misc({"feature_combiner": twin.feature_combiner}))
     # the engine's first batch: a permutation of 16 examples per domain from the seeded generator
     generator = torch.Generator().manual_seed(0)
     order_s, order_t = torch.randperm(16, generator=generator), torch.randperm(16, generator=generator)
     batch = {"src_imgs": d["xs"][order_s], "src_labels": d["ys"][order_s], "target_imgs": d["xt"][order_t],
              "src_domain": torch.zeros(16), "target_domain": torch.ones(16)}  # fmt: skip
-    losses = theirs.training_step(batch)["total_loss"]
-    for term in ("src_c_loss", "src_domain_loss", "target_domain_loss"):
-        assert math.isclose(history[term].iloc[0], losses[term], rel_tol=1e-5), term
-    torch.testing.assert_close(model.backbone.state_dict(), G.state_dict())
-    torch.testing.assert_close(model.discriminator.state_dict(), D.state_dict())
+    losses = theirs.training_step(batch)
+    if name == "dann":
+        expected = losses["total_loss"]
+    else:
+        expected = {
+            f"{stage.removesuffix('_loss')}_{k}": v for stage, terms in losses.items() for k, v in terms.items()
+        }
+    compared = [term for term in history.columns if term in expected and term != "total"]
+    assert len(compared) >= 3
+    for term in compared:
+        assert math.isclose(history[term].iloc[0], expected[term], rel_tol=1e-5), term
+    for ours, twin_module in ((model.backbone, twin.backbone), (model.discriminator, twin.discriminator),
+                              (model.classifier, twin.classifier)):  # fmt: skip
+        torch.testing.assert_close(ours.state_dict(), twin_module.state_dict())
 
 
 def test_pa_names_are_checked():
     with pytest.raises(ValueError, match="takes no added regularizers"):
         methods.create("pa:dann+bsp", MLP(2, (4,)), 2)
     with pytest.raises(ValueError, match="pa:dan, pa:dann"):
-        methods.create("pa:cdan", MLP(2, (4,)), 2)
+        methods.create("pa:gvb", MLP(2, (4,)), 2)
 
 
 def test_pa_validators_agree_with_ours():
