@@ -5,6 +5,8 @@ from the catalogue run in ``docs/data/catalogue_methods.csv`` (``adapt-bench run
 from __future__ import annotations
 
 import csv
+import inspect
+import re
 from pathlib import Path
 
 import mkdocs_gen_files
@@ -50,6 +52,16 @@ def measured(name: str) -> list[str]:
     ]
 
 
+def equations(cls) -> list[str]:
+    """The docstring's ``.. math::`` blocks as display math (rendered by MathJax on the site)."""
+    doc = inspect.getdoc(cls) or ""
+    found = []
+    for match in re.finditer(r"\.\. math::(.*?)(?:\n\s*\n|\Z)", doc, re.S):
+        tex = " ".join(line.strip() for line in match.group(1).strip().splitlines())
+        found += ["$$", tex, "$$", ""]
+    return ["## Equation", "", *found] if found else []
+
+
 def page(name: str, cls, group: str) -> str:
     lines = [f"# {name}", "", f"*{group}*", ""]
     for label, attr in (("Paper", "paper"), ("Family", "family"), ("Adaptation term", "adaptation_term")):
@@ -63,7 +75,7 @@ def page(name: str, cls, group: str) -> str:
         needs = "a trained model; it adapts while predicting a stream of target batches"
     elif group == "Baselines with target labels":
         needs = "labeled target examples (`fit(target_labeled=...)`)"
-    lines += [f"- **Needs**: {needs}", "", "## Defaults", "", *defaults_table(cls), ""]
+    lines += [f"- **Needs**: {needs}", "", *equations(cls), "## Defaults", "", *defaults_table(cls), ""]
     presets = getattr(cls, "presets", {})
     if presets:
         lines += ["## Presets", "", *[f"- `{p}`: `{v}`" for p, v in presets.items()], ""]
