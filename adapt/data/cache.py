@@ -80,11 +80,20 @@ class DeviceAugment:
 
     def __init__(self, crop: int = 224) -> None:
         self.crop = crop
+        self._constants: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}  # per device, made once
 
     def _normalize(self, x: torch.Tensor) -> torch.Tensor:
-        std = torch.tensor(IMAGENET_STD, device=x.device).view(1, 3, 1, 1)
-        mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(1, 3, 1, 1)
-        return x.float().mul_(1 / (255 * std)).sub_(mean / std)  # (x / 255 - mean) / std in two passes
+        if x.device not in self._constants:
+            std = torch.tensor(IMAGENET_STD, device=x.device).view(1, 3, 1, 1)
+            mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(1, 3, 1, 1)
+            self._constants[x.device] = (1 / (255 * std), mean / std)
+        scale, shift = self._constants[x.device]
+        return x.float().mul_(scale).sub_(shift)  # (x / 255 - mean) / std in two passes
+
+    @staticmethod
+    def draw(n: int, height: int, width: int, generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Crop boxes and flips for ``n`` images, drawn from ``generator`` as :meth:`train_view` draws them."""
+        return crop_boxes(n, height, width, generator), torch.rand(n, generator=generator) < 0.5
 
     def eval_view(self, images: torch.Tensor) -> torch.Tensor:
         return self._normalize(TF.center_crop(images, [self.crop, self.crop]))
@@ -172,8 +181,7 @@ class CachedImages(Dataset):
             return self.augment.train_view(images, generator)
         rank, world = shard
         n, _, height, width = images.shape
-        boxes = crop_boxes(n * world, height, width, generator)
-        flips = torch.rand(n * world, generator=generator) < 0.5
+        boxes, flips = self.augment.draw(n * world, height, width, generator)
         return self.augment.train_view(images, boxes=boxes[rank::world], flips=flips[rank::world])
 
     def __getitem__(self, index: int) -> Any:

@@ -218,7 +218,38 @@ class IndexedDataset(Dataset):
 StreamBatch = tuple[torch.Tensor, "torch.Tensor | None", "torch.Tensor | None"]
 
 
-class InMemoryBatches:
+class _ShuffledRows:
+    """Endless shuffled row indices, one ``randperm`` of ``n`` per epoch kept on ``order_device``, with
+    the epoch's order and position saved for resumption (the generator is saved by the engine). With a
+    ``shard``, each batch is this process's share of the global batch."""
+
+    def __init__(self, n: int, batch_size: int, generator: torch.Generator, order_device: torch.device,
+                 shard: Shard | None) -> None:  # fmt: skip
+        self.n, self.batch_size, self.generator = n, min(batch_size, n), generator
+        self.order_device, self.shard = order_device, shard
+        self._order = torch.empty(0, dtype=torch.long)
+        self._pos = 0
+
+    def state_dict(self) -> dict[str, Any]:
+        """This epoch's order and the position in it."""
+        return {"order": self._order.cpu(), "pos": self._pos}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._order, self._pos = state["order"].to(self.order_device), int(state["pos"])
+
+    def __iter__(self) -> Iterator[StreamBatch]:
+        return self
+
+    def _next_rows(self) -> torch.Tensor:
+        if self._pos + self.batch_size > self._order.numel():
+            self._order = torch.randperm(self.n, generator=self.generator).to(self.order_device)
+            self._pos = 0
+        idx = self._order[self._pos : self._pos + self.batch_size]
+        self._pos += self.batch_size
+        return self.shard.rows(idx) if self.shard is not None else idx
+
+
+class InMemoryBatches(_ShuffledRows):
     """Endless shuffled batches sliced from tensors; one ``randperm`` per epoch.
 
     The tensors are moved to the device once when they fit comfortably, so a GPU step needs no
@@ -230,9 +261,6 @@ class InMemoryBatches:
         shard: Shard | None = None,
     ) -> None:  # fmt: skip
         assert domain.x is not None
-        self.batch_size = min(batch_size, len(domain))
-        self.shard = shard
-        self.generator = generator
         self.device = device
         on_device = domain.x.numel() * domain.x.element_size() < 2**30
         target = device if on_device else torch.device("cpu")
@@ -241,32 +269,16 @@ class InMemoryBatches:
         if not on_device and device.type == "cuda":
             self.x = self.x.pin_memory()
             self.y = self.y.pin_memory() if self.y is not None else None
-        self._order = torch.empty(0, dtype=torch.long)
-        self._pos = 0
-
-    def state_dict(self) -> dict[str, Any]:
-        """This epoch's order and the position in it (the generator is saved by the engine)."""
-        return {"order": self._order.cpu(), "pos": self._pos}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self._order, self._pos = state["order"].to(self.x.device), int(state["pos"])
-
-    def __iter__(self) -> Iterator[StreamBatch]:
-        return self
+        super().__init__(len(domain), batch_size, generator, self.x.device, shard)
 
     def __next__(self) -> StreamBatch:
-        if self._pos + self.batch_size > self._order.numel():
-            self._order = torch.randperm(len(self.x), generator=self.generator).to(self.x.device)
-            self._pos = 0
-        idx = self._order[self._pos : self._pos + self.batch_size]
-        self._pos += self.batch_size
-        idx = self.shard.rows(idx) if self.shard is not None else idx
+        idx = self._next_rows()
         x = self.x.index_select(0, idx).to(self.device, non_blocking=True)
         y = self.y.index_select(0, idx).to(self.device, non_blocking=True) if self.y is not None else None
         return x, y, idx.to(self.device, non_blocking=True)
 
 
-class CachedBatches:
+class CachedBatches(_ShuffledRows):
     """Endless shuffled batches of decoded uint8 images, viewed (cropped, flipped, normalized) on the
     device a whole batch at a time; crops and flips are drawn from the run's generator, so runs are
     reproducible and resume exactly. The uint8 storage moves to an accelerator once when it fits."""
@@ -276,30 +288,15 @@ class CachedBatches:
         shard: Shard | None = None,
     ) -> None:  # fmt: skip
         assert domain.cached is not None
-        self.data, self.generator, self.device, self.shard = domain.cached, generator, device, shard
-        self.batch_size = min(batch_size, len(self.data))
+        self.data, self.device = domain.cached, device
         if device.type != "cpu" and self.data.images.numel() < 2**33:
             self.data = self.data.to(device)  # the caller's dataset keeps its host storage
         self.y = torch.from_numpy(self.data.targets) if self.data.targets is not None else None
-        self._order = torch.empty(0, dtype=torch.long)
-        self._pos = 0
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"order": self._order, "pos": self._pos}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self._order, self._pos = state["order"].cpu(), int(state["pos"])
-
-    def __iter__(self) -> Iterator[StreamBatch]:
-        return self
+        super().__init__(len(self.data), batch_size, generator, torch.device("cpu"), shard)
 
     def __next__(self) -> StreamBatch:
-        if self._pos + self.batch_size > self._order.numel():
-            self._order, self._pos = torch.randperm(len(self.data), generator=self.generator), 0
-        idx = self._order[self._pos : self._pos + self.batch_size]
-        self._pos += self.batch_size
+        idx = self._next_rows()
         shard = (self.shard.rank, self.shard.world) if self.shard is not None else None
-        idx = self.shard.rows(idx) if self.shard is not None else idx
         pixels = self.data.pixels(idx).to(self.device, non_blocking=True)
         x = self.data.apply_view(pixels, self.generator, shard)
         y = self.y[idx].to(self.device, non_blocking=True) if self.y is not None else None
