@@ -23,8 +23,9 @@ TOLERANCE = 1e-5
 def make(name: str) -> nn.Module:
     torch.manual_seed(0)
     backbone = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 8), nn.ReLU())
-    if name == "dann":  # no BatchNorm: its statistics are per process, as under DDP
-        return DANN(backbone, 3, discriminator_hidden=(8,), discriminator_batch_norm=False)
+    if name == "dann":  # no BatchNorm (its statistics are per process, as under DDP), no dropout (masks
+        # are drawn per process, so they cannot equal one process's)
+        return DANN(backbone, 3, discriminator_hidden=(8,), discriminator_batch_norm=False, discriminator_dropout=0.0)
     return SourceOnly(backbone, 3)
 
 

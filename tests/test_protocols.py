@@ -243,6 +243,24 @@ def test_presets_build_the_cited_discriminators():
     assert [type(m).__name__ for m in tllib.discriminator.net][:3] == ["Linear", "BatchNorm1d", "ReLU"]
 
 
+def test_dann_default_discriminator_is_the_cdan_authors_discriminator():
+    """DANN's docstring: its default discriminator is that of the CDAN authors' code (the official preset)."""
+    default = methods.create("dann", nn.Linear(4, 4), num_classes=2)
+    official = methods.create("cdan", nn.Linear(4, 4), num_classes=2, preset="official")
+    for model in (default, official):
+        model.build(torch.randn(2, 4))
+
+    def layers(model):  # the input width differs (CDAN sees features x predictions)
+        return [(type(m).__name__, getattr(m, "out_features", None), getattr(m, "p", None))
+                for m in model.discriminator.net]  # fmt: skip
+
+    assert layers(default) == layers(official)
+    assert [p for _, _, p in layers(default) if p is not None] == [0.5, 0.5]
+    # CDAN's own default keeps the BatchNorm discriminator sized to the features
+    cdan = methods.create("cdan", nn.Linear(4, 4), num_classes=2)
+    assert cdan.discriminator_batch_norm and cdan.discriminator_hidden is None
+
+
 def test_unknown_preset_names_the_valid_ones():
     with pytest.raises(ValueError, match=r"has no preset 'paper'.*tllib"):
         methods.create("dan", nn.Linear(2, 2), num_classes=2, preset="paper")
