@@ -14,7 +14,7 @@ def test_library_example_runs(tmp_path, monkeypatch, capsys):
     exec(compile(code, "README.md", "exec"), namespace)
     assert (tmp_path / "dann.pt").exists()
     accuracy = float(capsys.readouterr().out.split("target accuracy")[1])
-    assert accuracy > 0.75
+    assert accuracy > 0.9  # adaptation pays off: SourceOnly with the same settings scores 0.833
     assert (namespace["same"].predict(namespace["xt"]) == namespace["y_hat"]).all()
 
 

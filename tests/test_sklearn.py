@@ -31,6 +31,11 @@ def test_scikit_learn_estimator_checks():
     check_estimator(clf, expected_failed_checks={"check_classifiers_classes": reason})
 
 
+def test_one_source_sample_is_refused_by_name():
+    with pytest.raises(ValueError, match="at least 2 labeled source samples; got 1 sample"):
+        DomainAdaptationClassifier("dann").fit(np.ones((1, 3)), np.array([0]))
+
+
 def test_sample_domain_and_masked_labels_are_the_same_and_target_labels_are_never_read(moons):
     X, y, domain, yt = moons
     clf = DomainAdaptationClassifier("dann", hidden=(32,), max_steps=200)
