@@ -96,7 +96,7 @@ class DomainAdaptationClassifier(ClassifierMixin, BaseEstimator):
         source, target = split_domains(X, y, sample_domain)
         if not source.any():
             raise ValueError("no source sample: fit needs labeled source rows (sample_domain > 0, or y != -1)")
-        if source.sum() < 2:  # one point in both domains: no batch statistics, and DANN's game diverges
+        if source.sum() < 2:  # one labeled point: nothing to generalize from (scikit-learn's 1-sample check)
             raise ValueError("fit needs at least 2 labeled source samples; got 1 sample")
         check_classification_targets(y[source])
         self.classes_, ys = np.unique(y[source], return_inverse=True)
