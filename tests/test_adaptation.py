@@ -152,7 +152,7 @@ def test_validation_does_not_change_how_the_model_trains():
             seed=3,
             select_by=select_by,
             select_every=10,
-            select_data=scored,
+            target_eval=scored,
             verbose=False,
         )
         final[select_by] = history.set_index("step")["total"]

@@ -146,7 +146,15 @@ def nan_method():
 def test_failing_run_is_recorded_and_others_complete(tmp_path, nan_method):
     suite = load_suite(str(write_suite(tmp_path, second=nan_method, second_hparams="")))
     counts = run_sweep(suite, tmp_path / "out", verbose=False)
-    assert counts == {"total": 4, "skipped": 0, "ok": 2, "failed": 2, "failed_before": 0}
+    assert counts == {
+        "total": 4,
+        "skipped": 0,
+        "ok": 2,
+        "failed": 2,
+        "failed_before": 0,
+        "stale": 0,
+        "stale_summary": "",
+    }
     report = write_report(tmp_path / "out", figures=False)
     failed = report.failed
     assert len(failed) == 2 and set(failed["failed_step"]) == {3}
@@ -163,7 +171,7 @@ def finished_sweep(tmp_path_factory):
 
 
 @pytest.mark.parametrize("mutation, message", [
-    (lambda s: "bogus = 1\n" + s, r"tiny.toml: bogus: unknown key; allowed: backbones, budgets, checkpoints, data_root, description"),
+    (lambda s: "bogus = 1\n" + s, r"tiny.toml: bogus: unknown key; allowed: backbones, budgets, checkpoints, data_root, defaults_tuned, description"),
     (lambda s: s.replace("[methods.dann]", "[methods.danny]"), r"methods.danny: unknown key; allowed: adabn, .*, dann, "),
     (lambda s: s.replace('benchmark = "moons"', 'benchmark = "moon"'), r"tasks\[0\].benchmark: unknown benchmark 'moon'; allowed: blobs-conditional"),
     (lambda s: s.replace('target = "rotated"', 'target = "upside"'), r"tasks\[0\].target: unknown moons domain 'upside'; allowed: rotated, source"),

@@ -68,7 +68,11 @@ def test_source_free_suite_trains_one_source_model_and_resumes(tmp_path):
     assert len(list((out / "source-models").glob("*.pt"))) == 1  # trained once, shared by the three runs
     assert sorted(r["source_model_cached"] for r in runs.values()) == [False, True, True]
     assert runs["shot"]["config"]["adaptation"] == "source-free"
-    assert runs["shot"]["config"]["source_train"] == {"steps": 120, "batch_size": 32, "lr": 0.05}
+    assert runs["shot"]["spec"]["source_train"] == {"steps": 120, "batch_size": 32, "lr": 0.05}
+    trained = runs["shot"]["config"]["source_train"]  # resolved: what trained the source model
+    assert {k: trained["train"][k] for k in ("steps", "batch_size", "lr", "optimizer")} == {
+        "steps": 120, "batch_size": 32, "lr": 0.05, "optimizer": "sgd"}  # fmt: skip
+    assert trained["hparams"]["bottleneck_dim"] == 8
     assert len(runs["shot"]["curve"]) == 3 and runs["source_only"]["curve"] == []
     assert "source-free: each method adapts the same cached source model" in result.stdout
 
@@ -129,12 +133,15 @@ def test_stream_batches_cover_the_target_once(tmp_path):
 def test_source_model_key_depends_on_what_trains_it_and_not_on_the_method(tmp_path):
     suite = load_suite(str(write(tmp_path, **SOURCE_FREE)))
     specs = expand(suite)
-    keys = {source_model_key(s.config()) for s in specs}
+    keys = {source_model_key(s.resolved()) for s in specs}
     assert len(specs) == 3 and len(keys) == 1
     assert len({s.run_id for s in specs}) == 3
-    other = specs[0].config() | {"source_train": {"steps": 121}}
-    assert source_model_key(other) not in keys
-    assert source_model_key(specs[0].config() | {"seed": 1}) not in keys
+    resolved = specs[0].resolved()
+    longer = {**resolved["source_train"], "train": {**resolved["source_train"]["train"], "steps": 121}}
+    assert source_model_key(resolved | {"source_train": longer}) not in keys
+    assert source_model_key(resolved | {"seed": 1}) not in keys
+    newer = {**resolved["revisions"], "library": resolved["revisions"]["library"] + 1}
+    assert source_model_key(resolved | {"revisions": newer}) not in keys  # the code changed: trained again
 
 
 @pytest.mark.parametrize(
@@ -176,13 +183,15 @@ def test_a_protocol_suite_needs_its_source_settings(tmp_path):
         load_suite(str(path))
 
 
-def test_uda_run_ids_are_unchanged_by_the_protocols():
-    """Records written before the protocols existed keep their ids (a resumed sweep skips them)."""
+def test_spec_ids_are_the_run_ids_records_had_before_0_2():
+    """A record written before run ids hashed the resolved configuration carries its spec's id, so a
+    sweep finds it (and reruns it as stale) instead of mixing it in."""
     runs = expand(load_suite("quick"))
     # the ids the quick suite's first and last runs had before (commit 0ef192d)
-    assert (runs[0].label, runs[0].run_id) == ("source_only | moons/source->rotated | seed 0", "de6d735569d60b30")
-    assert runs[-1].run_id == "8c6c2106798deb43"
-    assert "adaptation" not in runs[0].config()
+    assert (runs[0].label, runs[0].spec_id) == ("source_only | moons/source->rotated | seed 0", "de6d735569d60b30")
+    assert runs[-1].spec_id == "8c6c2106798deb43"
+    assert "adaptation" not in runs[0].config() and runs[0].resolved()["adaptation"] == "uda"
+    assert runs[0].run_id != runs[0].spec_id
 
 
 def test_the_source_model_does_not_depend_on_what_ran_before_in_the_process(tmp_path):
@@ -196,7 +205,7 @@ def test_the_source_model_does_not_depend_on_what_ran_before_in_the_process(tmp_
     for i, rng_use in enumerate((0, 1000)):
         torch.manual_seed(99)
         torch.rand(rng_use)  # a worker process that ran other things first
-        model, cached = source_model(spec.config(), task, tmp_path / f"cache{i}", torch.device("cpu"), False)
+        model, cached = source_model(spec.resolved(), task, tmp_path / f"cache{i}", torch.device("cpu"), False)
         assert not cached
         states.append(model.state_dict())
     for name, value in states[0].items():
@@ -211,11 +220,11 @@ def test_a_damaged_cached_source_model_is_trained_again(tmp_path):
     t = spec.task
     task = _load_task(t.benchmark, t.source, t.target, t.protocol, json.dumps(t.data), None, 0.0)
     folder = tmp_path / "cache"
-    first, _ = source_model(spec.config(), task, folder, torch.device("cpu"), False)
+    first, _ = source_model(spec.resolved(), task, folder, torch.device("cpu"), False)
     (path,) = folder.glob("*.pt")
     path.write_bytes(path.read_bytes()[:100])  # a disk that filled up, a copy cut short
     with pytest.warns(UserWarning, match="cannot be read.*training it again"):
-        again, cached = source_model(spec.config(), task, folder, torch.device("cpu"), False)
+        again, cached = source_model(spec.resolved(), task, folder, torch.device("cpu"), False)
     assert not cached
     for name, value in first.state_dict().items():
         assert torch.equal(value, again.state_dict()[name]), name

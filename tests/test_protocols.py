@@ -294,3 +294,41 @@ def test_suites_citing_tllib_use_its_script_settings_and_presets(name):
     for method in ("dann", "dan"):
         assert suite.methods[method] == {"preset": "tllib"}
     assert suite.methods["cdan"] == {"preset": "tllib", **cdan_options}
+
+
+# The source-free suites adapt with each method's authors' script for the dataset (see the methods'
+# docstrings for the repository, commit and lines): (method -> lr, weight decay, lr schedule, K).
+SOURCE_FREE_SCRIPTS = {
+    "office31-source-free": {"shot": (1e-2, 1e-3, "dann", None), "nrc": (1e-3, 1e-3, "dann", 2),
+                             "aad": (1e-3, 5e-4, "constant", 3)},
+    "officehome-source-free": {"shot": (1e-2, 1e-3, "dann", None), "nrc": (1e-3, 5e-4, "constant", 3),
+                               "aad": (1e-3, 5e-4, "constant", 3)},
+    "source-free": {"shot": (1e-2, 1e-3, "dann", None), "nrc": (1e-3, 1e-3, "dann", 5),
+                    "aad": (1e-3, 1e-3, "dann", 5)},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(SOURCE_FREE_SCRIPTS))
+def test_source_free_suites_adapt_with_the_authors_optimizers(name):
+    from adapt.bench import load_suite
+    from adapt.bench.runner import expand
+
+    runs = {r.method: r.resolved() for r in expand(load_suite(name)) if r.seed == 0}
+    for method, (lr, decay, schedule, k) in SOURCE_FREE_SCRIPTS[name].items():
+        train = runs[method]["train"]
+        assert (train["lr"], train["weight_decay"], train["lr_schedule"]) == (lr, decay, schedule), method
+        assert (train["backbone_lr_mult"], train["momentum"], train["nesterov"]) == (0.1, 0.9, True), method
+        assert runs[method]["hparams"].get("k") == k, method
+    source = runs["shot"]["source_train"]["train"]  # SHOT's image_source.py: weight decay 1e-3, Nesterov
+    if name != "source-free":
+        assert (source["weight_decay"], source["nesterov"], source["backbone_lr_mult"]) == (1e-3, True, 0.1)
+
+
+def test_every_shipped_suite_says_whether_defaults_were_tuned_on_it():
+    from adapt.bench.suite import available_suites, load_suite
+
+    for name, path in available_suites().items():
+        assert "defaults_tuned" in path.read_text(), name
+        suite = load_suite(name)
+        assert suite.defaults_tuned == (name in {"quick", "quick-search", "catalogue", "backends", "zoo-tune"}), name
+    assert load_suite("zoo-confirm").split == "confirmation" and not load_suite("zoo-confirm").defaults_tuned

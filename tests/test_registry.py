@@ -51,7 +51,7 @@ def stripes_benchmark():
 
     benchmark = register_benchmark(
         Benchmark("stripes", ("a", "b"), "transductive", "two stripes", (("a", "b"),), True, build,
-                  "generated", frozenset({"width"}))
+                  "generated", {"width": 1.0})
     )  # fmt: skip
     yield benchmark
     BENCHMARKS.remove("stripes")

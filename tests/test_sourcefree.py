@@ -1,6 +1,7 @@
 """Source-free adaptation: SHOT's clustering against a transcription of the authors' obtain_label, its
 loss, the API (from_source on our models and on plain modules), and that no source data can reach it."""
 
+import copy
 import inspect
 
 import numpy as np
@@ -10,7 +11,7 @@ import torch.nn.functional as F
 from scipy.spatial.distance import cdist
 from torch import nn
 
-from adapt import SourceOnly
+from adapt import DANN, FineTune, SourceOnly
 from adapt.errors import InputError
 from adapt.losses.clustering import cosine_cluster_labels
 from adapt.methods import Adapter
@@ -19,7 +20,8 @@ from adapt.sourcefree import NRC, SHOT, SHOTIM, SOURCE_FREE_METHODS, AaD, split_
 
 
 def official_obtain_label(features: torch.Tensor, logits: torch.Tensor, threshold: int = 0) -> np.ndarray:
-    """Transcription of SHOT's obtain_label (tim-learn/SHOT, image_target.py), after the forward passes."""
+    """Transcription of ``obtain_label`` (tim-learn/SHOT at commit f7d555a, ``object/image_target.py``
+    lines 242-298), after its forward passes over the test loader (the evaluation view)."""
     all_output = nn.Softmax(dim=1)(logits)
     _, predict = torch.max(all_output, 1)
     all_fea = torch.cat((features, torch.ones(features.size(0), 1)), 1)
@@ -113,7 +115,7 @@ def test_shot_beats_the_source_model_and_leaves_it_and_its_classifier_alone(sour
         history = adapted.fit(xt, steps=200, lr=0.01, seed=0, verbose=False)
         assert adapted.score(xt, yt) > baseline + 0.1, cls.__name__
         frozen = torch.equal(adapted.classifier.weight, source_model.classifier.weight)
-        assert frozen == (cls is not NRC), cls.__name__  # SHOT's frozen hypothesis; NRC trains its classifier
+        assert frozen == (cls in (SHOT, SHOTIM)), cls.__name__  # SHOT's frozen hypothesis; NRC and AaD train it
         assert ("pseudo_label" in history) == (cls is SHOT)
         if cls is NRC:  # its objective falls
             assert history["total"].iloc[-5:].mean() < history["total"].iloc[:5].mean()
@@ -177,34 +179,158 @@ def test_shot_saves_loads_and_resumes_its_pseudo_labels(source_model, tmp_path):
         assert torch.equal(a, b), name
 
 
-def test_aad_terms_are_the_papers_attraction_and_dispersion(source_model):
+def official_aad_loss(softmax_out, features_test, fea_bank, score_bank, tar_idx, K, alpha):
+    """Transcription of AaD's loss (Albert0147/AaD_SFDA at commit cb5567c, ``tar_adaptation.py`` lines
+    315-348): the banks take the batch, then attraction to the K nearest (``F.kl_div`` on probabilities)
+    and dispersion from the rest of the batch, weighted by ``alpha`` (line 302). Returns the loss and the
+    constant their ``kl_div`` form adds (the neighbours' sum of s log s)."""
+    with torch.no_grad():
+        output_f_norm = F.normalize(features_test)
+        output_f_ = output_f_norm.cpu().detach().clone()
+        fea_bank[tar_idx] = output_f_.detach().clone().cpu()
+        score_bank[tar_idx] = softmax_out.detach().clone()
+        distance = output_f_ @ fea_bank.T
+        _, idx_near = torch.topk(distance, dim=-1, largest=True, k=K + 1)
+        idx_near = idx_near[:, 1:]  # batch x K
+        score_near = score_bank[idx_near]  # batch x K x C
+    softmax_out_un = softmax_out.unsqueeze(1).expand(-1, K, -1)  # batch x K x C
+    loss = torch.mean((F.kl_div(softmax_out_un, score_near, reduction="none").sum(-1)).sum(1))
+    mask = torch.ones((softmax_out.shape[0], softmax_out.shape[0]))
+    diag_num = torch.diag(mask)
+    mask_diag = torch.diag_embed(diag_num)
+    mask = mask - mask_diag
+    copy = softmax_out.T
+    dot_neg = softmax_out @ copy  # batch x batch
+    dot_neg = (dot_neg * mask).sum(-1)  # batch
+    neg_pred = torch.mean(dot_neg)
+    loss += neg_pred * alpha
+    constant = (score_near * torch.log(score_near)).sum(-1).sum(1).mean()
+    return loss, constant
+
+
+@pytest.mark.parametrize("progress", [0.0, 0.5])
+def test_aad_loss_matches_the_authors_code_up_to_its_constant(source_model, progress):
     from adapt.batch import Batch
 
     _, _, xt, _ = shifted_blobs(0)
-    aad = AaD.from_source(source_model, k=2)
+    aad = AaD.from_source(source_model)  # the defaults of their main script: K = 5, alpha = 1, beta = 5
     aad.prepare_target(len(xt))
     g = torch.Generator().manual_seed(0)
-    aad.memory.predictions = torch.rand(len(xt), 4, generator=g).softmax(1)
-    index = torch.arange(10, 26)
-    stored = aad.memory.predictions.clone()
-    terms = aad.loss(Batch(xt[:0], torch.empty(0, dtype=torch.long), xt[index], target_index=index), 0.5)
+    aad.memory.features = F.normalize(torch.randn(len(xt), 16, generator=g), dim=1)
+    aad.memory.predictions = (3 * torch.rand(len(xt), 4, generator=g)).softmax(1)
+    fea_bank, score_bank = aad.memory.features.clone(), aad.memory.predictions.clone()
+    index = torch.arange(10, 42)
+    terms = aad.loss(Batch(xt[:0], torch.empty(0, dtype=torch.long), xt[index], target_index=index), progress)
+    ours = sum(terms.values())
+    features = aad.embed(xt[index])
+    softmax_out = aad.classifier(features).softmax(1)
+    alpha = (1 + 10 * progress) ** (-5.0) * 1.0  # their line 302: (1 + 10 iter/max)^(-beta) * alpha
+    official, constant = official_aad_loss(softmax_out, features, fea_bank, score_bank, index, 5, alpha)
+    assert float(ours.detach()) == pytest.approx(float((official - constant).detach()), rel=1e-5, abs=1e-6)
+    params = [q for q in aad.parameters() if q.requires_grad]
+    for a, b in zip(torch.autograd.grad(ours, params), torch.autograd.grad(official, params)):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+def official_aad_office31(feature_layers, bottleneck, oldC, target_x, batches, K=3, beta=1.0, lr=1e-3):
+    """Transcription of ``office-home/office31_tar.py`` (Albert0147/AaD_SFDA at commit cb5567c) with
+    ``office31_tar.sh``'s ``--K 3 --beta 1``: the optimizer (lines 237-247: the feature layers at 0.1x,
+    bottleneck, BatchNorm and classifier at 1x, Nesterov momentum 0.9, weight decay 5e-4, no lr schedule,
+    its call being commented out at line 307), the banks filled by one pass in eval mode (lines 250-272)
+    and the loop (lines 282-357). ``batches``: the target indices of each step, the engine's, so that both
+    see the same batches; their ``netF`` is our backbone followed by our bottleneck."""
+
+    def netF(x):
+        return bottleneck(feature_layers(x))
+
+    optimizer = torch.optim.SGD(
+        [
+            {"params": feature_layers.parameters(), "lr": lr * 0.1},
+            {"params": bottleneck.parameters(), "lr": lr * 1},
+            {"params": oldC.parameters(), "lr": lr * 1},
+        ],
+        momentum=0.9,
+        weight_decay=5e-4,
+        nesterov=True,
+    )
+    for m in (feature_layers, bottleneck, oldC):
+        m.eval()
     with torch.no_grad():
-        features = F.normalize(aad.embed(xt[index]), dim=1)
-        p = aad.classifier(aad.embed(xt[index])).softmax(1)
-        bank = aad.memory.features  # already holds this batch's features, as in the authors' code
-        similarity = features @ bank.t()
-        similarity[torch.arange(16), index] = -float("inf")
-        near = similarity.topk(2, dim=1).indices
-        stored[index] = p  # the batch's own rows were refreshed before the lookup
-        attraction = -sum(float(p[i] @ stored[j]) for i in range(16) for j in near[i]) / 16
-        dispersion = sum(float(p[i] @ p[m]) for i in range(16) for m in range(16) if m != i) / 16
-    assert float(terms["attraction"].detach()) == pytest.approx(attraction, rel=1e-5)
-    assert float(terms["dispersion"].detach()) == pytest.approx(dispersion * (1 + 5) ** -0.75, rel=1e-5)
+        output = netF(target_x)
+        fea_bank = F.normalize(output).detach().clone()
+        score_bank = nn.Softmax(-1)(oldC(output)).detach().clone()
+    for m in (feature_layers, bottleneck, oldC):
+        m.train()
+    max_iter = len(batches)
+    for iter_num, tar_idx in enumerate(batches):
+        alpha = (1 + 10 * iter_num / max_iter) ** (-beta) * 1
+        features_test = netF(target_x[tar_idx])
+        softmax_out = nn.Softmax(dim=1)(oldC(features_test))
+        loss, _ = official_aad_loss(softmax_out, features_test, fea_bank, score_bank, tar_idx, K, alpha)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+
+def test_aad_office31_preset_trains_as_the_authors_script(source_model, monkeypatch):
+    """Three steps of ``AaD.from_source(model, preset="office31").fit(target)`` end with the weights the
+    authors' Office-31 loop gives from the same source model and batches: the classifier trains too."""
+    _, _, xt, _ = shifted_blobs(0)
+    seen = []
+    original = AaD.loss
+    monkeypatch.setattr(AaD, "loss", lambda self, batch, p: seen.append(batch.target_index.clone()) or original(
+        self, batch, p))  # fmt: skip
+    ours = AaD.from_source(source_model, preset="office31")
+    theirs = copy.deepcopy(source_model)
+    ours.fit(xt, steps=3, batch_size=32, seed=0, verbose=False)
+    official_aad_office31(theirs.backbone, theirs.bottleneck, theirs.classifier, xt, seen)
+    for name, value in theirs.state_dict().items():
+        torch.testing.assert_close(ours.state_dict()[name], value, rtol=1e-5, atol=1e-6, msg=name)
+    assert not torch.equal(ours.classifier.weight, source_model.classifier.weight)
+
+
+def test_shot_clusters_the_evaluation_view_of_the_target(source_model):
+    """Their ``obtain_label`` reads the test loader: SHOT's pseudo-labels come from ``target_eval``, not
+    from the (augmented) training view."""
+    _, _, xt, _ = shifted_blobs(0)
+    g = torch.Generator().manual_seed(1)
+    augmented = xt + 3 * torch.randn(xt.shape, generator=g)  # a training view far from the evaluation one
+    shot = SHOT.from_source(source_model)
+    shot.fit(augmented, target_eval=xt, steps=1, batch_size=32, seed=0, verbose=False)
+    features = source_model.features(xt)
+    logits = source_model.classifier(source_model.bottleneck.eval()(source_model.backbone(xt))).detach()
+    expected = official_obtain_label(features, logits)
+    assert np.array_equal(shot.pseudo_labels.numpy(), expected)
+    on_training_view = official_obtain_label(source_model.features(augmented), source_model.predict_logits(augmented))
+    assert not np.array_equal(expected, on_training_view)  # the test can tell the two views apart
+
+
+def test_every_fit_takes_an_evaluation_view_for_its_validators(source_model):
+    """``target_eval`` reaches the selection validator (and the methods) in every fit: a UDA method's,
+    a source-free method's and FineTune's."""
+    xs, ys, xt, yt = shifted_blobs(0)
+    labeled = (xt[:16], yt[:16])
+    views = []
+
+    class Spy:
+        every = 1
+
+        def __call__(self, step, model):
+            views.append(model.target_eval_)
+
+    DANN(MLP(5, (8,)), 4).fit((xs, ys), xt[:50], target_eval=xt, steps=1, callbacks=[Spy()], verbose=False)
+    SHOT.from_source(source_model).fit(xt[:50], target_eval=xt, steps=1, callbacks=[Spy()], verbose=False)
+    FineTune.from_source(source_model).fit(target_labeled=labeled, target_eval=xt, steps=1, callbacks=[Spy()],
+                                           verbose=False, select_by="entropy")  # fmt: skip
+    assert len(views) == 3 and all(v is xt for v in views)
+    with pytest.warns(DeprecationWarning, match="select_data.*target_eval"):
+        DANN(MLP(5, (8,)), 4).fit((xs, ys), xt, select_data=xt, steps=1, verbose=False)
 
 
 def official_nrc_loss(softmax_out, fea_bank, score_bank, tar_idx, K, KK):
-    """Transcription of the NRC authors' train_tar.py loss (Yang et al., NeurIPS 2021; banks already updated
-    with the batch). Their F.kl_div takes probabilities as its input, so each term is sum s log s - s.p."""
+    """Transcription of NRC's loss (Albert0147/NRC_SFDA at commit e5e3bfa, ``train_tar.py`` lines 248-309;
+    the banks already updated with the batch, lines 246-247). Their ``F.kl_div`` takes probabilities as
+    its input, so each term is sum s log s - s.p: the constant is returned apart."""
     with torch.no_grad():
         output_f_ = fea_bank[tar_idx]
         distance = output_f_ @ fea_bank.T
@@ -274,3 +400,24 @@ def test_nrc_and_aad_fill_their_memory_from_the_target_before_the_first_step(sou
         monkeypatch.setattr(cls, "fill_memory", lambda self, memory, calls=calls: calls.append(len(memory)))
         cls.from_source(source_model).fit(xt, steps=3, batch_size=32, seed=0, verbose=False)
         assert calls == [len(xt)], cls.__name__  # once, before the first step
+
+
+@pytest.mark.parametrize("progress, k, m", [(0.4, 3, 2), (0.6, 5, 4)])
+def test_nrc_officehome_preset_switches_its_neighbourhoods_half_way(source_model, progress, k, m):
+    """``office-home/train_tar.py`` (Albert0147/NRC_SFDA at e5e3bfa, lines 222-226) with ``train_tar_oh.sh``:
+    K = 3, KK = 2 until half the run, then K = 5, KK = 4."""
+    from adapt.batch import Batch
+
+    _, _, xt, _ = shifted_blobs(0)
+    nrc = NRC.from_source(source_model, preset="officehome")
+    nrc.prepare_target(len(xt))
+    g = torch.Generator().manual_seed(0)
+    nrc.memory.features = F.normalize(torch.randn(len(xt), 16, generator=g), dim=1)
+    nrc.memory.predictions = (3 * torch.rand(len(xt), 4, generator=g)).softmax(1)
+    index = torch.arange(40, 72)
+    ours = sum(nrc.loss(Batch(xt[:0], torch.empty(0, dtype=torch.long), xt[index], target_index=index),
+                        progress).values())  # fmt: skip
+    p = nrc.classifier(nrc.embed(xt[index])).softmax(1)
+    official, constant = official_nrc_loss(p, nrc.memory.features, nrc.memory.predictions, index, k, m)
+    assert float(ours.detach()) == pytest.approx(float((official - constant).detach()), rel=1e-5, abs=1e-6)
+    assert nrc.fit_preset_ == {**NRC.fit_defaults, "weight_decay": 5e-4, "lr_schedule": "constant"}

@@ -49,6 +49,29 @@ def test_training_time_study_excludes_its_probes_from_the_clock(tmp_path):
     assert (out / "training_time.png").exists()
 
 
+def test_training_time_curve_leaves_out_the_probes_own_time(tmp_path, monkeypatch):
+    """A probe that takes half a second must not appear in the curve's training seconds."""
+    import time
+
+    from adapt.bench import studies
+
+    original = studies.AccuracyProbe.__call__
+
+    def slow(self, step, model):
+        start = time.perf_counter()
+        original(self, step, model)
+        time.sleep(0.5)
+        self.probe_seconds[-1] = time.perf_counter() - start
+
+    monkeypatch.setattr(studies.AccuracyProbe, "__call__", slow)
+    settings = studies.StudySettings(tasks=["moons:source:rotated"], seeds=1, steps=50, finetune_steps=50,
+                                     backbone={"kind": "mlp"}, eval_every=25, device="cpu")  # fmt: skip
+    study = studies.Study("training-time", tmp_path, settings, verbose=False)
+    curve = studies._training_time_run(study, "moons:source:rotated", "scratch", 0)["curve"]
+    assert [p["step"] for p in curve] == [25, 50]
+    assert 0 < curve[1]["seconds"] - curve[0]["seconds"] < 0.4  # 25 steps of a tiny MLP, not the probe's 0.5 s
+
+
 def test_labels_needed_on_hand_made_means():
     rows = [("target_only", "1", 2, 40.0), ("target_only", "5", 10, 70.0), ("target_only", "all", 200, 80.0),
             ("finetune", "0", 0, 60.0), ("finetune", "1", 2, 78.5), ("finetune", "5", 10, 79.0),

@@ -10,7 +10,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from adapt.errors import InputError
-from adapt.testtime import EATA, TENT, TEST_TIME_METHODS, BNAdapt, evaluate_batches, evaluate_stream
+from adapt.testtime import (
+    EATA,
+    TENT,
+    TEST_TIME_METHODS,
+    BNAdapt,
+    create,
+    evaluate_batches,
+    evaluate_stream,
+    resolve_hyperparameters,
+)
 
 
 def bn_net(seed: int = 0) -> nn.Module:
@@ -49,7 +58,8 @@ def target_stream(n: int = 600, seed: int = 2) -> tuple[torch.Tensor, torch.Tens
 
 
 def official_tent_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor) -> torch.Tensor:
-    """Transcription of tent.py's forward_and_adapt (DequanWang/tent): forward, entropy, backward, step."""
+    """Transcription of ``forward_and_adapt`` and ``softmax_entropy`` (DequanWang/tent at commit e9e926a,
+    ``tent.py`` lines 42-61): forward, mean entropy, backward, step, zero_grad."""
     outputs = model(x)
     loss = -(outputs.softmax(1) * outputs.log_softmax(1)).sum(1).mean(0)
     loss.backward()
@@ -58,32 +68,106 @@ def official_tent_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: to
     return outputs
 
 
-def official_tent_setup(model: nn.Module) -> tuple[nn.Module, torch.optim.Optimizer]:
-    """Transcription of tent.configure_model / collect_params and the CIFAR-10-C optimizer (Adam, 1e-3)."""
+def official_tent_setup(model: nn.Module, optimizer: str = "adam") -> tuple[nn.Module, torch.optim.Optimizer]:
+    """Transcription of ``configure_model`` and ``collect_params`` (DequanWang/tent at e9e926a, ``tent.py``
+    lines 64-80 and 96-110: ``nn.BatchNorm2d`` layers only) and of the optimizers: ``cifar10c.py``'s
+    ``setup_optimizer`` with ``cfgs/tent.yaml`` (Adam, lr 1e-3, beta 0.9, no weight decay), or
+    (``optimizer="sgd"``) EATA's ``main.py`` lines 137-139 (mr-eggplant/EATA at f739b36: SGD, lr 2.5e-4,
+    momentum 0.9; its ``eata.configure_model``/``collect_params`` are the same as TENT's)."""
     model = copy.deepcopy(model)
     model.train()
     model.requires_grad_(False)
-    params = []
     for m in model.modules():
-        if isinstance(m, nn.BatchNorm1d):
+        if isinstance(m, nn.BatchNorm2d):
             m.requires_grad_(True)
             m.track_running_stats = False
             m.running_mean = None
             m.running_var = None
-            params += [m.weight, m.bias]
+    params = []
+    for nm, m in model.named_modules():  # noqa: B007 (their loop, names unused here)
+        if isinstance(m, nn.BatchNorm2d):
+            for np_, p in m.named_parameters():
+                if np_ in ["weight", "bias"]:
+                    params.append(p)
+    if optimizer == "sgd":
+        return model, torch.optim.SGD(params, 0.00025, momentum=0.9)
     return model, torch.optim.Adam(params, lr=1e-3, betas=(0.9, 0.999), weight_decay=0.0)
 
 
+def cnn_net(seed: int = 0) -> nn.Module:
+    """A small CNN with BatchNorm2d layers and a BatchNorm1d bottleneck, as our ConvNet + bottleneck."""
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Conv2d(4, 4, 3, stride=2),
+                         nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 3 * 3, 8), nn.BatchNorm1d(8),
+                         nn.ReLU(), nn.Linear(8, 3))  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def cnn_model() -> nn.Module:
+    """The CNN trained a little on random images (plain loop), so that its predictions are not uniform."""
+    model = cnn_net()
+    g = torch.Generator().manual_seed(3)
+    x, y = torch.randn(192, 1, 7, 7, generator=g), torch.arange(192) % 3
+    x[:, :, :3] += y.view(-1, 1, 1, 1).float()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    for _ in range(60):
+        optimizer.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        optimizer.step()
+    return model.eval()
+
+
+def cnn_stream() -> torch.Tensor:
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(256, 1, 7, 7, generator=g) * 1.5 + 0.5
+    x[:, :, :3] += (torch.arange(256) % 3).view(-1, 1, 1, 1).float()
+    return x
+
+
 def test_tent_matches_the_authors_forward_and_adapt(source_model):
+    # an MLP's BatchNorm1d layers: the authors' code adapts nothing there; their loop on our layer choice
     x, _ = target_stream()
     tent = TENT(source_model)
-    reference, optimizer = official_tent_setup(source_model)
+    reference = copy.deepcopy(source_model).train().requires_grad_(False)
+    layers = [m for m in reference.modules() if isinstance(m, nn.BatchNorm1d)]
+    for m in layers:
+        m.requires_grad_(True)
+        m.track_running_stats, m.running_mean, m.running_var = False, None, None
+    optimizer = torch.optim.Adam([p for m in layers for p in (m.weight, m.bias)], lr=1e-3, betas=(0.9, 0.999))
     for batch in x.split(64):
         ours = tent.predict_logits(batch)
         theirs = official_tent_step(reference, optimizer, batch).detach()
         torch.testing.assert_close(ours, theirs)
     for (name, a), (_, b) in zip(tent.model.state_dict().items(), reference.state_dict().items()):
         torch.testing.assert_close(a, b, msg=name)
+
+
+def test_tent_official_preset_is_the_authors_code_on_a_cnn(cnn_model):
+    x = cnn_stream()
+    tent = create("tent", cnn_model, preset="official")
+    reference, optimizer = official_tent_setup(cnn_model)
+    for batch in x.split(64):
+        torch.testing.assert_close(tent.predict_logits(batch), official_tent_step(reference, optimizer, batch).detach())
+    for (name, a), (_, b) in zip(tent.model.state_dict().items(), reference.state_dict().items()):
+        torch.testing.assert_close(a, b, msg=name)
+
+
+def test_tent_default_differs_from_the_authors_on_batchnorm1d_layers(cnn_model):
+    """The library adapts the BatchNorm1d bottleneck too (the authors' code leaves its scale and shift as
+    trained): the difference a default TENT shows against their code, and only there."""
+    first, second = cnn_stream()[:128].split(64)
+    tent = TENT(cnn_model)
+    reference, optimizer = official_tent_setup(cnn_model)
+    # both normalize the first batch by its own statistics (train mode), so they agree on it ...
+    torch.testing.assert_close(tent.predict_logits(first), official_tent_step(reference, optimizer, first).detach())
+    # ... and not after one step, which moved the BatchNorm1d's affine parameters in ours only
+    assert not torch.allclose(tent.predict_logits(second), official_tent_step(reference, optimizer, second).detach(),
+                              atol=1e-4)  # fmt: skip
+    source, ours, theirs = cnn_model.state_dict(), tent.model.state_dict(), reference.state_dict()
+    for key in ("8.weight", "8.bias"):
+        assert torch.equal(theirs[key], source[key]) and not torch.equal(ours[key], source[key]), key
+    with pytest.raises(InputError, match=r"batch_norm='2d'.*has none"):
+        TENT(bn_net(), batch_norm="2d")
 
 
 def test_tent_changes_only_batch_norm_affine_parameters_of_its_copy(source_model):
@@ -161,7 +245,8 @@ def test_registry_and_bad_inputs(source_model):
 
 
 def official_eata_step(x, model, optimizer, fishers, e_margin, current_model_probs, fisher_alpha, d_margin):
-    """Transcription of eata.py's forward_and_adapt_eata and update_model_probs (mr-eggplant/EATA)."""
+    """Transcription of ``forward_and_adapt_eata``, ``softmax_entropy`` and ``update_model_probs``
+    (mr-eggplant/EATA at commit f739b36, ``eata.py`` lines 72-144)."""
 
     def update_model_probs(current, new_probs):
         if current is None:
@@ -201,7 +286,8 @@ def official_eata_step(x, model, optimizer, fishers, e_margin, current_model_pro
 
 
 def official_fishers(model, batches):
-    """Transcription of EATA's main.py Fisher estimate: CE on the model's own predictions, squared gradients."""
+    """Transcription of the Fisher estimate in ``main.py`` (mr-eggplant/EATA at f739b36, lines 148-172): the
+    cross-entropy with the model's own predictions, squared gradients averaged over the batches."""
     fishers = {}
     for iter_, images in enumerate(batches, start=1):
         outputs = model(images)
@@ -220,14 +306,15 @@ def official_fishers(model, batches):
 
 
 @pytest.mark.parametrize("with_fisher", [False, True])
-def test_eata_matches_the_authors_forward_and_adapt(source_model, with_fisher):
-    x, _ = target_stream()
-    fisher_data = blobs(128, 5)[0] if with_fisher else None
-    eata = EATA(source_model, fisher_data=fisher_data, redundancy_margin=0.5)
-    reference, optimizer = official_tent_setup(source_model)
+def test_eata_official_preset_matches_the_authors_forward_and_adapt(cnn_model, with_fisher):
+    x = cnn_stream()
+    g = torch.Generator().manual_seed(5)
+    fisher_data = torch.randn(128, 1, 7, 7, generator=g) if with_fisher else None
+    eata = create("eata", cnn_model, preset="official", fisher_data=fisher_data, redundancy_margin=0.5)
+    reference, optimizer = official_tent_setup(cnn_model, optimizer="sgd")
     fishers = official_fishers(reference, list(fisher_data.split(64))) if with_fisher else None
     probs, kept = None, []
-    for batch in x.split(64):
+    for batch in x.split(32):
         ours = eata.predict_logits(batch)
         theirs, probs = official_eata_step(batch, reference, optimizer, fishers, 0.4 * np.log(3), probs, 2000.0, 0.5)
         torch.testing.assert_close(ours, theirs.detach())
@@ -237,13 +324,24 @@ def test_eata_matches_the_authors_forward_and_adapt(source_model, with_fisher):
         torch.testing.assert_close(a, b, msg=name)
     assert 0 < kept[-1] < len(x)  # the filters both kept and dropped samples
     if with_fisher:
-        assert set(eata.fishers) == {"1.weight", "1.bias", "4.weight", "4.bias"}
+        assert set(eata.fishers) == {"1.weight", "1.bias", "4.weight", "4.bias"}  # the BatchNorm2d layers
+
+
+def test_eata_uses_the_authors_optimizer_and_says_where_it_differs():
+    eata = EATA(bn_net())
+    assert isinstance(eata.optimizer, torch.optim.SGD)
+    group = eata.optimizer.param_groups[0]
+    assert (group["lr"], group["momentum"], group["nesterov"], group["weight_decay"]) == (2.5e-4, 0.9, False, 0)
+    assert EATA.hyperparameter_defaults()["redundancy_margin"] == 0.4  # theirs 0.05: the preset's
+    assert resolve_hyperparameters("eata", {"preset": "official"})["redundancy_margin"] == 0.05
+    with pytest.raises(ValueError, match="no preset 'paper'; its presets: official"):
+        create("eata", bn_net(), preset="paper")
 
 
 def test_eata_adapts_on_a_shift_and_says_what_is_wrong(source_model):
     x, y = target_stream()
     unadapted = float((source_model(x).argmax(1) == y).float().mean())
-    result = evaluate_stream(EATA(source_model), x, y, batch_size=64)
+    result = evaluate_stream(EATA(source_model, lr=1e-3, optimizer="adam"), x, y, batch_size=64)
     assert result["online_accuracy"] > unadapted + 0.3
     assert TEST_TIME_METHODS.get("eata") is EATA
     with pytest.raises(ValueError, match="entropy_margin"):

@@ -1,7 +1,8 @@
 """Backbones named in suite files: ``[backbones.<name>] kind = "<kind>"`` plus that kind's options.
 
-A kind is registered with :func:`register_backbone`, which declares the options a suite may set; the
-suite loader rejects any other key before anything runs.
+A kind is registered with :func:`register_backbone`, which declares the options a suite may set and
+their defaults; the suite loader rejects any other key before anything runs, and a run's identity hashes
+the options with the defaults filled in (:func:`resolve_backbone`).
 """
 
 from __future__ import annotations
@@ -24,35 +25,40 @@ BackboneBuilder = Callable[[dict[str, Any], tuple[int, ...]], nn.Module]
 
 @dataclass(frozen=True)
 class BackboneKind:
-    """How to build one kind of backbone, and the suite options it accepts."""
+    """How to build one kind of backbone, the suite options it accepts and their defaults; ``revision``
+    moves when the network ``build`` makes changes for the same options."""
 
     build: BackboneBuilder
-    options: frozenset[str]
+    defaults: dict[str, Any]
+    revision: int = 1
+
+    @property
+    def options(self) -> frozenset[str]:
+        return frozenset(self.defaults)
 
 
 BACKBONES: Registry[BackboneKind] = Registry("backbone kind")
 
 
-def register_backbone(kind: str, *options: str) -> Callable[[BackboneBuilder], BackboneBuilder]:
-    """Decorator: register ``build(options, input_shape)`` as backbone ``kind`` with its allowed options."""
+def register_backbone(kind: str, **defaults: Any) -> Callable[[BackboneBuilder], BackboneBuilder]:
+    """Decorator: register ``build(options, input_shape)`` as backbone ``kind``; its keyword arguments
+    are the options a suite may set, with their defaults (``build`` receives every option, filled in)."""
 
     def decorate(build: BackboneBuilder) -> BackboneBuilder:
-        BACKBONES.add(kind, BackboneKind(build, frozenset(options)))
+        BACKBONES.add(kind, BackboneKind(build, dict(defaults)))
         return build
 
     return decorate
 
 
-@register_backbone("mlp", "hidden", "activation")
+@register_backbone("mlp", hidden=[64], activation="relu")
 def _mlp(options: dict[str, Any], input_shape: tuple[int, ...]) -> nn.Module:
-    activation = ACTIVATIONS[options.get("activation", "relu")]
-    return MLP(int(np.prod(input_shape)), tuple(options.get("hidden", (64,))), activation)
+    return MLP(int(np.prod(input_shape)), tuple(options["hidden"]), ACTIVATIONS[options["activation"]])
 
 
-@register_backbone("convnet", "channels", "out_features")
+@register_backbone("convnet", channels=[16, 32], out_features=64)
 def _convnet(options: dict[str, Any], input_shape: tuple[int, ...]) -> nn.Module:
-    channels = tuple(options.get("channels", (16, 32)))
-    return ConvNet(input_shape[0], channels, options.get("out_features", 64), input_size=input_shape[-1])
+    return ConvNet(input_shape[0], tuple(options["channels"]), options["out_features"], input_size=input_shape[-1])
 
 
 @register_backbone("lenet")
@@ -67,20 +73,26 @@ def _dtn(options: dict[str, Any], input_shape: tuple[int, ...]) -> nn.Module:
 
 def _resnet(arch: str) -> BackboneBuilder:
     def build(options: dict[str, Any], input_shape: tuple[int, ...]) -> nn.Module:
-        return ResNetFeatures(arch, options.get("weights"))
+        return ResNetFeatures(arch, options["weights"])
 
     return build
 
 
 for _arch in ("resnet18", "resnet34", "resnet50", "resnet101"):
-    register_backbone(_arch, "weights")(_resnet(_arch))
+    register_backbone(_arch, weights=None)(_resnet(_arch))
 
 
-def build_backbone(spec: dict[str, Any], input_shape: tuple[int, ...]) -> nn.Module:
-    """Build the backbone described by a suite's ``{kind = ..., ...}`` table for inputs of ``input_shape``."""
+def resolve_backbone(spec: dict[str, Any]) -> dict[str, Any]:
+    """A suite's ``{kind = ..., ...}`` table with every option of its kind, defaults filled in."""
     kind = BACKBONES.get(spec["kind"])
     options = {k: v for k, v in spec.items() if k != "kind"}
     unknown = sorted(set(options) - kind.options)
     if unknown:
         raise ValueError(f"unknown option(s) {', '.join(unknown)} for backbone kind {spec['kind']!r}")
-    return kind.build(options, input_shape)
+    return {"kind": BACKBONES.canonical(spec["kind"]), **kind.defaults, **options}
+
+
+def build_backbone(spec: dict[str, Any], input_shape: tuple[int, ...]) -> nn.Module:
+    """Build the backbone described by a suite's ``{kind = ..., ...}`` table for inputs of ``input_shape``."""
+    resolved = resolve_backbone(spec)
+    return BACKBONES.get(spec["kind"]).build({k: v for k, v in resolved.items() if k != "kind"}, input_shape)

@@ -117,6 +117,9 @@ def _add_run(sub: Any) -> None:
     )
     run.add_argument("--download", action="store_true", help="fetch missing datasets first (checksums verified)")
     run.add_argument("--retry-failed", action="store_true", help="rerun runs whose record says 'failed'")
+    run.add_argument("--keep-stale", action="store_true",
+                     help="keep records made with other defaults or code (stale) instead of rerunning them; the "
+                     "report marks them")  # fmt: skip
     run.add_argument("--checkpoint-seconds", type=float, default=60.0,
                      help="save each run's training state this often; a killed run resumes from it (default 60; "
                      "0: off)")  # fmt: skip
@@ -186,7 +189,11 @@ def cmd_run(args: argparse.Namespace) -> int:
                        args.retry_failed, verbose=False if args.quiet else None,
                        checkpoint_every=args.checkpoint_every, checkpoint_seconds=args.checkpoint_seconds,
                        executor=executor, download=args.download,
-                       loggers=tuple(n for n in args.loggers.split(",") if n))  # fmt: skip
+                       loggers=tuple(n for n in args.loggers.split(",") if n), keep_stale=args.keep_stale)  # fmt: skip
+    if counts["stale"]:
+        what = ("kept (--keep-stale), not rerun; the report marks them" if args.keep_stale else
+                "rerun; the old records are in runs/stale/")  # fmt: skip
+        print(f"{counts['stale_summary']}\n  {what}")
     print(f"suite {suite.name}: {counts['total']} runs, {counts['skipped']} already done, "
           f"{counts['ok']} finished now, {counts['failed']} failed")  # fmt: skip
     if counts["failed_before"]:

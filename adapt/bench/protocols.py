@@ -2,7 +2,8 @@
 
 ``source-free``: a source model is trained once per task and seed (SourceOnly on the labeled source,
 the suite's ``[source]`` settings), saved under ``<out>/source-models/<hash>.pt`` keyed by everything
-that determines it, and every source-free method of the suite adapts a copy with the target alone
+that determines it (resolved as a run's identity is: defaults and revisions included), and every
+source-free method of the suite adapts a copy with the target alone
 (``Method.from_source(model).fit(target)``). The ``source_only`` entry scores that model unadapted.
 
 ``online``: the same cached source model is wrapped by a test-time method, and the labeled target
@@ -15,8 +16,6 @@ Target labels only ever score.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import os
 import warnings
 from collections.abc import Iterator
@@ -34,10 +33,9 @@ from ..methods.registry import METHODS, SOURCE_FREE_METHODS, canonical_name
 from ..registry import Registry
 from ..testtime import TEST_TIME_METHODS, evaluate_batches
 from .backbones import build_backbone
+from .identity import BASELINE, digest
 
 PROTOCOLS = ("uda", "source-free", "online")
-#: The unadapted source model's entry in a source-free or online suite.
-BASELINE = "source_only"
 
 
 def method_registry(protocol: str) -> Registry[Any]:
@@ -62,11 +60,13 @@ def method_hyperparameters(protocol: str, name: str) -> dict[str, Any]:
 
 
 def source_model_key(config: dict[str, Any]) -> str:
-    """The cache key of a run's source model: the task, its data, model, source training and seed."""
-    keys = ("benchmark", "source", "target", "protocol", "data", "backbone", "model", "source_train", "seed",
-            "source_holdout")  # fmt: skip
-    blob = json.dumps({k: config.get(k) for k in keys}, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    """The cache key of a run's source model, from the run's resolved configuration
+    (:func:`adapt.bench.identity.resolve`): the task, its data, backbone, how SourceOnly is trained
+    (hyperparameters and training options, defaults included), the seed, and the revisions of the
+    library, backbone and benchmark."""
+    keys = ("benchmark", "source", "target", "protocol", "data", "backbone", "source_train", "seed", "source_holdout")
+    revisions = {k: config["revisions"][k] for k in ("library", "backbone", "benchmark")}
+    return digest({**{k: config.get(k) for k in keys}, "revisions": revisions})
 
 
 @contextlib.contextmanager
@@ -90,8 +90,9 @@ def _locked(path: Path) -> Iterator[None]:
 def source_model(
     config: dict[str, Any], task: Task, folder: Path, device: torch.device, verbose: bool | None
 ) -> tuple[Adapter, bool]:
-    """The run's source model: loaded from ``folder`` if a run trained it already, else trained and
-    saved (atomically). Returns the model and whether it came from the cache."""
+    """The run's source model (``config``: the run's resolved configuration): loaded from ``folder`` if a
+    run trained it already, else trained and saved (atomically). Returns the model and whether it came
+    from the cache."""
     key = source_model_key(config)
     path = folder / f"{key}.pt"
     torch.manual_seed(config["seed"])  # the initial weights, whatever ran before in this process
@@ -103,9 +104,10 @@ def source_model(
             except (InputError, RuntimeError, EOFError, OSError) as exc:  # damaged: train it again
                 warnings.warn(f"source model {path} cannot be read ({exc}); training it again", stacklevel=2)
                 path.unlink(missing_ok=True)
-        model = create(BASELINE, backbone, task.num_classes, **config["model"])
+        how = config["source_train"]
+        model = create(BASELINE, backbone, task.num_classes, **how["hparams"])
         model.fit(task.source_train, task.target_train, seed=config["seed"], device=device, verbose=verbose,
-                  **config["source_train"])  # fmt: skip
+                  **how["train"])  # fmt: skip
         model.save(path)
         return model, False
 

@@ -1,9 +1,13 @@
 """Expand a suite into runs, execute them (resumable, optionally in parallel), write one record each.
 
-A run is (method, task, seed, hyperparameters, training protocol). Its id is a hash of that full
-configuration, and it writes exactly one JSON record, atomically (temporary file, then rename),
-under ``<out>/runs/<id>.json``. A rerun of the same sweep skips every id that has a record.
-Training never sees target labels; the target test set is only scored.
+A run is (method, task, seed, hyperparameters, training protocol). Its id is a hash of the
+configuration that actually runs (:mod:`adapt.bench.identity`: every default filled in, plus the
+revisions of the code), and it writes exactly one JSON record, atomically (temporary file, then
+rename), under ``<out>/runs/<id>.json``. A rerun of the same sweep skips every id that has a record;
+a record of the same suite-level configuration under another id is *stale* (a default or the code
+changed since): the sweep says what changed, moves it to ``<out>/runs/stale/`` and runs it again
+(or, with ``keep_stale``, keeps it and reports it marked). Training never sees target labels; the
+target test set is only scored.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import platform
 import sys
 import time
 import traceback
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,11 +46,12 @@ from ..errors import MissingDataError
 from ..loggers import LOGGERS, MLflowLogger, TensorBoardLogger
 from ..methods import create
 from ..methods.registry import SOURCE_FREE_METHODS
-from ..train.engine import NonFiniteLossError, TrainConfig, resolve_device
+from ..train.engine import RUNTIME_FIELDS, NonFiniteLossError, TrainConfig, resolve_device
 from ..validators import ValidationCallback
 from ..validators.scores import prediction_accuracy
 from .backbones import build_backbone
 from .executors import Executor, local_results, ray_results
+from .identity import digest, resolve, stale_reasons
 from .protocols import BASELINE, cache_folder, canonical_method, online_scores, source_model
 from .records import read_records, write_record
 from .search import draw as draw_from_space
@@ -134,7 +140,8 @@ class RunSpec:
     target_labels: int | str | None = None
 
     def config(self) -> dict[str, Any]:
-        """Everything that determines the result (and so the run id)."""
+        """What the suite says about this run (the *spec*: its id finds the records of this run made by
+        other versions of the library); :meth:`resolved` is what runs."""
         return {
             "method": canonical_method(self.adaptation, self.method),
             "benchmark": self.task.benchmark,
@@ -158,10 +165,21 @@ class RunSpec:
             **({"target_labels": self.target_labels} if self.target_labels is not None else {}),
         }
 
+    def resolved(self) -> dict[str, Any]:
+        """The configuration that runs: :func:`adapt.bench.identity.resolve` of :meth:`config`."""
+        if not hasattr(self, "_resolved"):
+            self._resolved = resolve(self.config())
+        return self._resolved
+
+    @property
+    def spec_id(self) -> str:
+        """The id of :meth:`config` (which was the run id before 0.2.0)."""
+        return digest(self.config())
+
     @property
     def run_id(self) -> str:
-        blob = json.dumps(self.config(), sort_keys=True, default=str)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+        """The id of :meth:`resolved`: a changed default or revision gives the run a new id."""
+        return digest(self.resolved())
 
     @property
     def label(self) -> str:
@@ -332,7 +350,7 @@ class Checkpointing:
             if name == "tensorboard":
                 made.append(TensorBoardLogger(out / "tensorboard" / spec.run_id))
             else:
-                made.append(MLflowLogger(f"adapt-bench {out.name}", run_name=spec.run_id, params=spec.config()))
+                made.append(MLflowLogger(f"adapt-bench {out.name}", run_name=spec.run_id, params=spec.resolved()))
         return made
 
     def done(self, spec: RunSpec) -> None:
@@ -358,10 +376,15 @@ def execute(
     record: dict[str, Any] = {
         "format": RECORD_FORMAT,
         "id": spec.run_id,
-        "config": spec.config(),
+        "spec_id": spec.spec_id,
+        "config": spec.resolved(),
+        "spec": spec.config(),
         "versions": {"adapt": __version__, "torch": torch.__version__, "python": platform.python_version()},
+        "commit": source_commit(),
+        "machine": machine(resolved),
         "device": str(resolved),
         "threads": torch.get_num_threads(),  # results differ in the last digits with the thread count
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "selection": DEFAULT_SELECTION,
         "metric": spec.metric,
     }
@@ -385,6 +408,35 @@ def execute(
     return record
 
 
+@functools.lru_cache(maxsize=1)
+def source_commit() -> dict[str, Any] | None:
+    """The git commit of the library's source tree, and whether it had uncommitted changes (None when
+    the package is not in a git checkout, as after ``pip install``)."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2]
+    if not (root / ".git").exists():
+        return None
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10,
+                              check=True).stdout.strip()  # fmt: skip
+
+    try:
+        head, dirty = git("rev-parse", "HEAD"), git("status", "--porcelain", "--untracked-files=no", "--", "adapt")
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {"sha": head, "dirty": bool(dirty)}
+
+
+def machine(device: torch.device) -> dict[str, Any]:
+    """Where a run ran: operating system, processor, CPU count, and the GPU's name on CUDA."""
+    info: dict[str, Any] = {"system": platform.system(), "machine": platform.machine(), "cpus": os.cpu_count()}
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
 def _train_and_score(
     spec: RunSpec,
     task: Task,
@@ -393,33 +445,36 @@ def _train_and_score(
     checkpointing: Checkpointing,
     source_models: Path | None,
 ) -> dict[str, Any]:
-    """The record's result fields for one run of any protocol."""
-    t, extra = spec.task, {}
+    """The record's result fields for one run of any protocol, built and fitted from its resolved
+    configuration (what the run id hashes)."""
+    t, extra, config = spec.task, {}, spec.resolved()
+    # what changes results is resolved; the suite's runtime options (log_every) ride along
+    hparams = config["hparams"]
+    train = {**{k: v for k, v in spec.train.items() if k in RUNTIME_FIELDS}, **config["train"]}
     if spec.adaptation == "uda":
         torch.manual_seed(spec.seed)
-        model = create(spec.method, build_backbone(t.backbone, task.input_shape), task.num_classes, **t.model,
-                       **spec.hparams)  # fmt: skip
+        model = create(spec.method, build_backbone(t.backbone, task.input_shape), task.num_classes, **hparams)
         source_train, target = task.source_train, task.target_train
     else:
         folder = source_models or cache_folder(checkpointing.folder.parent if checkpointing.folder else ".")
-        model, cached = source_model(spec.config(), task, folder, device, verbose)
+        model, cached = source_model(config, task, folder, device, verbose)
         extra["source_model_cached"] = cached
         method = canonical_method(spec.adaptation, spec.method)
         if spec.adaptation == "online":
-            batch_size = int(spec.train.get("batch_size", 64))
             return {"protocol": task.protocol, "curve": [], "selected": None, **extra,
-                    **online_scores(model, method, spec.hparams, task, spec.seed, batch_size)}  # fmt: skip
+                    **online_scores(model, method, hparams, task, spec.seed, train["batch_size"])}  # fmt: skip
         if method == BASELINE:
             return {"curve": [], **extra, **_scores(model, task, spec, None)}
-        model = SOURCE_FREE_METHODS.get(method).from_source(model, **spec.hparams)
+        model = SOURCE_FREE_METHODS.get(method).from_source(model, **hparams)
         source_train, target = None, task.target_train
     callbacks, validation = _callbacks(spec, task)
     fit_args = (target,) if source_train is None else (source_train, target)
     labeled = {"target_labeled": task.target_labeled} if task.target_labeled is not None else {}
     if labeled:
         extra["target_labeled_examples"] = len(task.target_labeled)
-    history = model.fit(*fit_args, seed=spec.seed, device=device, verbose=verbose, callbacks=callbacks, **spec.train,
-                        **checkpointing.fit_options(spec), **labeled)  # fmt: skip
+    history = model.fit(*fit_args, seed=spec.seed, device=device, verbose=verbose, callbacks=callbacks,
+                        target_eval=task.target_eval, **train, **checkpointing.fit_options(spec),
+                        **labeled)  # fmt: skip
     return {"curve": history.to_dict(orient="records"), **_scores(model, task, spec, validation), **extra,
             "resumed_from_step": history.attrs.get("resumed_from_step", 0)}  # fmt: skip
 
@@ -483,10 +538,14 @@ def run_sweep(
     executor: Executor | None = None,
     download: bool = False,
     loggers: tuple[str, ...] = (),
-) -> dict[str, int]:
-    """Run every pending run of the suite; returns counts of done / skipped / failed runs.
+    keep_stale: bool = False,
+) -> dict[str, Any]:
+    """Run every pending run of the suite; returns counts of done / skipped / failed / stale runs.
 
-    Finished runs are skipped; a run killed in the middle resumes from its last mid-run checkpoint
+    Finished runs are skipped. A record of one of the suite's runs made with other defaults or code
+    (:func:`find_stale`) is moved to ``<out>/runs/stale/`` and its run redone; ``keep_stale`` keeps it
+    instead (not rerun; the report marks it). ``counts["stale_summary"]`` says what changed. A run
+    killed in the middle resumes from its last mid-run checkpoint
     (``<out>/checkpoints``, every ``checkpoint_every`` steps and/or ``checkpoint_seconds`` seconds;
     both 0: none). ``executor``: this machine's processes (default) or Ray tasks (local or a cluster).
     ``loggers``: ``"tensorboard"`` and/or ``"mlflow"`` (see :class:`Checkpointing`).
@@ -501,21 +560,26 @@ def run_sweep(
     checkpointing = Checkpointing(out / "checkpoints", checkpoint_every, checkpoint_seconds, tuple(loggers))
     runs = expand(suite, methods, seeds)
     existing = {r["id"]: r for r in read_records(out, move_rejected=True)} if (out / "runs").exists() else {}
-    pending = [r for r in runs if _should_run(existing.get(r.run_id), retry_failed)]
+    pending, stale = _pending(runs, existing, out, retry_failed, keep_stale)
     pending_ids = {r.run_id for r in pending}
     check_data(suite, data_root, download, [spec.task for spec in pending])
     (out / "runs").mkdir(parents=True, exist_ok=True)
     if suite.published:
         write_record(out / "published.json", suite.published)
-    for stale in [*(out / "runs").glob(".*.tmp"), *(out / "checkpoints").glob(".*.tmp")]:  # left by a kill
-        stale.unlink(missing_ok=True)
+    write_record(out / "suite.json", suite_card(suite))
+    for leftover in [*(out / "runs").glob(".*.tmp"), *(out / "checkpoints").glob(".*.tmp")]:  # left by a kill
+        leftover.unlink(missing_ok=True)
     counts = {
         "total": len(runs),
         "skipped": len(runs) - len(pending),
         "ok": 0,
         "failed": 0,
         # failed in an earlier sweep and not retried (see --retry-failed)
-        "failed_before": sum(1 for r in runs if r.run_id not in pending_ids and existing[r.run_id]["status"] != "ok"),
+        "failed_before": sum(
+            1 for r in runs if r.run_id not in pending_ids and existing.get(r.run_id, {}).get("status", "ok") != "ok"
+        ),
+        "stale": len(stale.records),
+        "stale_summary": stale.summary(),
     }
     progress = SweepProgress(suite.name, len(runs), counts["skipped"], verbose)
     data_root = str(Path(data_root_for(suite, data_root)).expanduser().resolve())
@@ -526,6 +590,68 @@ def run_sweep(
     finally:
         progress.close()
     return counts
+
+
+def _pending(
+    runs: list[RunSpec], existing: dict[str, dict[str, Any]], out: Path, retry_failed: bool, keep_stale: bool
+) -> tuple[list[RunSpec], StaleRuns]:
+    """The runs to do, and the stale records found (set aside, and removed from ``existing``, unless kept)."""
+    stale = find_stale(runs, existing)
+    if not keep_stale:
+        for record in stale.records.values():
+            existing.pop(record["id"], None)
+            set_aside(out, record)
+    pending = [r for r in runs if _should_run(existing.get(r.run_id), retry_failed)
+               and not (keep_stale and r.run_id in stale.records)]  # fmt: skip
+    return pending, stale
+
+
+def suite_card(suite: Suite) -> dict[str, Any]:
+    """What a report says about the suite its records came from (``<out>/suite.json``)."""
+    return {"name": suite.name, "description": suite.description, "protocol": suite.protocol, "split": suite.split,
+            "defaults_tuned": suite.defaults_tuned, "tuning_note": suite.tuning_note}  # fmt: skip
+
+
+@dataclass
+class StaleRuns:
+    """The suite's runs whose only record is stale: run id -> that record, and what changed."""
+
+    records: dict[str, dict[str, Any]]
+    reasons: dict[str, list[str]]
+
+    def summary(self, shown: int = 3) -> str:
+        """'12 stale: dann.hparams.discriminator_dropout 0.0 -> 0.5 (12); ...' (empty when none is)."""
+        if not self.records:
+            return ""
+        counted = Counter(line for lines in self.reasons.values() for line in lines)
+        parts = [f"{line} ({n})" for line, n in counted.most_common(shown)]
+        more = len(counted) - shown
+        return f"{len(self.records)} stale: " + "; ".join(parts) + (f"; and {more} other change(s)" if more > 0 else "")
+
+
+def find_stale(runs: list[RunSpec], existing: dict[str, dict[str, Any]]) -> StaleRuns:
+    """The runs without a record of their own id whose spec has a record under another id: made by
+    other defaults or code. A record made before 0.2.0 carries no spec id; its id was its spec's."""
+    by_spec: dict[str, dict[str, Any]] = {}
+    for record in existing.values():
+        by_spec.setdefault(record.get("spec_id", record["id"]), record)
+    records, reasons = {}, {}
+    for spec in runs:
+        old = by_spec.get(spec.spec_id)
+        if spec.run_id in existing or old is None or old["id"] == spec.run_id:
+            continue
+        records[spec.run_id] = old
+        name = canonical_method(spec.adaptation, spec.method)
+        reasons[spec.run_id] = [f"{name}: {line}" for line in stale_reasons(old, spec.resolved())]
+    return StaleRuns(records, reasons)
+
+
+def set_aside(out: Path, record: dict[str, Any]) -> None:
+    """Move a stale record to ``<out>/runs/stale/`` (kept, never deleted; the report leaves it out)."""
+    path = out / "runs" / f"{record['id']}.json"
+    if path.exists():
+        (out / "runs" / "stale").mkdir(exist_ok=True)
+        os.replace(path, out / "runs" / "stale" / path.name)
 
 
 class SweepProgress:

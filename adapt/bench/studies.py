@@ -5,12 +5,15 @@ Both train on the labeled target examples of an *inductive* split and score on i
 the target labels used for scoring never reach training, and what is scored is the same set at every
 number of labels. Every run is a record under ``<out>/runs`` (a rerun skips finished ones), source
 models are cached under ``<out>/source-models``, and the tables and figures are written at the end.
+Records and cached models are keyed by what runs (:meth:`Study.approach_config`: the settings, each
+method's hyperparameters with their defaults, the backbone's and the data's options, the revisions):
+a record made with other defaults or code is stale, moved to ``<out>/runs/stale/`` and redone.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,10 +22,12 @@ from typing import Any
 import pandas as pd
 from tqdm.auto import tqdm
 
+from .._version import RESULTS_REVISION
 from ..data import Task, few_shot_split, task
 from ..methods import DANN, MME, Adapter, FineTune, SourceOnly, TargetOnly
 from ..train.engine import seed_everything
-from .backbones import build_backbone
+from .backbones import build_backbone, resolve_backbone
+from .identity import digest, resolve_data
 from .records import write_record
 
 #: Labeled target examples per class along the data-efficiency curve ('all': the whole training split).
@@ -51,8 +56,10 @@ class StudySettings:
     finetune_steps: int = 250
     lr: float = 0.05
     finetune_lr: float = 0.01
-    #: MME trains at its authors' learning rate (``main.py``'s 0.01): at 0.05 its cosine classifier (logits
-    #: scaled by 1/0.05) does not even fit the source (the source loss stays near 0.5 without the entropy term).
+    #: MME trains at its authors' base learning rate (``main.py``'s 0.01; their backbone runs at 0.1x of it
+    #: with their own schedule, see ``MME``'s ``"official"`` preset, made for pretrained ResNets, not for a
+    #: network trained from scratch as here). At 0.05 its cosine classifier (logits scaled by 1/0.05) does
+    #: not even fit the source (the source loss stays near 0.5 without the entropy term).
     mme_lr: float = 0.01
     batch_size: int = 64
     backbone: dict[str, Any] = field(default_factory=lambda: {"kind": "convnet"})
@@ -72,6 +79,23 @@ def parse_task(spec: str) -> tuple[str, str, str]:
     if len(parts) != 3 or not all(parts):
         raise ValueError(f"a study task is 'benchmark:source:target' (for example {DEFAULT_TASKS[0]}), got {spec!r}")
     return parts[0], parts[1], parts[2]
+
+
+#: The classes each approach trains (its source model's first), for its configuration.
+APPROACH_CLASSES: dict[str, tuple[type[Adapter], ...]] = {
+    "target_only": (TargetOnly,), "finetune": (SourceOnly, FineTune), "dann+finetune": (DANN, FineTune),
+    "mme": (MME,), "scratch": (TargetOnly,), "source": (SourceOnly, FineTune), "source_only": (SourceOnly,),
+    "dann": (DANN,),
+}  # fmt: skip
+
+
+def _class_config(cls: type[Adapter]) -> dict[str, Any]:
+    return {
+        "class": cls.__name__,
+        "hparams": cls.hyperparameter_defaults(),
+        "revision": cls.revision,
+        "fit_defaults": cls.fit_defaults,
+    }
 
 
 class Study:
@@ -105,6 +129,21 @@ class Study:
                                      download=self.settings.download)  # fmt: skip
         return self._tasks[spec]
 
+    def approach_config(self, approach: str) -> dict[str, Any]:
+        """What an approach's runs depend on besides task, shots and seed: the study's settings, the
+        hyperparameters (defaults included), training defaults and revisions of the classes it trains,
+        the backbone's options and the library's revision."""
+        return {
+            "settings": self.settings.fingerprint(),
+            "backbone": resolve_backbone(self.settings.backbone),
+            "classes": [_class_config(cls) for cls in APPROACH_CLASSES[approach]],
+            "data": {spec: resolve_data(parse_task(spec)[0], {}) for spec in self.settings.tasks},
+            "library": RESULTS_REVISION,
+        }
+
+    def config_id(self, approach: str) -> str:
+        return digest(self.approach_config(approach))
+
     def new_model(self, cls: type[Adapter], t: Task, seed: int, **hparams: Any) -> Adapter:
         seed_everything(seed)  # the backbone's initialization is the seed's
         return cls(build_backbone(self.settings.backbone, t.input_shape), t.num_classes, **hparams)
@@ -121,7 +160,7 @@ class Study:
 
     def source_model(self, spec: str, method: str, seed: int) -> tuple[Adapter, float]:
         """SourceOnly or DANN trained on the task (cached); the model and its training seconds."""
-        slug = hashlib.sha256(json.dumps([spec, method, seed, self.settings.fingerprint()]).encode()).hexdigest()[:12]
+        slug = digest({"task": spec, "method": method, "seed": seed, "config": self.approach_config(method)})[:12]
         path = self.out / "source-models" / f"{method}-{slug}.pt"
         info = path.with_suffix(".json")
         if path.exists() and info.exists():
@@ -134,6 +173,13 @@ class Study:
         info.write_text(json.dumps({"train_seconds": seconds}))
         return model, seconds
 
+    def _current(self, key: tuple[Any, ...]) -> bool:
+        """Whether the record of ``key`` was made with what this library runs for it now."""
+        try:
+            return json.loads(self.record_path(key).read_text()).get("config_id") == self.config_id(key[1])
+        except (OSError, ValueError):
+            return False
+
     def record_path(self, key: tuple[Any, ...]) -> Path:
         return self.out / "runs" / ("__".join(str(k).replace(":", "-") for k in key) + ".json")
 
@@ -144,6 +190,10 @@ class Study:
 
         groups: dict[tuple[Any, Any], list[tuple[Any, ...]]] = {}
         for key in keys:
+            if self.record_path(key).exists() and not self._current(key):
+                stale = self.out / "runs" / "stale"  # made with other defaults or code: kept, and redone
+                stale.mkdir(parents=True, exist_ok=True)
+                os.replace(self.record_path(key), stale / self.record_path(key).name)
             if not self.record_path(key).exists():
                 groups.setdefault((key[0], key[-1]), []).append(key)
         work = [(self.name, str(self.out), self.settings, group) for group in groups.values()]
@@ -162,7 +212,8 @@ def _run_group(work: tuple[str, str, StudySettings, list[tuple[Any, ...]]], devi
     study = Study(name, out, settings, check=False)
     run = _data_efficiency_run if name == "data-efficiency" else _training_time_run
     for key in keys:
-        write_record(study.record_path(key), {"key": list(key), **(run(study, *key) or {"skipped": True})})
+        result = run(study, *key) or {"skipped": True}
+        write_record(study.record_path(key), {"key": list(key), "config_id": study.config_id(key[1]), **result})
     return "ok"
 
 

@@ -80,6 +80,8 @@ TOP_KEYS = {
     "protocol",
     "source",
     "target_labels",
+    "defaults_tuned",
+    "tuning_note",
 }
 METRICS = ("accuracy", "mean_class_accuracy")
 TASK_KEYS = {"benchmark", "source", "target", "backbone", "train", "data", "model", "protocol"}
@@ -165,6 +167,10 @@ class Suite:
     #: Labeled target examples for every run (semi-supervised adaptation): k per class (a k-shot split
     #: seeded by the run's seed) or 'saito-1'/'saito-3' (Saito et al.'s published lists); None: none.
     target_labels: int | str | None = None
+    #: Whether the library's defaults were chosen (screened, tuned) on this suite's shifts: its numbers are
+    #: then no evidence for them, and its report says so (``tuning_note``: what was tuned).
+    defaults_tuned: bool = False
+    tuning_note: str = ""
 
     def eval_every_for(self, steps: int) -> int:
         """Steps between checkpoints for a run of ``steps`` steps."""
@@ -266,8 +272,19 @@ def load_suite(name_or_path: str) -> Suite:
         protocol=protocol,
         source_train=_check_train(path, "source", raw.get("source", {})) if protocol != "uda" else {},
         target_labels=_check_target_labels(path, raw.get("target_labels"), protocol),
+        **_check_tuning(path, raw),
         **schedule,
     )
+
+
+def _check_tuning(path: Path, raw: dict[str, Any]) -> dict[str, Any]:
+    """``defaults_tuned`` (a boolean) and, when true, ``tuning_note`` saying what was tuned on the suite."""
+    tuned, note = raw.get("defaults_tuned", False), raw.get("tuning_note", "")
+    _check_type(path, "defaults_tuned", tuned, bool, "a boolean")
+    _check_type(path, "tuning_note", note, str, "a string")
+    if tuned and not note:
+        raise _fail(path, "tuning_note", "say what was tuned on this suite (defaults_tuned = true)")
+    return {"defaults_tuned": tuned, "tuning_note": note}
 
 
 TARGET_LABEL_SPLITS = ("saito-1", "saito-3")
@@ -369,7 +386,7 @@ def _check_task(path: Path, where: str, t: Any, backbones: dict[str, dict[str, A
         dict(backbones[t["backbone"]]),
         t["backbone"],
         _check_train(path, f"{where}.train", t.get("train", {})),
-        _check_keys(path, f"{where}.data", t.get("data", {}), BENCHMARKS[t["benchmark"]].options | DATA_KEYS),
+        _check_keys(path, f"{where}.data", t.get("data", {}), set(BENCHMARKS[t["benchmark"]].options) | DATA_KEYS),
         _check_keys(path, f"{where}.model", t.get("model", {}), MODEL_KEYS),
         t.get("protocol"),
     )
@@ -425,15 +442,27 @@ def _check_protocol_methods(path: Path, raw: dict[str, Any], protocol: str) -> d
     registry = method_registry(protocol)
     methods = _check_keys(path, "methods", raw["methods"], {BASELINE, *registry.names(), *registry.aliases()})
     for name, hp in methods.items():
-        allowed = set(method_hyperparameters(protocol, name)) - MODEL_KEYS - {"regularizers"}
-        _check_keys(path, f"methods.{name}", hp, set() if canonical_method(protocol, name) == BASELINE else allowed)
+        if canonical_method(protocol, name) == BASELINE:
+            _check_keys(path, f"methods.{name}", hp, set())
+            continue
+        allowed = set(method_hyperparameters(protocol, name)) - MODEL_KEYS - {"regularizers"} | {"preset"}
+        _check_keys(path, f"methods.{name}", hp, allowed)
+        cls = registry.get(name)
+        if "preset" in hp and hp["preset"] not in cls.presets:
+            raise _fail(path, f"methods.{name}.preset", f"unknown preset {hp['preset']!r}", cls.presets or ["none"])
+        preset = hp.get("preset")
+        base = {} if preset is None else cls.preset(preset)[0] if protocol == "source-free" else cls.presets[preset]
+        settings = {**base, **{k: v for k, v in hp.items() if k != "preset"}}
         try:  # the method's own checks of its values
-            if canonical_method(protocol, name) != BASELINE:
-                args = (nn.Identity(), 2) if protocol == "source-free" else (nn.Sequential(nn.BatchNorm1d(2)),)
-                registry.get(name)(*args, **hp)
+            args = (nn.Identity(), 2) if protocol == "source-free" else (_PROBE_MODEL,)
+            cls(*args, **settings)
         except (ValueError, TypeError) as exc:
             raise _fail(path, f"methods.{name}", str(exc)) from exc
     return methods
+
+
+#: A model with both kinds of BatchNorm, for test-time methods to check their settings on.
+_PROBE_MODEL = nn.Sequential(nn.BatchNorm1d(2), nn.BatchNorm2d(2))
 
 
 def _check_hyperparameter_values(path: Path, name: str, hp: dict[str, Any]) -> None:

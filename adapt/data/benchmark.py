@@ -8,7 +8,7 @@ one new module there plus its import line.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,7 +51,9 @@ class Benchmark:
     """One benchmark: its domains, usual protocol, default tasks, files, and how to build a task.
 
     ``offline`` benchmarks are generated from a seed or from files pip installs (no ``root``);
-    ``options`` are the keyword options ``task(...)`` accepts for it (generator settings and the like).
+    ``options`` are the keyword options ``task(...)`` accepts for it (generator settings and the like),
+    each with its default (``task`` fills the defaults in before ``build`` sees the request, and a
+    benchmark run's identity hashes them). ``revision`` moves when the data ``build`` makes changes.
     """
 
     name: str
@@ -62,7 +64,8 @@ class Benchmark:
     offline: bool
     build: Callable[[TaskRequest], Task]
     files: str = ""
-    options: frozenset[str] = frozenset()
+    options: Mapping[str, Any] = field(default_factory=dict)
+    revision: int = 1
 
 
 BENCHMARKS: Registry[Benchmark] = Registry("benchmark", case_sensitive=True)

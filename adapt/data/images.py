@@ -20,7 +20,7 @@ from .download import UnverifiedDataError, check_unpacked, fetch
 #: Options every image benchmark accepts: ``image_cache`` ("memory", or a folder for memory-mapped
 #: files that later runs reuse) decodes each image once and augments batches on the device
 #: (:mod:`adapt.data.cache`); ``image_cache_workers`` decodes with that many processes.
-IMAGE_OPTIONS = frozenset({"image_cache", "image_cache_workers"})
+IMAGE_OPTIONS = {"image_cache": None, "image_cache_workers": 0}
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 

@@ -61,7 +61,7 @@ def task(
     if source == target:
         raise ValueError(f"source and target are the same domain ({source!r})")
     options = {k: v for k, v in options.items() if v is not None}
-    unknown = sorted(set(options) - spec.options)
+    unknown = sorted(set(options) - set(spec.options))
     if unknown:
         allowed = ", ".join(sorted(spec.options)) or "none"
         raise ValueError(f"unknown option(s) for {benchmark}: {', '.join(unknown)}; its options: {allowed}")
@@ -69,7 +69,7 @@ def task(
         raise ValueError(f"{benchmark} needs a data root folder (root=...)")
     request = TaskRequest(
         benchmark, source, target, None if root is None else Path(root).expanduser(), protocol or spec.protocol,
-        seed, test_fraction, source_holdout, download, options,
+        seed, test_fraction, source_holdout, download, {**spec.options, **options},
     )  # fmt: skip
     return spec.build(request)
 

@@ -36,10 +36,13 @@ from .registry import (
     aliases,
     available,
     create,
+    fit_options,
     get,
     hyperparameters,
+    preset_fit_options,
     preset_hyperparameters,
     register_method,
+    resolve_hyperparameters,
 )
 from .regularizers import REGULARIZERS
 from .rtn import RTN
@@ -92,8 +95,11 @@ __all__ = [
     "aliases",
     "available",
     "create",
+    "fit_options",
     "get",
     "hyperparameters",
+    "preset_fit_options",
     "preset_hyperparameters",
     "register_method",
+    "resolve_hyperparameters",
 ]

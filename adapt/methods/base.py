@@ -15,6 +15,7 @@ from __future__ import annotations
 import inspect
 import numbers
 import os
+import warnings
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -66,6 +67,15 @@ def _check_fit_options(train_options: dict[str, Any]) -> None:
         raise TypeError(f"unknown fit option(s) {', '.join(unknown)}; valid: {', '.join(sorted(valid))}")
 
 
+def _evaluation_view(target_eval: Any, select_data: Any, target: Any, target_labeled: Any) -> Any:
+    """What ``fit`` scores and clusters: ``target_eval``, else the target, else the labeled target inputs."""
+    if select_data is not None:
+        warnings.warn("fit(select_data=...) is now fit(target_eval=...)", DeprecationWarning, stacklevel=3)
+        if target_eval is None:
+            target_eval = select_data
+    return next((d for d in (target_eval, target, target_labeled) if d is not None), None)
+
+
 def _selection_callback(name: str, target: Any, every: int) -> ValidationCallback:
     """The callback behind ``fit(select_by=...)``: one target-only validator, best checkpoint kept."""
     if name not in VALIDATORS:
@@ -115,8 +125,15 @@ class Adapter(nn.Module):
     min_batch_size: ClassVar[int] = 1
     #: Hyperparameter search space used by sweeps (see :data:`SearchSpace`).
     search_space: ClassVar[SearchSpace] = {}
-    #: Named sets of hyperparameters reproducing a paper or a reference code (``create(name, preset=...)``).
+    #: Named sets of hyperparameters reproducing a paper or a reference code (``create(name, preset=...)``);
+    #: a preset's ``"fit"`` entry holds the training options it sets (:class:`~adapt.train.engine.TrainConfig`).
     presets: ClassVar[dict[str, dict[str, Any]]] = {}
+    #: Training options this method brings to ``fit`` (its authors' optimizer and schedule, where the
+    #: library adopts them); ``fit``'s own arguments override them.
+    fit_defaults: ClassVar[dict[str, Any]] = {}
+    #: Moves when the method's code changes its results in a way its hyperparameters do not show, so
+    #: that a benchmark's runs of it rerun (a run's identity includes it; see CHANGELOG.md).
+    revision: ClassVar[int] = 1
 
     def __init__(
         self,
@@ -145,6 +162,8 @@ class Adapter(nn.Module):
         self.is_built = False
         self.history_: pd.DataFrame | None = None
         self.selected_step_: int | None = None
+        #: Training options of the preset the model was created with (``create(name, preset=...)``).
+        self.fit_preset_: dict[str, Any] = {}
 
     # ----------------------------------------------------------------- what a method defines
     def build_modules(self, feature_dim: int) -> None:
@@ -290,6 +309,15 @@ class Adapter(nn.Module):
                     params.setdefault(p.name, p.default)
         return params
 
+    @classmethod
+    def preset(cls, name: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """A named preset's hyperparameters, and the training options it sets (its ``"fit"`` entry)."""
+        if name not in cls.presets:
+            valid = ", ".join(sorted(cls.presets)) or "none"
+            raise ValueError(f"method {cls.name!r} has no preset {name!r}; its presets: {valid}")
+        settings = dict(cls.presets[name])
+        return settings, dict(settings.pop("fit", {}))
+
     def get_params(self) -> dict[str, Any]:
         """Constructor arguments except the backbone (scikit-learn convention)."""
         names = ["num_classes", *self.hyperparameter_defaults()]
@@ -308,6 +336,7 @@ class Adapter(nn.Module):
         callbacks: Sequence[Callback] = (),
         select_by: str | None = None,
         select_every: int | None = None,
+        target_eval: Any = None,
         select_data: Any = None,
         **train_options: Any,
     ) -> pd.DataFrame:
@@ -335,12 +364,17 @@ class Adapter(nn.Module):
             checkpoint is loaded back (its step is ``selected_step_``). None keeps the last step.
             Target labels are never used.
         select_every : steps between scored checkpoints (default: a tenth of ``steps``).
-        select_data : the target inputs the validator scores (default: ``target``). Pass the target
-            with evaluation transforms when ``target`` applies random augmentation.
+        target_eval : the same target inputs with evaluation transforms (no random augmentation; default:
+            ``target``): what the ``select_by`` validator scores, and what a method that reads the whole
+            target to decide reads (SHOT clusters it, as its authors cluster their test view). Pass it
+            when ``target`` applies random augmentation (``task.target_eval`` of a :class:`~adapt.data.Task`).
+        select_data : the former name of ``target_eval`` (deprecated).
         **train_options : further :class:`~adapt.train.engine.TrainConfig` fields: ``lr``,
             ``optimizer``, ``momentum``, ``nesterov``, ``weight_decay``, ``backbone_lr_mult``,
             ``lr_schedule``, ``amp``, ``compile``, ``channels_last``, ``grad_clip``,
-            ``log_every``, ``num_workers``, ``verbose``, ``labeled_target_weight``.
+            ``log_every``, ``num_workers``, ``verbose``, ``labeled_target_weight``,
+            ``target_batch_mult``. The method's own ``fit_defaults`` and its preset's training options
+            apply where these do not say otherwise.
 
         Returns
         -------
@@ -349,15 +383,15 @@ class Adapter(nn.Module):
         Each call builds fresh heads (bottleneck, classifier, discriminators); the backbone is
         trained in place and continues from its current weights.
         """
-        scored = next((d for d in (select_data, target, target_labeled) if d is not None), None)
-        return self._fit(source, target, scored, steps, batch_size, seed, device, callbacks, select_by, select_every,
-                         train_options, fresh_heads=True, target_labeled=target_labeled)  # fmt: skip
+        evaluation = _evaluation_view(target_eval, select_data, target, target_labeled)
+        return self._fit(source, target, evaluation, steps, batch_size, seed, device, callbacks, select_by,
+                         select_every, train_options, fresh_heads=True, target_labeled=target_labeled)  # fmt: skip
 
     def _fit(
         self,
         source: Any,
         target: Any,
-        scored: Any,
+        evaluation: Any,
         steps: int,
         batch_size: int,
         seed: int | None,
@@ -369,10 +403,14 @@ class Adapter(nn.Module):
         fresh_heads: bool,
         target_labeled: Any = None,
     ) -> pd.DataFrame:
-        """What ``fit`` does: check the options, add the selection callback (scoring ``scored``), train
-        (``source`` None: source-free), and load the selected checkpoint back."""
+        """What ``fit`` does: check the options (the method's and its preset's training options under the
+        caller's), add the selection callback (scoring ``evaluation``), train (``source`` None: source-free),
+        and load the selected checkpoint back. During training ``target_data_`` and ``target_eval_`` are
+        the whole target (training and evaluation views) for the methods that read it."""
+        train_options = {**type(self).fit_defaults, **self.fit_preset_, **train_options}
         _check_fit_options(train_options)
-        selection = None if select_by is None else _selection_callback(select_by, scored, select_every or steps // 10)
+        every = select_every or steps // 10
+        selection = None if select_by is None else _selection_callback(select_by, evaluation, every)
         callbacks = [*callbacks, selection] if selection is not None else callbacks
         config = TrainConfig(
             steps=steps, batch_size=batch_size, seed=seed, device=device, callbacks=tuple(callbacks), **train_options
@@ -380,7 +418,11 @@ class Adapter(nn.Module):
         if fresh_heads:
             self.is_built = False
         self.selected_step_ = None
-        self.history_ = train(self, source, target, config, target_labeled)
+        self.target_data_, self.target_eval_, self.total_steps_ = target, evaluation, steps
+        try:
+            self.history_ = train(self, source, target, config, target_labeled)
+        finally:
+            self.target_data_ = self.target_eval_ = None  # no reference to the user's data outlives fit
         if selection is not None:
             self.selected_step_ = selection.restore_best(self)
         return self.history_

@@ -96,22 +96,42 @@ def hyperparameters(name: str) -> dict[str, Any]:
     return get(name).hyperparameter_defaults()
 
 
+def _json_like(value: Any) -> Any:
+    """Tuples become lists (and so on inside mappings): what a suite file or a checkpoint holds."""
+    if isinstance(value, (tuple, list)):
+        return [_json_like(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _json_like(v) for k, v in value.items()}
+    return value
+
+
 def preset_hyperparameters(name: str, preset_name: str) -> dict[str, Any]:
-    """The hyperparameters of a method's named preset, e.g. ``preset_hyperparameters("dan", "tllib")``."""
-    cls = get(name)
-    if preset_name not in cls.presets:
-        valid = ", ".join(sorted(cls.presets)) or "none"
-        raise ValueError(f"method {cls.name!r} has no preset {preset_name!r}; its presets: {valid}")
-    return dict(cls.presets[preset_name])
+    """The hyperparameters of a method's named preset, e.g. ``preset_hyperparameters("dan", "tllib")``
+    (without its training options, see :func:`preset_fit_options`)."""
+    return get(name).preset(preset_name)[0]
 
 
-def create(name: str, backbone: nn.Module, num_classes: int, preset: str | None = None, **hparams: Any) -> Adapter:
-    """Build a registered method by name, for example ``create("dann", backbone=net, num_classes=10)``.
+def preset_fit_options(name: str, preset_name: str | None) -> dict[str, Any]:
+    """The :class:`~adapt.train.engine.TrainConfig` options a preset sets (its ``"fit"`` entry: the
+    authors' optimizer and schedule, for instance); ``{}`` without a preset."""
+    return get(name).preset(preset_name)[1] if preset_name is not None else {}
 
-    ``preset`` starts from one of the method's named settings (``get(name).presets``, e.g. the
-    paper's or TLlib's); ``hparams`` override it. A composed name adds regularizers at their default
-    weights: ``create("cdan+bsp", ...)``; a ``regularizers`` mapping in ``hparams`` overrides those weights.
+
+def resolve_hyperparameters(name: str, hparams: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Every hyperparameter ``create(name, **hparams)`` builds the method with: its defaults, then the
+    preset ``hparams["preset"]`` names (if any), then ``hparams``; a composed name's regularizers at their
+    default weights. Values are JSON-like (tuples become lists). This is what runs, so it is what a
+    benchmark run's identity hashes (:mod:`adapt.bench.runner`).
+
+    Examples
+    --------
+    >>> resolve_hyperparameters("dann", {"preset": "paper"})["domain_loss"]
+    'sum'
+    >>> resolve_hyperparameters("cdan+bsp")["regularizers"]
+    {'bsp': 0.0001}
     """
+    hparams = dict(hparams or {})
+    preset = hparams.pop("preset", None)
     cls = get(name)
     composed = default_regularizers(name)
     if composed:
@@ -122,5 +142,26 @@ def create(name: str, backbone: nn.Module, num_classes: int, preset: str | None 
         raise ValueError(
             f"unknown hyperparameter(s) {', '.join(unknown)} for method {cls.name!r}; valid: {', '.join(sorted(valid))}"
         )
-    settings = {**(preset_hyperparameters(name, preset) if preset is not None else {}), **hparams}
-    return cls(backbone, num_classes, **settings)
+    settings = {**valid, **(preset_hyperparameters(name, preset) if preset is not None else {}), **hparams}
+    return _json_like(settings)
+
+
+def fit_options(name: str, preset: str | None = None) -> dict[str, Any]:
+    """The training options a method brings to ``fit`` (``fit_defaults``: its authors' optimizer, for the
+    source-free methods), then its preset's; ``fit``'s own arguments and a suite's ``[train]`` override them."""
+    return {**get(name).fit_defaults, **preset_fit_options(name, preset)}
+
+
+def create(name: str, backbone: nn.Module, num_classes: int, preset: str | None = None, **hparams: Any) -> Adapter:
+    """Build a registered method by name, for example ``create("dann", backbone=net, num_classes=10)``.
+
+    ``preset`` starts from one of the method's named settings (``get(name).presets``, e.g. the
+    paper's or TLlib's); ``hparams`` override it. A preset may also set training options (the
+    authors' optimizer and schedule): the model's ``fit`` then uses them unless told otherwise.
+    A composed name adds regularizers at their default weights: ``create("cdan+bsp", ...)``; a
+    ``regularizers`` mapping in ``hparams`` overrides those weights.
+    """
+    settings = resolve_hyperparameters(name, {**hparams, **({"preset": preset} if preset is not None else {})})
+    model = get(name)(backbone, num_classes, **settings)
+    model.fit_preset_ = preset_fit_options(name, preset)
+    return model

@@ -66,17 +66,22 @@ class SourceFreeAdapter(Adapter):
     frozen_modules: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
-    def from_source(cls: type[S], model: nn.Module, *, head: str | None = None, **hparams: Any) -> S:
-        """A method ready to adapt a copy of the trained ``model``; ``hparams`` are the method's."""
+    def from_source(
+        cls: type[S], model: nn.Module, *, head: str | None = None, preset: str | None = None, **hparams: Any
+    ) -> S:
+        """A method ready to adapt a copy of the trained ``model``; ``hparams`` are the method's, over those of
+        its named ``preset`` (the authors' script for one dataset, say, optimizer settings included)."""
         backbone, bottleneck, classifier = split_classifier(model, head)
         ours = isinstance(model, Adapter)
+        settings, fit = cls.preset(preset) if preset is not None else ({}, {})
         adapted = cls(
             backbone,
             classifier.out_features,
             feature_dim=model.feature_dim if ours else classifier.in_features,
             bottleneck_dim=model.bottleneck_dim if ours else None,
-            **hparams,
+            **{**settings, **hparams},
         )
+        adapted.fit_preset_ = fit
         adapted.bottleneck, adapted.classifier = bottleneck, classifier
         adapted.input_shape_ = getattr(model, "input_shape_", None)
         adapted.build_modules(classifier.in_features)
@@ -119,18 +124,16 @@ class SourceFreeAdapter(Adapter):
         callbacks: Sequence[Callback] = (),
         select_by: str | None = None,
         select_every: int | None = None,
+        target_eval: Any = None,
         **train_options: Any,
     ) -> pd.DataFrame:
         """Adapt on the unlabeled ``target`` alone (a tensor, array, Dataset or DataLoader; labels, if
         present, are ignored), and on a few labeled target examples ``target_labeled`` if given; the
-        options are :meth:`Adapter.fit`'s. Returns the history."""
-        self.target_data_, self.total_steps_ = target, steps  # for methods that look at the whole target
-        scored = target if target is not None else target_labeled
-        try:
-            return self._fit(None, target, scored, steps, batch_size, seed, device, callbacks, select_by, select_every,
-                             train_options, fresh_heads=False, target_labeled=target_labeled)  # fmt: skip
-        finally:
-            self.target_data_ = None  # no reference to the user's data outlives fit
+        options are :meth:`Adapter.fit`'s (``target_eval``: the target with evaluation transforms, which
+        validators score and SHOT clusters). Returns the history."""
+        evaluation = next((d for d in (target_eval, target, target_labeled) if d is not None), None)
+        return self._fit(None, target, evaluation, steps, batch_size, seed, device, callbacks, select_by,
+                         select_every, train_options, fresh_heads=False, target_labeled=target_labeled)  # fmt: skip
 
 
 class NeighbourMemoryAdapter(SourceFreeAdapter):

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ..losses import gradient_reversal
+
 
 class Bottleneck(nn.Sequential):
     """Linear-BatchNorm-ReLU projection between backbone and classifier (TLlib: 256 units)."""
@@ -18,14 +20,24 @@ class Bottleneck(nn.Sequential):
 
 class CosineClassifier(nn.Module):
     """Logits ``normalize(x) @ W.T / temperature``, without bias: the rows of ``W`` are class prototypes
-    compared by cosine similarity (MME's classifier, Saito et al., ICCV 2019)."""
+    compared by cosine similarity (MME's classifier, Saito et al., ICCV 2019).
 
-    def __init__(self, in_features: int, out_features: int, temperature: float = 0.05) -> None:
+    With ``hidden`` a linear layer of that width comes first (SSDA_MME's ``Predictor_deep``, the head they
+    use on ResNets), and ``forward(x, reverse=True)`` reverses gradients after it, where theirs does; without
+    it (``Predictor``), before the normalization.
+    """
+
+    def __init__(self, in_features: int, out_features: int, temperature: float = 0.05, hidden: int | None = None):
         super().__init__()
         self.in_features, self.out_features, self.temperature = in_features, out_features, temperature
-        self.fc = nn.Linear(in_features, out_features, bias=False)
+        self.hidden = nn.Linear(in_features, hidden) if hidden else None
+        self.fc = nn.Linear(hidden or in_features, out_features, bias=False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, reverse: bool = False) -> torch.Tensor:
+        if self.hidden is not None:
+            x = self.hidden(x)
+        if reverse:
+            x = gradient_reversal(x)
         return self.fc(nn.functional.normalize(x, dim=1)) / self.temperature
 
 

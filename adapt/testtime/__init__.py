@@ -11,9 +11,19 @@ No source data is involved: a test-time method wraps a trained model (one of our
 (each batch predicted before the method adapts on it) and the accuracy of the adapted model afterwards.
 """
 
-from .base import TEST_TIME_METHODS, TestTimeAdapter, evaluate_batches, evaluate_stream
+from .base import TEST_TIME_METHODS, TestTimeAdapter, create, evaluate_batches, evaluate_stream, resolve_hyperparameters
 from .bn_adapt import BNAdapt
 from .eata import EATA
 from .tent import TENT
 
-__all__ = ["EATA", "TENT", "TEST_TIME_METHODS", "BNAdapt", "TestTimeAdapter", "evaluate_batches", "evaluate_stream"]
+__all__ = [
+    "EATA",
+    "TENT",
+    "TEST_TIME_METHODS",
+    "BNAdapt",
+    "TestTimeAdapter",
+    "create",
+    "evaluate_batches",
+    "evaluate_stream",
+    "resolve_hyperparameters",
+]

@@ -6,7 +6,7 @@ import contextlib
 import copy
 import inspect
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import pandas as pd
 import torch
@@ -51,6 +51,11 @@ class TestTimeAdapter:
     __test__ = False  # not a pytest class, whatever its name says
     name = ""
     paper = ""
+    #: Named settings reproducing the authors' code (``create(name, model, preset=...)``).
+    presets: ClassVar[dict[str, dict[str, Any]]] = {}
+    #: Moves when the method's code changes its results in a way its settings do not show (a benchmark
+    #: run's identity includes it).
+    revision: ClassVar[int] = 1
 
     def __init__(self, model: nn.Module) -> None:
         if not isinstance(model, nn.Module):
@@ -87,13 +92,22 @@ class TestTimeAdapter:
         """Forget every batch seen: back to the wrapped model as it was given."""
         self.load_state_dict(copy.deepcopy(self._initial))
 
-    def require_batch_norm(self) -> list[nn.modules.batchnorm._BatchNorm]:
+    def require_batch_norm(self, kind: str = "all") -> list[nn.modules.batchnorm._BatchNorm]:
+        """The model's BatchNorm layers: all of them, or (``kind="2d"``) the ``nn.BatchNorm2d`` ones."""
+        if kind not in ("all", "2d"):
+            raise ValueError(f"batch_norm must be 'all' or '2d', got {kind!r}")
         layers = batch_norm_layers(self.model)
         if not layers:
             raise InputError(
                 f"{type(self).__name__} adapts BatchNorm layers, and the model has none; give the network "
                 f"BatchNorm (for our methods: bottleneck_dim=...) or use a method that adapts other parameters"
             )
+        if kind == "2d":
+            layers = [m for m in layers if isinstance(m, nn.BatchNorm2d)]
+            if not layers:
+                name = type(self).__name__
+                raise InputError(f"{name}(batch_norm='2d') adapts nn.BatchNorm2d layers, and the model has none; "
+                                 "use batch_norm='all' to adapt its other BatchNorm layers")  # fmt: skip
         return layers
 
     def adapt_and_predict(self, x: torch.Tensor) -> torch.Tensor:
@@ -112,6 +126,27 @@ class TestTimeAdapter:
     def predict(self, x: Any) -> torch.Tensor:
         """Class predictions for the batch ``x``; the method adapts on the batch as it predicts."""
         return self.predict_logits(x).argmax(dim=1)
+
+
+def resolve_hyperparameters(name: str, hparams: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Every setting ``create(name, model, **hparams)`` builds a test-time method with: its defaults, the
+    preset ``hparams["preset"]`` names (if any), then ``hparams`` (what a benchmark run's identity hashes)."""
+    hparams = dict(hparams or {})
+    preset = hparams.pop("preset", None)
+    cls = TEST_TIME_METHODS.get(name)
+    defaults = cls.hyperparameter_defaults()
+    if preset is not None and preset not in cls.presets:
+        valid = ", ".join(sorted(cls.presets)) or "none"
+        raise ValueError(f"test-time method {name!r} has no preset {preset!r}; its presets: {valid}")
+    return {**defaults, **(cls.presets[preset] if preset is not None else {}), **hparams}
+
+
+def create(name: str, model: nn.Module, preset: str | None = None, **hparams: Any) -> TestTimeAdapter:
+    """A registered test-time method wrapping ``model``: ``create("tent", model, preset="official")``."""
+    settings = {**(TEST_TIME_METHODS.get(name).presets.get(preset, {}) if preset else {}), **hparams}
+    if preset is not None:
+        resolve_hyperparameters(name, {"preset": preset})  # an unknown preset names the valid ones
+    return TEST_TIME_METHODS.get(name)(model, **settings)
 
 
 def evaluate_stream(

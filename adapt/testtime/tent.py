@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -22,6 +22,12 @@ class TENT(TestTimeAdapter):
     BatchNorm affine parameters only; the batch's predictions are those of that forward pass, before
     the step (as the authors' ``forward_and_adapt``).
 
+    The authors' code (DequanWang/tent at commit e9e926a, ``tent.py`` lines 48-110 and ``cifar10c.py``'s
+    ``setup_optimizer`` with ``cfgs/tent.yaml``) adapts ``nn.BatchNorm2d`` layers only; here every BatchNorm
+    layer adapts by default (1-D ones too: a BatchNorm bottleneck or an MLP), and ``batch_norm="2d"``, the
+    ``"official"`` preset, does as they do. Their optimizer on CIFAR-10-C is the default here: Adam, lr 1e-3,
+    betas (0.9, 0.999), no weight decay, one step per batch.
+
     Parameters
     ----------
     model : a trained classifier with BatchNorm layers (deep-copied).
@@ -30,20 +36,32 @@ class TENT(TestTimeAdapter):
     optimizer : 'adam' or 'sgd'.
     momentum : SGD momentum (Adam's beta1 is 0.9).
     steps : optimizer steps per batch (1).
+    batch_norm : which BatchNorm layers adapt: 'all' (1-D, 2-D and 3-D) or '2d' (``nn.BatchNorm2d`` only,
+        as the authors' ``configure_model`` and ``collect_params``); the others keep their source
+        statistics and parameters.
     """
 
     name = "tent"
     paper = "Wang et al., ICLR 2021"
+    presets: ClassVar[dict[str, dict[str, Any]]] = {"official": {"batch_norm": "2d"}}
 
     def __init__(
-        self, model: nn.Module, *, lr: float = 1e-3, optimizer: str = "adam", momentum: float = 0.9, steps: int = 1
+        self,
+        model: nn.Module,
+        *,
+        lr: float = 1e-3,
+        optimizer: str = "adam",
+        momentum: float = 0.9,
+        steps: int = 1,
+        batch_norm: str = "all",
     ) -> None:
         super().__init__(model)
         if optimizer not in ("adam", "sgd"):
             raise ValueError(f"optimizer must be 'adam' or 'sgd', got {optimizer!r}")
         if int(steps) != steps or steps < 1:
             raise ValueError(f"steps must be a positive integer, got {steps!r}")
-        layers = self.require_batch_norm()
+        layers = self.require_batch_norm(batch_norm)
+        self.batch_norm = batch_norm
         self.model.train()
         self.model.requires_grad_(False)
         for layer in layers:

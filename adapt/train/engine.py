@@ -137,6 +137,9 @@ class TrainConfig:
     distributed: bool = False
     #: With ``distributed``: BatchNorm statistics over the global batch (CUDA only).
     sync_batch_norm: bool = False
+    #: The unlabeled target batch is this many times ``batch_size`` (MME's authors use 2); the source and
+    #: labeled target batches keep ``batch_size``.
+    target_batch_mult: int = 1
 
     def __post_init__(self) -> None:
         _coerce_numbers(self)
@@ -154,9 +157,28 @@ class TrainConfig:
             raise ValueError(f"log_every must be >= 1, got {self.log_every}")
         if self.checkpoint_every < 0 or self.checkpoint_seconds < 0:
             raise ValueError("checkpoint_every and checkpoint_seconds must be >= 0")
+        if self.target_batch_mult < 1:
+            raise ValueError(f"target_batch_mult must be >= 1, got {self.target_batch_mult}")
         if not (math.isfinite(self.labeled_target_weight) and self.labeled_target_weight >= 0):
             raise ValueError(f"labeled_target_weight must be a finite number >= 0, got {self.labeled_target_weight}")
         lr_factor(self.lr_schedule, 0.0, 0)  # validates the name
+
+
+#: TrainConfig fields that do not change what is learned: where it runs, what watches it and how it is
+#: saved (the seed of a benchmark run is part of its identity apart from these).
+RUNTIME_FIELDS = frozenset({"seed", "device", "verbose", "callbacks", "loggers", "log_every", "checkpoint_path",
+                            "checkpoint_every", "checkpoint_seconds", "checkpoint_delete"})  # fmt: skip
+
+
+def resolve_train(options: dict[str, Any]) -> dict[str, Any]:
+    """Every :class:`TrainConfig` field that changes what is learned, for ``TrainConfig(**options)``:
+    the defaults filled in, checked (a bad value raises as ``TrainConfig`` does). JSON-like values.
+
+    >>> resolve_train({"lr": 0.05})["lr"], resolve_train({})["optimizer"]
+    (0.05, 'sgd')
+    """
+    config = TrainConfig(**options)
+    return {name: getattr(config, name) for name in TrainConfig.__dataclass_fields__ if name not in RUNTIME_FIELDS}
 
 
 #: TrainConfig's numeric fields: name -> (kind, may be None). numpy numbers are accepted and converted.
@@ -165,6 +187,7 @@ _NUMERIC_FIELDS = {
     "seed": ("int", True), "lr": ("float", False), "momentum": ("float", False), "weight_decay": ("float", False),
     "backbone_lr_mult": ("float", False), "grad_clip": ("float", True), "checkpoint_every": ("int", False),
     "checkpoint_seconds": ("float", False), "labeled_target_weight": ("float", False),
+    "target_batch_mult": ("int", False),
 }  # fmt: skip
 
 
@@ -420,6 +443,7 @@ def _prepare(
     if config.distributed:
         shard, device = join(device)
         check_batch_size(shard, config.batch_size)
+        check_batch_size(shard, config.batch_size * config.target_batch_mult)
     elif config.sync_batch_norm:
         raise InputError("sync_batch_norm=True needs distributed=True")
     # a source-free method (uses_source False) trains on the target alone: there is no source stream
@@ -445,11 +469,14 @@ def _prepare(
         shard.broadcast_module(model)  # type: ignore[arg-type]
     if config.channels_last:
         model.to(memory_format=torch.channels_last)
-    _check_min_batch(model, [d for d in (src, tgt, labeled) if d is not None], config.batch_size)
+    sizes = {"source": config.batch_size, "target": config.batch_size * config.target_batch_mult,
+             "labeled target": config.batch_size}  # fmt: skip
+    for domain in (d for d in (src, tgt, labeled) if d is not None):
+        _check_min_batch(model, [domain], sizes[domain.role])
     generator = torch.Generator().manual_seed(seed)
     # A user DataLoader may end an epoch with a ragged batch too small for the method: it is skipped.
     need = smallest_batch(model)
-    stream = lambda d: None if d is None else batch_stream(d, config.batch_size, generator, device,  # noqa: E731
+    stream = lambda d: None if d is None else batch_stream(d, sizes[d.role], generator, device,  # noqa: E731
                                                            config.num_workers, need, shard)  # fmt: skip
     streams = Streams(stream(src), stream(tgt), generator, stream(labeled))
     optimizer = make_optimizer(model.param_groups(config.backbone_lr_mult), config, device)
@@ -592,6 +619,8 @@ class _RunState:
         settings = {k: repr(v) for k, v in vars(self.config).items() if k not in skip}
         if not self.config.sync_batch_norm:  # (absent unless used: older checkpoints still resume)
             settings.pop("sync_batch_norm")
+        if self.config.target_batch_mult == 1:  # likewise
+            settings.pop("target_batch_mult")
         params = getattr(self.model, "get_params", dict)()
         fingerprint = {"method": type(self.model).__name__, "params": repr(sorted(params.items())), **settings}
         if self.streams.labeled_target is not None:  # (absent otherwise: older checkpoints still resume)
@@ -604,8 +633,9 @@ class _RunState:
         """The row, grouped by kind, with the throughput since the previous row, to every logger."""
         step, seconds = int(row["step"]), float(row["seconds"])
         last_step, last_seconds = self.last_logged
-        streams = [s for s in (self.streams.source, self.streams.target, self.streams.labeled_target) if s is not None]
-        examples = (step - last_step) * self.config.batch_size * len(streams)
+        streams = [s for s in (self.streams.source, self.streams.labeled_target) if s is not None]
+        per_step = self.config.batch_size * (len(streams) + self.config.target_batch_mult)
+        examples = (step - last_step) * per_step
         scalars = {f"loss/{name}": row[name] for name in [*self.log.names, "total"] if name in row}
         scalars.update({"train/lr": row["lr"], "train/progress": row["progress"],
                         "train/examples_per_second": examples / max(seconds - last_seconds, 1e-9)})  # fmt: skip

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-LRSchedule = Literal["dann", "inverse", "cosine", "constant"]
+LRSchedule = Literal["dann", "inverse", "mme", "cosine", "constant"]
 GRLSchedule = Literal["dann", "warm_start", "constant"]
 
 
@@ -37,6 +37,8 @@ def lr_factor(schedule: LRSchedule, progress: float, step: int) -> float:
 
     * ``"dann"``: :math:`(1 + 10p)^{-0.75}`, Ganin et al., JMLR 2016, Sec. 5.2.2.
     * ``"inverse"``: :math:`(1 + 0.001\\,t)^{-0.75}`, TLlib's Office-31 protocol (t = step).
+    * ``"mme"``: :math:`(1 + 0.0001\\,t)^{-0.75}`, Saito et al.'s ``inv_lr_scheduler`` (SSDA_MME
+      ``utils/lr_schedule.py``, gamma 1e-4; t = step).
     * ``"cosine"``: :math:`\\frac12(1 + \\cos \\pi p)`.
     * ``"constant"``: 1.
     """
@@ -44,8 +46,10 @@ def lr_factor(schedule: LRSchedule, progress: float, step: int) -> float:
         return (1.0 + 10.0 * progress) ** -0.75
     if schedule == "inverse":
         return (1.0 + 0.001 * step) ** -0.75
+    if schedule == "mme":
+        return (1.0 + 0.0001 * step) ** -0.75
     if schedule == "cosine":
         return 0.5 * (1.0 + math.cos(math.pi * progress))
     if schedule == "constant":
         return 1.0
-    raise ValueError(f"unknown lr_schedule {schedule!r}; choose 'dann', 'inverse', 'cosine' or 'constant'")
+    raise ValueError(f"unknown lr_schedule {schedule!r}; choose 'dann', 'inverse', 'mme', 'cosine' or 'constant'")

@@ -89,6 +89,8 @@ class Validator:
     name: ClassVar[str] = ""
     needs_source_val: ClassVar[bool] = False
     needs_source_train: ClassVar[bool] = False
+    #: Moves when the validator's scores change (a benchmark run that scores it reruns).
+    revision: ClassVar[int] = 1
 
     def score(self, outputs: ModelOutputs) -> float:
         raise NotImplementedError
@@ -181,9 +183,12 @@ class BNM(Validator):
 
 @register_validator
 class ClassAMI(Validator):
-    """Agreement of k-means clusters of target features with predicted classes (Musgrave et al., 2022)."""
+    """Agreement of k-means clusters of target features with predicted classes (Musgrave et al., 2022):
+    the ``ClassAMICentroidInit`` of their tables (features L2-normalized, k-means started from the
+    predicted classes' centroids; see :func:`~adapt.validators.scores.class_ami_score`)."""
 
     name = "class_ami"
+    revision = 2  # 0.2.0: normalized features, centroid initialization (was k-means++ on raw features)
 
     def score(self, outputs: ModelOutputs) -> float:
         return scores.class_ami_score(outputs.target_features, outputs.target_logits)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import json
 import os
 import shutil
 import sys
@@ -217,7 +218,7 @@ def _build_report(records: list[dict[str, Any]], results: Path, out: Path, figur
     headline, picked_by = headline_runs(runs, records)
     summary = summarize(headline)
     text = formatted_table(summary) if not summary.empty else pd.DataFrame()
-    caption = _caption(runs, picked_by)
+    caption = _caption(runs, picked_by) + tuning_caption(results / "suite.json")
     _write_tables(runs, summary, text, caption, out)
     if figures and importlib.util.find_spec("seaborn") is None:
         # Tables are the results; figures need the harness extra. Say so instead of failing after a sweep.
@@ -261,6 +262,19 @@ def _comparison_tables(
     return fields
 
 
+def tuning_caption(card_path: Path) -> str:
+    """'; defaults were tuned on this suite (...)': what a caption adds when the sweep's suite says so."""
+    if not card_path.exists():
+        return ""
+    card = json.loads(card_path.read_text())
+    if card.get("defaults_tuned"):
+        return (f"; the library's defaults were tuned on this suite ({card.get('tuning_note', '')}): its numbers are "
+                "no evidence for them")  # fmt: skip
+    if card.get("split") == "confirmation":
+        return "; the confirmation half: no default was tuned on it"
+    return ""
+
+
 #: The runs.csv columns that are accuracies: written in % like summary.csv.
 PERCENT_COLUMNS = ("accuracy", "score", "mean_class_accuracy", "accuracy_heldout", "accuracy_transductive",
                    "accuracy_after")  # fmt: skip
@@ -284,6 +298,11 @@ def _caption(runs: pd.DataFrame, picked_by: str | None) -> str:
         caption += "; source-free: each method adapts the same cached source model with the target alone"
     if picked_by:
         caption += f"; hyperparameters picked by validator '{picked_by}'"
+    stale = runs[runs["stale"]] if "stale" in runs else runs.iloc[:0]
+    if len(stale):
+        methods = ", ".join(sorted(set(stale["method"])))
+        caption += (f"; {len(stale)} stale run(s) included ({methods}): made with other defaults or code than this "
+                    "library's, kept with --keep-stale, marked in runs.csv")  # fmt: skip
     return caption
 
 

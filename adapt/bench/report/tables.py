@@ -16,6 +16,7 @@ import pandas as pd
 from scipy import stats
 
 from ...data.base import task_name as base_task_name
+from ..identity import stale_reasons
 
 
 def task_name(config: dict[str, Any]) -> str:
@@ -75,6 +76,8 @@ def runs_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
             "failed_step": r.get("failed_step"),
             "device": r.get("device"),
             "wall_seconds": r.get("wall_seconds"),
+            # made with other defaults or code than this library runs (kept with --keep-stale)
+            "stale": bool(stale_reasons(r)),
         })  # fmt: skip
     columns = ["id", "method", "task", "seed", "status", "selection", "protocol", "accuracy"]
     frame = pd.DataFrame(rows, columns=columns + [k for k in (rows[0] if rows else {}) if k not in columns])

@@ -10,10 +10,8 @@ from ..synthetic import BLOB_SHIFTS, blobs_shift
 def build(request: TaskRequest) -> Task:
     shift = request.benchmark.split("-", 1)[1]
     options = request.options
-    dim = options.get("dim", 3 if shift == "subspace" else 2)
-    xs, ys, xt, yt = blobs_shift(
-        shift, options.get("n_per_class", 100), options.get("num_classes", 3), dim, request.seed
-    )
+    dim = options["dim"]
+    xs, ys, xt, yt = blobs_shift(shift, options["n_per_class"], options["num_classes"], dim, request.seed)
     return array_task(request, (xs, ys), (xt, yt), [f"class {i}" for i in range(int(ys.max()) + 1)], (dim,))
 
 
@@ -28,6 +26,6 @@ for _shift in BLOB_SHIFTS:
             offline=True,
             build=build,
             files="generated from the seed",
-            options=frozenset({"n_per_class", "num_classes", "dim"}),
+            options={"n_per_class": 100, "num_classes": 3, "dim": 3 if _shift == "subspace" else 2},
         )
     )

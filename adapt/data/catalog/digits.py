@@ -44,6 +44,6 @@ register_benchmark(
         offline=False,
         build=build,
         files="\n".join(LAYOUTS.values()),
-        options=frozenset({"digits_protocol"}),
+        options={"digits_protocol": None},
     )
 )

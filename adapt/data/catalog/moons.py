@@ -9,9 +9,7 @@ from ..synthetic import moons_shift
 
 def build(request: TaskRequest) -> Task:
     options = request.options
-    xs, ys, xt, yt = moons_shift(
-        options.get("n_per_moon", 150), options.get("angle", 35.0), options.get("noise", 0.1), request.seed
-    )
+    xs, ys, xt, yt = moons_shift(options["n_per_moon"], options["angle"], options["noise"], request.seed)
     return array_task(request, (xs, ys), (xt, yt), ["upper moon", "lower moon"], (2,))
 
 
@@ -25,6 +23,6 @@ register_benchmark(
         offline=True,
         build=build,
         files="generated from the seed",
-        options=frozenset({"n_per_moon", "angle", "noise"}),
+        options={"n_per_moon": 150, "angle": 35.0, "noise": 0.1},
     )
 )

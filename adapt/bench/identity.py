@@ -1,0 +1,181 @@
+"""What a run is: the configuration that actually runs, its id, and whether a record is stale.
+
+A suite says little (``[methods.dann]`` may be empty); what runs is much more: the method's defaults
+and preset, the training options with ``TrainConfig``'s defaults and the method's own, the backbone's
+and the benchmark's option defaults, and the code that runs them. :func:`resolve` spells all of it
+out, with the *revisions* of the library (``RESULTS_REVISION``), the method, the validators, the
+backbone kind and the benchmark, each of which moves when its code changes results in a way no
+setting shows. A run's id hashes that resolved configuration, so a change of any default gives the
+affected runs new ids; the suite-level configuration (the *spec*, what the suite file says) keeps its
+id, which is how a sweep finds the record the change made stale and says what changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from .._version import RESULTS_REVISION
+from ..data import BENCHMARKS
+from ..methods.registry import METHODS, SOURCE_FREE_METHODS, fit_options, get, resolve_hyperparameters, split_composed
+from ..testtime import TEST_TIME_METHODS
+from ..testtime import resolve_hyperparameters as resolve_test_time
+from ..train.engine import resolve_train
+from ..validators import VALIDATORS
+from .backbones import BACKBONES, resolve_backbone
+
+#: The unadapted source model's entry in a source-free or online suite.
+BASELINE = "source_only"
+#: ``task(...)`` arguments every benchmark takes, with their defaults (see :func:`adapt.data.task`).
+DATA_DEFAULTS = {"seed": 0, "test_fraction": 0.3}
+#: Hyperparameters a source-free method takes from the source model it adapts, not from the suite.
+FROM_SOURCE = ("feature_dim", "bottleneck_dim", "regularizers")
+
+
+def digest(config: dict[str, Any]) -> str:
+    """The 16-hex-digit id of a configuration (key order does not matter)."""
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def resolve_data(benchmark: str, data: dict[str, Any]) -> dict[str, Any]:
+    """A task's data options with the benchmark's defaults (and ``task``'s seed and test fraction) filled in."""
+    return _json_like({**DATA_DEFAULTS, **BENCHMARKS.get(benchmark).options, **data})
+
+
+def _json_like(value: Any) -> Any:
+    if isinstance(value, (tuple, list)):
+        return [_json_like(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _json_like(v) for k, v in value.items()}
+    return value
+
+
+def method_settings(adaptation: str, method: str, hparams: dict[str, Any], model: dict[str, Any],
+                    train: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:  # fmt: skip
+    """The hyperparameters a run builds its method with and the training options it fits with.
+
+    ``uda``: ``create(method, **model, **hparams)`` and ``fit(**train)`` over the method's own
+    ``fit_defaults`` and its preset's. ``source-free``: ``from_source(model, **hparams)`` (width and
+    bottleneck come from the source model) and likewise. ``online``: the test-time method's settings;
+    its only training option is the stream's batch size. The unadapted baseline has no hyperparameters
+    (and, source-free, no training options).
+    """
+    preset = hparams.get("preset")
+    if adaptation == "uda":
+        return resolve_hyperparameters(method, {**model, **hparams}), resolve_train({**fit_options(method, preset),
+                                                                                      **train})  # fmt: skip
+    if adaptation == "online":
+        stream = {"batch_size": int(train.get("batch_size", 64))}
+        return ({} if method == BASELINE else _json_like(resolve_test_time(method, hparams))), stream
+    if method == BASELINE:
+        return {}, {}
+    cls = SOURCE_FREE_METHODS.get(method)
+    settings, fit = cls.preset(preset) if preset is not None else ({}, {})
+    defaults = {k: v for k, v in cls.hyperparameter_defaults().items() if k not in FROM_SOURCE}
+    given = {k: v for k, v in hparams.items() if k != "preset"}
+    return _json_like({**defaults, **settings, **given}), resolve_train({**cls.fit_defaults, **fit, **train})
+
+
+def revisions(adaptation: str, method: str, validators: list[str], backbone: str, benchmark: str) -> dict[str, Any]:
+    """The revisions of the code a run uses (see :mod:`adapt._version`); pytorch-adapt's version for its
+    implementations."""
+    if adaptation == "uda":
+        extras = split_composed(method)[1]
+        parts = {method.split("+")[0]: get(method).revision, **{name: METHODS.get(name).revision for name in extras}}
+        if method.lower().startswith("pa:"):
+            parts["pytorch-adapt"] = _pytorch_adapt_version()
+    elif method == BASELINE:
+        parts = {}
+    else:
+        registry = TEST_TIME_METHODS if adaptation == "online" else SOURCE_FREE_METHODS
+        parts = {method: registry.get(method).revision}
+    return {
+        "library": RESULTS_REVISION,
+        "methods": parts,
+        "validators": {name: VALIDATORS[name].revision for name in validators},
+        "backbone": BACKBONES.get(backbone).revision,
+        "benchmark": BENCHMARKS.get(benchmark).revision,
+    }
+
+
+def _pytorch_adapt_version() -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("pytorch-adapt")
+    except PackageNotFoundError:
+        return None
+
+
+def resolve_source_model(spec: dict[str, Any]) -> dict[str, Any]:
+    """How a source-free or online run's source model is trained: SourceOnly's hyperparameters and
+    training options, resolved."""
+    return {
+        "hparams": resolve_hyperparameters(BASELINE, spec["model"]),
+        "train": resolve_train({**fit_options(BASELINE), **spec["source_train"]}),
+        "revision": METHODS.get(BASELINE).revision,
+    }
+
+
+def resolve(spec: dict[str, Any]) -> dict[str, Any]:
+    """The configuration that runs for a suite-level run configuration ``spec`` (:meth:`RunSpec.config`).
+
+    The keys of ``spec`` stay (so a report reads either the same way) with their values resolved, plus
+    ``adaptation`` and ``revisions``. Raises ValueError (or the registry's error) when ``spec`` names
+    something this library does not have.
+    """
+    adaptation = spec.get("adaptation", "uda")
+    hparams, train = method_settings(adaptation, spec["method"], spec["hparams"], spec["model"], spec["train"])
+    used = revisions(adaptation, spec["method"], list(spec["validators"]), spec["backbone"]["kind"], spec["benchmark"])
+    config = {
+        **spec,
+        "data": resolve_data(spec["benchmark"], spec["data"]),
+        "backbone": resolve_backbone(spec["backbone"]),
+        "hparams": hparams,
+        "train": train,
+        "adaptation": adaptation,
+        "revisions": used,
+    }
+    if adaptation != "uda":
+        config["source_train"] = resolve_source_model(spec)
+    return _json_like(config)
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key in value:
+            out.update(_flatten(value[key], f"{prefix}.{key}" if prefix else str(key)))
+        return out if out or not prefix else {prefix: {}}
+    return {prefix: value}
+
+
+def differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """What changed from ``old`` to ``new``, one ``key old -> new`` line per leaf, in key order."""
+    a, b = _flatten(old), _flatten(new)
+    lines = []
+    for key in sorted(set(a) | set(b)):
+        if a.get(key, "absent") != b.get(key, "absent") or (key in a) != (key in b):
+            lines.append(f"{key} {a.get(key, 'absent')!r} -> {b.get(key, 'absent')!r}")
+    return lines
+
+
+#: Why a record without a spec is stale.
+LEGACY = "recorded by adapt < 0.2.0, before run ids hashed the resolved configuration"
+
+
+def stale_reasons(record: dict[str, Any], current: dict[str, Any] | None = None) -> list[str]:
+    """Why ``record`` is not what this library runs for its spec (empty: it is current).
+
+    ``current``: the resolved configuration to compare with (default: :func:`resolve` of the record's
+    spec). A record of a spec this library cannot resolve (a method that is gone) is stale too.
+    """
+    if "spec" not in record:
+        return [LEGACY]
+    if current is None:
+        try:
+            current = resolve(record["spec"])
+        except (ValueError, KeyError, TypeError) as exc:
+            return [f"its configuration no longer resolves: {type(exc).__name__}: {exc}"]
+    return differences(record["config"], current)
