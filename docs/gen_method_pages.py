@@ -1,6 +1,7 @@
 """Writes one page per registered method (mkdocs-gen-files runs this at every docs build): its paper,
 family, adaptation term, defaults and presets from the registry, its docstring, and its measured gain
-from the catalogue run in ``docs/data/catalogue_methods.csv`` (``adapt-bench run --suite catalogue``)."""
+from the catalogue run in ``docs/data/catalogue_methods.csv`` (written by ``adapt-bench results pages``
+from the committed catalogue summary)."""
 
 from __future__ import annotations
 
@@ -43,12 +44,16 @@ def defaults_table(cls) -> list[str]:
 def measured(name: str) -> list[str]:
     row = MEASURED.get(name)
     if row is None:
-        return ["Not in the measured catalogue run (`adapt-bench run --suite catalogue`)."]
+        return ["Not in the catalogue suite; the [results pages](../results/index.md) list where it was measured."]
     return [
         "On the catalogue suite (the quick suite's four offline shifts, every method with a 64-unit BatchNorm "
-        "bottleneck, library defaults, 3 seeds, 1000 steps; measured on 2 CPU cores): gain over "
-        f"SourceOnly **{row['gain over SourceOnly (points)']}** points, negative transfer {row['negative transfer']}, "
-        f"above SourceOnly on {row['tasks above SourceOnly']} tasks.",
+        "bottleneck, library defaults, 3 seeds, 1000 steps; see [its results page](../results/catalogue.md) "
+        "for what made the runs): gain over SourceOnly "
+        f"**{row['gain over SourceOnly (points)']}** points (95% interval over the four shifts "
+        f"{row['95% interval over shifts']}), negative transfer {row['negative transfer']} (failed runs "
+        f"counted: {row['failed']}), above SourceOnly on {row['tasks above SourceOnly']} tasks. DANN's default "
+        "discriminator was screened on these shifts: for evidence about defaults, see the "
+        "[zoo-confirm page](../results/zoo-confirm.md).",
     ]
 
 

@@ -59,7 +59,9 @@ def test_domain_confusion_is_log_two_at_a_uniform_classifier():
 
 
 def tllib_mdd(y_s, y_s_adv, y_t, y_t_adv, margin=4.0):
-    """Transcription of TLlib's ClassificationMarginDisparityDiscrepancy (tllib/alignment/mdd.py)."""
+    """Transcription of ``ClassificationMarginDisparityDiscrepancy`` (thuml/Transfer-Learning-Library at commit
+    c4aa59e, ``tllib/alignment/mdd.py``: the two disparities of ``__init__``, lines 142-152; ``shift_log``,
+    lines 220-236; ``MarginDisparityDiscrepancy.forward`` without instance weights, reduction 'mean', lines 68-85)."""
     _, prediction_s = y_s.max(dim=1)
     source_loss = -margin * F.cross_entropy(y_s_adv, prediction_s, reduction="none")
     _, prediction_t = y_t.max(dim=1)
@@ -90,7 +92,9 @@ def test_mdd_closed_form_on_one_pair():
 
 
 def test_mdd_reversal_reaches_tllibs_coefficient():
-    """TLlib's MDD: WarmStartGradientReverseLayer(alpha=1, lo=0, hi=0.1, max_iters=1000)."""
+    """TLlib's MDD: ``WarmStartGradientReverseLayer(alpha=1.0, lo=0.0, hi=0.1, max_iters=1000)``
+    (thuml/Transfer-Learning-Library at commit c4aa59e, ``tllib/alignment/mdd.py`` lines 250-251), whose
+    coefficient is that of ``WarmStartGradientReverseLayer.forward`` (``tllib/modules/grl.py`` lines 71-74, lo = 0)."""
     model = methods.MDD(default_backbone(), 3)
     for step in (0, 500, 1000, 5000):
         tllib = 2.0 * 0.1 / (1.0 + np.exp(-1.0 * step / 1000)) - 0.1

@@ -1,8 +1,11 @@
 """Weighted Spearman as Musgrave et al. compute it, against a transcription of their released code.
 
-The transcription follows ``validator_tests/utils/weighted_spearman.py`` of powerful-benchmarker
-(before and after its April 2023 change of weights) and the ``WeightedCorr`` package it calls
-(pandas ``rank()``, weights summed and averaged per rank, weighted Pearson), on fixed inputs.
+The transcription follows ``validator_tests/utils/weighted_spearman.py`` of KevinMusgrave/powerful-benchmarker
+before its April 2023 change of weights (commit 232551e, lines 7-33) and after it (commit 5212140, lines 7-35,
+unchanged up to 009150a), called with ``pow=2`` (``validator_tests/eval_validators.py``, line 83 at 232551e,
+line 55 at 5212140), and the ``WeightedCorr`` package it calls (matthijsz/weightedcorr at commit 6471642,
+``WeightedCorr.py`` lines 34-51: pandas ``rank()``, weights summed and averaged per rank, weighted Pearson),
+on fixed inputs. See the two functions for the lines of each.
 """
 
 import math
@@ -16,6 +19,13 @@ from adapt.validators.correlation import weighted_ranks
 
 
 def _transcribed_weightedcorr_spearman(x: pd.Series, y: pd.Series, w: pd.Series) -> float:
+    """Transcription of ``WeightedCorr(x=x, y=y, w=w)(method="spearman")`` (matthijsz/weightedcorr at commit
+    6471642, ``WeightedCorr.py``: ``_wrank`` lines 42-47, ``_wcov`` and ``_pearson`` lines 34-40, ``_spearman``
+    lines 49-51), the package's pandas form before v2 (b94086a). powerful-benchmarker installs it unpinned
+    (``requirements.txt`` line 13 at 009150a), i.e. the numpy form unchanged since a51e6ff (``WeightedCorr.py``
+    lines 35-50 at d37f1f5): the same ranks, and ``_wcov`` without the division by the weight sum, which cancels
+    in the ratio."""
+
     def wrank(v: pd.Series) -> pd.Series:
         frame = pd.DataFrame({"r": v.rank(), "w": w})
         total = frame.groupby("r")["w"].sum()
@@ -35,6 +45,12 @@ def _transcribed_weightedcorr_spearman(x: pd.Series, y: pd.Series, w: pd.Series)
 
 
 def _transcribed_musgrave(scores: np.ndarray, acc: np.ndarray, version: str) -> float:
+    """Transcription of ``weighted_spearman(validation_scores, target_accuracies, pow=2)``
+    (KevinMusgrave/powerful-benchmarker, ``validator_tests/utils/weighted_spearman.py``; ``set_nan_inf_to_min``
+    and ``assert_all_finite`` lines 7-18 in both versions). "paper2022": commit 232551e, lines 21-33 (weights =
+    dense validator ranks over their maximum, squared); "code2023": commit 5212140, lines 21-35 (weights = the
+    larger of the validator's and the accuracy's dense ranks, squared). Their ``scipy.stats.rankdata(...,
+    method="dense")`` is written here as pandas ``rank(method="dense")``, which gives the same ranks."""
     scores = scores.copy()
     finite = np.isfinite(scores)
     scores[~finite] = np.min(scores[finite])

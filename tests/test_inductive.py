@@ -15,7 +15,7 @@ from adapt import DANN, MME, FineTune, InputError, SourceOnly, TargetOnly
 from adapt.data import few_shot_split, published_ssda_split, task
 from adapt.data.download import mark_complete
 from adapt.data.fewshot import _image_paths
-from adapt.losses import gradient_reversal, minimax_entropy_loss
+from adapt.losses import minimax_entropy_loss
 from adapt.models import MLP
 from adapt.models.heads import CosineClassifier
 from adapt.testing import default_backbone, toy_problem
@@ -93,12 +93,29 @@ def test_bad_labeled_target_examples_get_errors_that_name_them(toy):
 
 
 # ----------------------------------------------------------------------------- MME
+class _GradReverse(torch.autograd.Function):
+    """``GradReverse`` (VisionLearningGroup/SSDA_MME at commit ee04ddd, ``model/basenet.py`` lines 8-20, the one
+    ``Predictor_deep`` calls; ``utils/loss.py`` lines 7-19 is the same code): identity forward, gradient times
+    -lambd, in the autograd API of today's PyTorch (theirs is the legacy non-static form, which no longer runs)."""
+
+    @staticmethod
+    def forward(ctx, x, lambd):
+        ctx.lambd = lambd
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        return grad_output * -ctx.lambd, None
+
+
 def _authors_predictor(weight: torch.Tensor, temperature: float):
-    """Transcribed from SSDA_MME model/basenet.py Predictor.forward: reverse, normalize, fc / temp."""
+    """Transcription of ``Predictor.forward`` (VisionLearningGroup/SSDA_MME at commit ee04ddd, ``model/basenet.py``
+    lines 83-88; ``fc`` has no bias, line 79): reverse (their ``grad_reverse``, :class:`_GradReverse`),
+    normalize, fc / temp."""
 
     def forward(x, reverse=False, eta=0.1):
         if reverse:
-            x = gradient_reversal(x, eta)
+            x = _GradReverse.apply(x, eta)
         x = nn.functional.normalize(x)
         return nn.functional.linear(x, weight) / temperature
 
@@ -106,7 +123,8 @@ def _authors_predictor(weight: torch.Tensor, temperature: float):
 
 
 def _authors_adentropy(F1, feat, lamda, eta=1.0):
-    """Transcribed from SSDA_MME utils/loss.py adentropy."""
+    """Transcription of ``adentropy`` (VisionLearningGroup/SSDA_MME at commit ee04ddd, ``utils/loss.py`` lines
+    36-41); their ``F.softmax(out_t1)`` takes no ``dim``, which for a 2-D input is dim 1."""
     out_t1 = F1(feat, reverse=True, eta=eta)
     out_t1 = nn.functional.softmax(out_t1, dim=1)
     return lamda * torch.mean(torch.sum(out_t1 * (torch.log(out_t1 + 1e-5)), 1))
@@ -120,7 +138,7 @@ def test_mme_entropy_term_matches_the_authors_adentropy_value_and_gradients():
     classifier = CosineClassifier(5, 4, temperature=0.05)
     classifier.fc.weight.data.copy_(weight)
     theirs_w = weight.clone().requires_grad_()
-    ours = 0.1 * minimax_entropy_loss(classifier(gradient_reversal(ours_f)))
+    ours = 0.1 * minimax_entropy_loss(classifier(ours_f, reverse=True))  # as MME._entropy_term
     theirs = _authors_adentropy(_authors_predictor(theirs_w, 0.05), theirs_f, 0.1)
     ours.backward()
     theirs.backward()
@@ -154,8 +172,9 @@ def test_the_swapped_target_misleads_the_source(swapped):
 
 
 def test_mme_takes_two_optimizer_steps_per_batch(toy, monkeypatch):
-    """The authors' ``main.py`` steps once on the labeled cross-entropy, then once on the minimax entropy;
-    without ``MME.update`` the engine would take one."""
+    """The authors' ``main.py`` steps once on the labeled cross-entropy, then once on the minimax entropy
+    (VisionLearningGroup/SSDA_MME at commit ee04ddd, ``main.py`` lines 183-204); without ``MME.update`` the
+    engine would take one."""
     from adapt.train.engine import Stepper
 
     calls = []
@@ -181,23 +200,9 @@ def test_mme_gains_from_a_few_target_labels(swapped):
 
 
 # ----------------------------------------------------------------------------- MME as the authors run it
-class _GradReverse(torch.autograd.Function):
-    """``utils/loss.py``'s GradReverse (identity forward, gradient times -lambd), in the autograd API of
-    today's PyTorch (theirs is the legacy non-static form, which no longer runs)."""
-
-    @staticmethod
-    def forward(ctx, x, lambd):
-        ctx.lambd = lambd
-        return x.view_as(x)
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        return grad_output * -ctx.lambd, None
-
-
 class _PredictorDeep(nn.Module):
     """Transcription of ``Predictor_deep`` (VisionLearningGroup/SSDA_MME at commit ee04ddd,
-    ``model/basenet.py``): fc1, the reversal after it, normalize, fc2 / temp."""
+    ``model/basenet.py`` lines 91-105): fc1, the reversal after it, normalize, fc2 / temp."""
 
     def __init__(self, num_class, inc, temp=0.05):
         super().__init__()
@@ -214,9 +219,11 @@ class _PredictorDeep(nn.Module):
 
 
 def official_mme_steps(G, F1, batches, lr=0.01, multi=0.1, lamda=0.1):
-    """Transcription of ``main.py``'s ``train()`` for ResNets (SSDA_MME at ee04ddd, lines 87-95 and
-    136-206) with ``utils/lr_schedule.py``'s ``inv_lr_scheduler`` and ``utils/loss.py``'s ``adentropy``:
-    G's parameters at ``multi`` x lr, F1's at lr, SGD with Nesterov momentum 0.9 and weight decay 5e-4.
+    """Transcription of ``main.py``'s ``train()`` for ResNets (VisionLearningGroup/SSDA_MME at commit ee04ddd,
+    ``main.py`` lines 87-95 and 136-206; the defaults lr 0.01, multi 0.1, lamda 0.1 at lines 24-31) with
+    ``utils/lr_schedule.py``'s ``inv_lr_scheduler`` (lines 4-12) and ``utils/loss.py``'s ``adentropy`` (lines
+    36-41): G's parameters at ``multi`` x lr (the 10x of lines 93-95 is for parameters named 'classifier',
+    which a ResNet lacks), F1's at lr, SGD with Nesterov momentum 0.9 and weight decay 5e-4 (lines 139-142).
     ``batches``: (source x, source y, labeled target x, labeled target y, unlabeled target x) per step."""
     params = [{"params": [value], "lr": multi, "weight_decay": 0.0005} for value in G.parameters()]
     optimizer_g = torch.optim.SGD(params, momentum=0.9, weight_decay=0.0005, nesterov=True)
@@ -255,7 +262,8 @@ def official_mme_steps(G, F1, batches, lr=0.01, multi=0.1, lamda=0.1):
 def test_mme_official_preset_trains_as_the_authors_main_py(swapped, monkeypatch):
     """Three steps of ``create("mme", preset="official")`` end with the weights of the authors' loop run on
     the same batches from the same initial weights: Predictor_deep, one cross-entropy over source and
-    labeled target together, G at 0.1x, Nesterov, their inverse schedule, a 2x unlabeled batch."""
+    labeled target together, G at 0.1x, Nesterov, their inverse schedule, a 2x unlabeled batch (SSDA_MME at
+    ee04ddd: ``main.py`` lines 97-99 and 183-188, ``utils/return_dataset.py`` lines 95-98)."""
     from adapt.methods import create
 
     seen, initial = [], {}

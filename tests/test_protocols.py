@@ -1,9 +1,10 @@
 """Presets are what they say: each one against a transcription of the formula or code it cites.
 
-The transcriptions below are written from the cited sources (TLlib's ``tllib/alignment/dan.py``,
-``tllib/modules/kernels.py``, ``tllib/modules/grl.py``, ``tllib/alignment/cdan.py``; the CDAN
-authors' ``pytorch/loss.py`` and ``network.py``; Ganin et al., JMLR 2016, Eq. 18) in plain loops
-and numpy, on fixed inputs, independently of the library's vectorized code.
+The transcriptions below are written from the cited sources (TLlib, thuml/Transfer-Learning-Library at
+commit c4aa59e: ``tllib/alignment/dan.py``, ``tllib/modules/kernels.py``, ``tllib/modules/grl.py``,
+``tllib/alignment/cdan.py``, ``tllib/modules/entropy.py``; the CDAN authors' code, thuml/CDAN at commit
+c904cd3: ``pytorch/loss.py`` and ``pytorch/network.py``; Ganin et al., JMLR 2016, Eq. 18) in plain loops
+and numpy, on fixed inputs, independently of the library's vectorized code. Each function names its lines.
 """
 
 import math
@@ -21,7 +22,10 @@ from adapt.losses import domain_adversarial_loss, entropy_weights, mmd
 
 
 def tllib_mkmmd(zs: np.ndarray, zt: np.ndarray, linear: bool) -> float:
-    """TLlib's MultipleKernelMaximumMeanDiscrepancy with GaussianKernel(alpha=2**k), k=-3..1."""
+    """Transcription of ``MultipleKernelMaximumMeanDiscrepancy`` (thuml/Transfer-Learning-Library at commit
+    c4aa59e, ``tllib/alignment/dan.py``: ``forward`` lines 78-89, ``_update_index_matrix`` lines 92-119) with
+    ``GaussianKernel(alpha=2 ** k)``, k = -3..1 (``tllib/modules/kernels.py``, ``forward`` lines 56-62; the
+    kernels of ``examples/domain_adaptation/image_classification/dan.py`` lines 82-85)."""
     b = len(zs)
     feats = np.concatenate([zs, zt])
     d2 = ((feats[None, :, :] - feats[:, None, :]) ** 2).sum(-1)
@@ -45,12 +49,16 @@ def tllib_mkmmd(zs: np.ndarray, zt: np.ndarray, linear: bool) -> float:
 
 
 def warm_start(step: float, alpha: float, max_iters: float, lo: float = 0.0, hi: float = 1.0) -> float:
-    """TLlib's WarmStartGradientReverseLayer coefficient; the CDAN authors' calc_coeff has the same form."""
+    """The coefficient of ``WarmStartGradientReverseLayer.forward`` (thuml/Transfer-Learning-Library at commit
+    c4aa59e, ``tllib/modules/grl.py`` lines 71-74); the CDAN authors' ``calc_coeff`` (thuml/CDAN at commit
+    c904cd3, ``pytorch/network.py`` lines 10-11) is the same expression."""
     return 2.0 * (hi - lo) / (1.0 + math.exp(-alpha * step / max_iters)) - (hi - lo) + lo
 
 
 def official_cdan_e_loss(d_prob: np.ndarray, softmax: np.ndarray) -> float:
-    """The CDAN authors' loss.CDAN with entropy (half source, half target; BCE on probabilities)."""
+    """Transcription of the CDAN authors' ``CDAN`` with entropy (thuml/CDAN at commit c904cd3, ``pytorch/loss.py``
+    lines 21-43, ``Entropy`` lines 9-14): half source, half target (line 31), weights normalized within each
+    domain, BCE on probabilities. The value only: the reversed gradient of line 33 is not transcribed."""
     n = len(d_prob) // 2
     entropy = -(softmax * np.log(softmax + 1e-5)).sum(1)
     w = 1.0 + np.exp(-entropy)
@@ -62,7 +70,9 @@ def official_cdan_e_loss(d_prob: np.ndarray, softmax: np.ndarray) -> float:
 
 
 def tllib_cdan_e_loss(d_prob: np.ndarray, softmax: np.ndarray) -> float:
-    """TLlib's ConditionalDomainAdversarialLoss with entropy conditioning (weights over the whole batch)."""
+    """Transcription of ``ConditionalDomainAdversarialLoss.forward`` with entropy conditioning and a sigmoid
+    discriminator (thuml/Transfer-Learning-Library at commit c4aa59e, ``tllib/alignment/cdan.py`` lines 101-119;
+    ``entropy``, ``tllib/modules/entropy.py`` lines 28-30): weights normalized over the whole batch."""
     entropy = -(softmax * np.log(softmax + 1e-5)).sum(1)
     w = 1.0 + np.exp(-entropy)
     w = w / w.sum() * len(w)
@@ -118,6 +128,9 @@ def test_dan_default_averages_kernels_so_tllib_sum_is_five_times_larger_at_equal
 
 @pytest.mark.parametrize(("preset", "alpha", "max_iters"), [("tllib", 1.0, 1000), ("official", 10.0, 10000)])
 def test_warm_start_presets_follow_the_cited_schedule(preset, alpha, max_iters):
+    """TLlib's DANN and CDAN losses: alpha 1, max_iters 1000 (thuml/Transfer-Learning-Library at c4aa59e,
+    ``tllib/alignment/dann.py`` line 62, ``tllib/alignment/cdan.py`` line 86); the CDAN authors'
+    ``AdversarialNetwork``: alpha 10, max_iter 10000 (thuml/CDAN at c904cd3, ``pytorch/network.py`` lines 377-386)."""
     name = "dann" if preset == "tllib" else "cdan"
     model = methods.create(name, nn.Linear(4, 4), num_classes=2, preset=preset)
     for step in (0, 1, 500, 1000, 3000, 20000):
@@ -127,6 +140,30 @@ def test_warm_start_presets_follow_the_cited_schedule(preset, alpha, max_iters):
     if preset == "tllib":
         tllib_cdan = methods.create("cdan", nn.Linear(4, 4), num_classes=2, preset="tllib")
         assert tllib_cdan.grl_coefficient(0.5, 1234) == pytest.approx(warm_start(1234, 1.0, 1000))
+
+
+def official_cdan_coefficients(calls: int) -> list[float]:
+    """Transcription of ``AdversarialNetwork.forward``'s schedule (thuml/CDAN at commit c904cd3,
+    ``pytorch/network.py`` lines 384-386: ``if self.training: self.iter_num += 1`` before
+    ``coeff = calc_coeff(self.iter_num, self.high, self.low, self.alpha, self.max_iter)``, with
+    ``iter_num = 0``, ``alpha = 10``, ``max_iter = 10000`` from lines 377-382): the coefficient of each call."""
+    iter_num, coefficients = 0, []
+    for _ in range(calls):
+        iter_num += 1  # noqa: SIM113 (their counter, incremented before use)
+        coefficients.append(warm_start(iter_num, 10.0, 10000.0))
+    return coefficients
+
+
+def test_cdan_official_reversal_lags_the_authors_by_one_step():
+    """Their discriminator counts its calls from 1 (it increments before computing); the engine's step counts
+    from 0, so at every step the official preset's coefficient is theirs of the step before. A difference of
+    one step in 10,000 (at most 0.0005 in the coefficient), stated in CDAN's docstring."""
+    model = methods.create("cdan", nn.Linear(4, 4), num_classes=2, preset="official")
+    theirs = official_cdan_coefficients(3001)
+    ours = [model.grl_coefficient(0.5, step) for step in range(3001)]
+    assert ours[0] == 0.0 and theirs[0] > 0.0
+    np.testing.assert_allclose(ours[1:], theirs[:-1], rtol=1e-12)
+    assert max(abs(a - b) for a, b in zip(ours, theirs)) < 5e-4
 
 
 def test_dann_paper_preset_ramps_with_progress():
@@ -157,6 +194,8 @@ def test_the_scheduled_coefficient_is_the_one_that_scales_the_reversed_gradient(
 
 
 def test_dann_paper_preset_sums_the_domain_losses_as_eq_18_and_tllib_averages_them():
+    """TLlib's ``DomainAdversarialLoss.forward`` takes half the sum of the two domains' mean BCE
+    (thuml/Transfer-Learning-Library at commit c4aa59e, ``tllib/alignment/dann.py`` lines 85-87)."""
     torch.manual_seed(0)
     xs, xt, ys = torch.randn(10, 4), torch.randn(10, 4) + 1, torch.randint(0, 2, (10,))
     values = {}
@@ -233,6 +272,10 @@ def test_cdan_official_preset_end_to_end_loss_is_the_authors_loss():
 
 
 def test_presets_build_the_cited_discriminators():
+    """The CDAN authors' ``AdversarialNetwork`` (thuml/CDAN at commit c904cd3, ``pytorch/network.py`` lines
+    365-397; width 1024, ``pytorch/train_image.py`` line 118; its Sigmoid is in the loss here) and TLlib's
+    ``DomainDiscriminator`` with BatchNorm (thuml/Transfer-Learning-Library at commit c4aa59e,
+    ``tllib/modules/domain_discriminator.py`` lines 37-46; width 1024, ``examples/.../dann.py`` line 76)."""
     official = methods.create("cdan", nn.Linear(4, 4), num_classes=2, preset="official")
     official.build(torch.randn(2, 4))
     layers = [type(m).__name__ for m in official.discriminator.net]
@@ -271,8 +314,15 @@ def test_unknown_preset_names_the_valid_ones():
 # ---------------------------------------------------------------- suites that cite TLlib
 
 
-# Transcribed from TLlib's examples/domain_adaptation/image_classification/dann.py defaults and dann.sh /
-# cdan.sh command lines: (epochs x iterations per epoch, bottleneck width, CDAN options).
+# Transcribed from TLlib's scripts (thuml/Transfer-Learning-Library at commit c4aa59e, under
+# examples/domain_adaptation/image_classification/): the dann.py and cdan.py defaults (bottleneck 256, batch 32,
+# lr 0.01, lr-gamma 0.001, lr-decay 0.75, momentum 0.9, weight decay 1e-3, 20 epochs x 1000 iterations: dann.py
+# lines 228-253, cdan.py lines 239-268; Nesterov SGD and the inverse schedule: dann.py lines 79-81, cdan.py
+# lines 85-86; the backbone at 0.1x: tllib/modules/classifier.py line 93) and the dann.sh / cdan.sh command
+# lines (Office-31, lines 3-8: --epochs 20; Office-Home, lines 11-22, and VisDA-2017, lines 25-26: --epochs 30;
+# DomainNet, dann.sh lines 29-40 and cdan.sh lines 30-41: --bottleneck-dim 1024 --epochs 30 -i 2500, and cdan.sh
+# adds -r -rd 51200): (epochs x iterations per epoch, bottleneck width, CDAN options). DAN and the other methods
+# share these settings; TLlib's dan.py / dan.sh and mdd.py / mdd.sh use others (see the suites' headers).
 TLLIB_SCRIPTS = {
     "office31": (20 * 1000, 256, {}),
     "officehome": (30 * 1000, 256, {}),

@@ -57,6 +57,7 @@ def moons_results():
             fs, ft, lt = map(torch.as_tensor, (model.features(xs), model.features(xt), model.predict_logits(xt)))
             results[name, seed] = {
                 "accuracy": model.score(xt, yt),
+                "chance": float(np.bincount(np.asarray(yt)).max() / len(yt)),  # always the majority class
                 "source_accuracy": model.score(xs, ys),
                 "history": history,
                 "discrepancy": {k: float(f(fs, ft, lt)) for k, f in OWN_DISCREPANCY.items()},
@@ -71,7 +72,8 @@ def _mean_accuracy(results, name):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", methods.available())
 def test_every_method_beats_chance_on_target(moons_results, name):
-    assert _mean_accuracy(moons_results, name) > 0.6
+    chance = max(moons_results[name, s]["chance"] for s in SEEDS)
+    assert _mean_accuracy(moons_results, name) > chance + 0.1
     assert np.mean([moons_results[name, s]["source_accuracy"] for s in SEEDS]) > SOURCE_ACCURACY.get(name, 0.95)
 
 

@@ -27,6 +27,7 @@ EPILOG = """examples:
   adapt-bench show optdigits optdigits optdigits-m        # a PNG grid of source and target samples
   adapt-bench study data-efficiency --out results/labels --jobs 2  # accuracy against target labels (offline)
   adapt-bench study training-time --out results/time      # accuracy against training time (offline)
+  adapt-bench results pages                               # regenerate docs/results from the committed summaries
 """
 
 
@@ -60,6 +61,19 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--out", help="PNG path (default: <benchmark>_<source>_<target>.png)")
 
     _add_study(sub)
+    results = sub.add_parser("results", help="the results pages: export a sweep's summary, regenerate the pages",
+                             description="Every measured table and figure of README.md and docs/results is "
+                             "regenerated from the summaries committed in docs/results/data.")  # fmt: skip
+    actions = results.add_subparsers(dest="action", metavar="ACTION", required=True)
+    export = actions.add_parser("export", help="write a sweep's or a study's records as CSV summaries")
+    export.add_argument("results", help="the results folder of 'adapt-bench run' or 'adapt-bench study'")
+    export.add_argument("--name", required=True, help="the suite's (or study's) name: quick, zoo-confirm, ...")
+    export.add_argument("--root", default=".", help="the repository root (default: here)")
+    pages = actions.add_parser("pages", help="regenerate docs/results, README.md's results blocks and "
+                               "docs/data/catalogue_methods.csv from the summaries")  # fmt: skip
+    pages.add_argument("--root", default=".", help="the repository root (default: here)")
+    pages.add_argument("--check", action="store_true", help="write nothing; list what differs (exit status 1)")
+    pages.add_argument("--no-figures", action="store_true", help="tables only")
     mark = sub.add_parser("mark-data", help="mark a dataset folder you arranged by hand as complete")
     mark.add_argument("source", help="the download it stands for: office31, officehome, domainnet126 or mnistm")
     mark.add_argument("--data-root", required=True, help="the folder holding it")
@@ -292,6 +306,24 @@ def cmd_study(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_results(args: argparse.Namespace) -> int:
+    from . import results
+
+    if args.action == "export":
+        for path in results.export(args.results, args.name, args.root):
+            print(f"wrote {path}")
+        return 0
+    if args.check:
+        problems = results.check_pages(args.root)
+        for line in problems:
+            print(line)
+        print("the results pages are what the summaries give" if not problems else f"{len(problems)} file(s) differ")
+        return 1 if problems else 0
+    for path in results.write_pages(args.root, figures=not args.no_figures):
+        print(f"wrote {path}")
+    return 0
+
+
 def cmd_mark_data(args: argparse.Namespace) -> int:
     from ..data.download import mark_complete
 
@@ -302,7 +334,7 @@ def cmd_mark_data(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     handlers = {"run": cmd_run, "report": cmd_report, "list": cmd_list, "show": cmd_show, "study": cmd_study,
-                "mark-data": cmd_mark_data}  # fmt: skip
+                "results": cmd_results, "mark-data": cmd_mark_data}  # fmt: skip
     handler = handlers[args.command]
     formatwarning, warnings.formatwarning = warnings.formatwarning, _warning_line  # one plain line each
     in_main_thread = threading.current_thread() is threading.main_thread()

@@ -176,6 +176,6 @@ def stale_reasons(record: dict[str, Any], current: dict[str, Any] | None = None)
     if current is None:
         try:
             current = resolve(record["spec"])
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, ImportError) as exc:  # a method gone, an extra not installed
             return [f"its configuration no longer resolves: {type(exc).__name__}: {exc}"]
     return differences(record["config"], current)

@@ -379,11 +379,7 @@ def execute(
         "spec_id": spec.spec_id,
         "config": spec.resolved(),
         "spec": spec.config(),
-        "versions": {"adapt": __version__, "torch": torch.__version__, "python": platform.python_version()},
-        "commit": source_commit(),
-        "machine": machine(resolved),
-        "device": str(resolved),
-        "threads": torch.get_num_threads(),  # results differ in the last digits with the thread count
+        **provenance(resolved),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "selection": DEFAULT_SELECTION,
         "metric": spec.metric,
@@ -427,6 +423,19 @@ def source_commit() -> dict[str, Any] | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return {"sha": head, "dirty": bool(dirty)}
+
+
+def provenance(device: str | torch.device) -> dict[str, Any]:
+    """What made a record: the library's and torch's versions, the source commit, the machine, the device
+    and the thread count (results differ in the last digits with it)."""
+    device = resolve_device(device)
+    return {
+        "versions": {"adapt": __version__, "torch": torch.__version__, "python": platform.python_version()},
+        "commit": source_commit(),
+        "machine": machine(device),
+        "device": str(device),
+        "threads": torch.get_num_threads(),
+    }
 
 
 def machine(device: torch.device) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from ..train.engine import seed_everything
 from .backbones import build_backbone, resolve_backbone
 from .identity import digest, resolve_data
 from .records import write_record
+from .runner import provenance
 
 #: Labeled target examples per class along the data-efficiency curve ('all': the whole training split).
 SHOTS: tuple[int | str, ...] = (0, 1, 3, 5, 10, 25, "all")
@@ -203,7 +204,8 @@ class Study:
             for (_, _, _, group), _ in local_results(work, jobs, self.settings.device, _run_group, False):
                 bar.update(len(group))
         records = [json.loads(self.record_path(k).read_text()) for k in keys]
-        return pd.DataFrame([r for r in records if not r.get("skipped")])
+        # provenance flattened to columns: versions.adapt, commit.sha, machine.cpus, ...
+        return pd.json_normalize([r for r in records if not r.get("skipped")], max_level=1)
 
 
 def _run_group(work: tuple[str, str, StudySettings, list[tuple[Any, ...]]], device: str, show: bool) -> str:
@@ -212,8 +214,10 @@ def _run_group(work: tuple[str, str, StudySettings, list[tuple[Any, ...]]], devi
     study = Study(name, out, settings, check=False)
     run = _data_efficiency_run if name == "data-efficiency" else _training_time_run
     for key in keys:
+        started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         result = run(study, *key) or {"skipped": True}
-        write_record(study.record_path(key), {"key": list(key), "config_id": study.config_id(key[1]), **result})
+        write_record(study.record_path(key), {"key": list(key), "config_id": study.config_id(key[1]),
+                                              **provenance(device), "started": started, **result})  # fmt: skip
     return "ok"
 
 
@@ -243,7 +247,9 @@ def _data_efficiency_run(study: Study, spec: str, approach: str, shots: int | st
 
 def labels_needed(summary: pd.DataFrame, margin: float = MARGIN) -> pd.DataFrame:
     """Per task and approach: the fewest target labels whose mean accuracy reaches TargetOnly-with-every-
-    label minus ``margin`` points, and how many fewer than TargetOnly needs ('labels saved')."""
+    label minus ``margin`` points, how many fewer than TargetOnly needs ('labels saved'), the accuracy there
+    (mean ± 95 % CI over seeds, when ``summary`` has ``ci95``) and whether the interval's lower bound
+    reaches the goal too (a mean that barely clears it over 3 seeds is not a saving to rely on)."""
     rows = []
     for spec, part in summary.groupby("task", sort=False):
         reference = part[(part.approach == "target_only") & (part.shots == "all")]["mean"]
@@ -252,16 +258,28 @@ def labels_needed(summary: pd.DataFrame, margin: float = MARGIN) -> pd.DataFrame
         goal = float(reference.iloc[0]) - margin
         needed = {}
         for approach, curve in part.groupby("approach", sort=False):
-            reached = curve[curve["mean"] >= goal]
-            needed[approach] = int(reached["labels"].min()) if not reached.empty else None
+            reached = curve[curve["mean"] >= goal].sort_values("labels")
+            needed[approach] = reached.iloc[0] if not reached.empty else None
         base = needed.get("target_only")
-        for approach, labels in needed.items():
-            saved = base - labels if base is not None and labels is not None else None
+        for approach, point in needed.items():
+            labels = None if point is None else int(point["labels"])
+            saved = int(base["labels"]) - labels if base is not None and labels is not None else None
+            ci = float(point["ci95"]) if point is not None and "ci95" in point and pd.notna(point["ci95"]) else None
             rows.append({"task": spec, "approach": approach, "goal (%)": round(goal, 1), "labels needed": labels,
-                         "labels saved vs TargetOnly": saved})  # fmt: skip
+                         "labels saved vs TargetOnly": saved,
+                         "accuracy there (%)": None if point is None else (
+                             f"{point['mean']:.1f} ± {ci:.1f}" if ci is not None else f"{point['mean']:.1f}"),
+                         "lower bound reaches the goal": None if point is None or ci is None else
+                         ("yes" if point["mean"] - ci >= goal else "no")})  # fmt: skip
     # whole numbers, and <NA> where the goal was not reached
-    columns = ["task", "approach", "goal (%)", "labels needed", "labels saved vs TargetOnly"]
+    columns = ["task", "approach", "goal (%)", "labels needed", "labels saved vs TargetOnly", "accuracy there (%)",
+               "lower bound reaches the goal"]  # fmt: skip
     return pd.DataFrame(rows, columns=columns).astype({"labels needed": "Int64", "labels saved vs TargetOnly": "Int64"})
+
+
+def summarize_study(runs: pd.DataFrame) -> pd.DataFrame:
+    """The data-efficiency runs per task, approach and shots: mean, count, 95 % CI, labels and seconds."""
+    return _summarize(runs.astype({"shots": str}), ["task", "approach", "shots"])
 
 
 def _summarize(runs: pd.DataFrame, by: list[str], value: str = "accuracy") -> pd.DataFrame:
@@ -281,7 +299,7 @@ def data_efficiency(out: str | Path, settings: StudySettings | None = None, verb
     keys = [(spec, approach, shots, seed) for spec in settings.tasks for seed in range(settings.seeds)
             for shots in settings.shots for approach in APPROACHES]  # fmt: skip
     runs = study.run_all(keys, jobs)
-    summary = _summarize(runs, ["task", "approach", "shots"])
+    summary = summarize_study(runs)
     needed = labels_needed(summary)
     runs.to_csv(study.out / "runs.csv", index=False)
     summary.round(2).to_csv(study.out / "summary.csv", index=False)

@@ -39,9 +39,10 @@ class CDAN(AdversarialAdapter):
     -------
     ``create("cdan", preset=...)``; each is checked against a transcription of its source in the tests.
 
-    * ``"official"`` -- the authors' code (thuml/CDAN, ``loss.CDAN``): multilinear map, per-domain
-      entropy weights, the mean of the domain losses, reversal ramp alpha 10 over 10000 steps, a
-      1024-1024 discriminator with dropout 0.5.
+    * ``"official"`` -- the authors' code (thuml/CDAN at c904cd3, ``loss.CDAN``): multilinear map,
+      per-domain entropy weights, the mean of the domain losses, reversal ramp alpha 10 over 10000 steps,
+      a 1024-1024 discriminator with dropout 0.5. Their discriminator counts its calls from 1, the
+      engine's steps count from 0: the ramp here is theirs one step later (at most 5e-4 apart).
     * ``"tllib"`` -- TLlib's ``ConditionalDomainAdversarialLoss``: multilinear map, joint entropy
       weights, the mean domain loss, warm-start reversal (alpha 1, 1000 steps), 1024-1024 with BatchNorm.
     """

@@ -214,8 +214,13 @@ def write_report(
 
 def _build_report(records: list[dict[str, Any]], results: Path, out: Path, figures: bool) -> Report:
     """Every table and figure of :func:`write_report`, written into ``out``."""
-    runs = runs_frame(records)
-    headline, picked_by = headline_runs(runs, records)
+    return build_report(runs_frame(records), checkpoints_frame(records), results, out, figures)
+
+
+def build_report(runs: pd.DataFrame, checkpoints: pd.DataFrame, results: Path, out: Path, figures: bool) -> Report:
+    """Every table and figure of :func:`write_report`, from the runs and their checkpoints as frames (what a
+    results summary holds: :mod:`adapt.bench.results`), written into ``out``."""
+    headline, picked_by = headline_runs(runs, checkpoints)
     summary = summarize(headline)
     text = formatted_table(summary) if not summary.empty else pd.DataFrame()
     caption = _caption(runs, picked_by) + tuning_caption(results / "suite.json")
@@ -226,11 +231,11 @@ def _build_report(records: list[dict[str, Any]], results: Path, out: Path, figur
         figures = False
     paths = []
     if figures and not summary.empty:
-        curves = curves_frame(records)
+        curves = curves_frame(checkpoints)
         curves = curves[curves["id"].isin(headline["id"])] if not curves.empty else curves
         paths = make_figures(headline, summary, curves, out)
     extras = _comparison_tables(headline, summary, out, figures, paths)
-    selection = write_selection_report(records, out)
+    selection = write_selection_report(runs, checkpoints, out)
     if figures and selection is not None:
         paths.append(validators_figure(selection.quality, out))
     published = compare_published(summary, results / "published.json")

@@ -25,9 +25,11 @@ def backend_comparison(runs: pd.DataFrame) -> pd.DataFrame:
     -------
     pandas.DataFrame
         One row per shared method (empty when no method ran in both): columns adapt, pytorch-adapt,
-        difference (points) as 'mean ± ci' strings and pairs.
+        difference (points) as 'mean ± ci' strings, pairs (both finished) and failed (runs of each
+        implementation that failed or diverged: ours / theirs).
     """
     ok = runs[runs.status == "ok"]
+    failures = runs[runs.status != "ok"]["method"].value_counts()
     keys = ["task", "seed"] + (["budget"] if "budget" in ok.columns and ok["budget"].notna().any() else [])
     rows = {}
     for name in sorted({m[len(PREFIX) :] for m in ok["method"] if m.startswith(PREFIX)} & set(ok["method"])):
@@ -40,6 +42,7 @@ def backend_comparison(runs: pd.DataFrame) -> pd.DataFrame:
             "pytorch-adapt": _cell(pairs["theirs"].mean(), _ci95(pairs["theirs"])),
             "difference (points)": _cell(difference.mean(), _ci95(difference)),
             "pairs": len(pairs),
+            "failed": f"{failures.get(name, 0)} / {failures.get(PREFIX + name, 0)}",
         }
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("method")
 
@@ -51,7 +54,8 @@ def write_backends(runs: pd.DataFrame, out: Path) -> tuple[pd.DataFrame, str] | 
         return None
     caption = ("This library's implementation beside pytorch-adapt's (pa:<method>: its hooks and defaults, trained "
                "by this library's engine on the same data, backbone, schedule and seeds): target accuracy (%), "
-               "mean ± 95% CI over task x seed pairs, and the paired difference")  # fmt: skip
+               "mean ± 95% CI over the task x seed pairs both finished, and the paired difference; failed: "
+               "runs that failed or diverged, ours / pytorch-adapt's")  # fmt: skip
     table.to_csv(out / "backends.csv")
     (out / "backends.md").write_text(to_markdown(table, caption))
     return table, caption

@@ -9,7 +9,7 @@ import pandas as pd
 
 from .figures import FAMILY_ORDER, method_family
 from .tables import _cell, to_markdown
-from .transfer import BASELINE, NEGATIVE_TRANSFER_POINTS, paired_gains, transfer_summary
+from .transfer import BASELINE, TRANSFER_CAPTION, _interval, paired_gains, transfer_summary
 
 
 def describe_method(name: str) -> tuple[str, str]:
@@ -27,9 +27,10 @@ def describe_method(name: str) -> tuple[str, str]:
 
 def method_table(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per adaptation method of the headline runs: family, paper, adaptation term, gain over
-    SourceOnly (mean ± 95 % CI over task x seed pairs), negative transfer rate, and the tasks on which
-    it is above SourceOnly on average. Grouped by family, best gain first within a family."""
-    gains = paired_gains(runs[runs.status == "ok"])
+    SourceOnly (mean ± 95 % CI over finished task x seed pairs, and the interval over shifts), negative
+    transfer rate (failed runs counted), failed runs, and the tasks on which it is above SourceOnly on
+    average. Grouped by family, best gain first within a family."""
+    gains = paired_gains(runs)
     summary = transfer_summary(gains)
     if "budget" in summary.index.names:  # one row per method: the table is about methods, not budgets
         summary = transfer_summary(gains.drop(columns="budget"))
@@ -44,7 +45,9 @@ def method_table(runs: pd.DataFrame) -> pd.DataFrame:
             "paper": paper,
             "adaptation term": term,
             "gain over SourceOnly (points)": _cell(row["gain"], row["ci95"]),
+            "95% interval over shifts": _interval(row["shift_low"], row["shift_high"]),
             "negative transfer": f"{100 * row['negative_transfer']:.0f}%",
+            "failed": int(row["failed"]),
             "tasks above SourceOnly": f"{tasks} of {gains[gains.method == method]['task'].nunique()}"
             + ("" if tasks else " (never better)"),
             "_gain": row["gain"],
@@ -62,10 +65,7 @@ def write_method_table(runs: pd.DataFrame, out: Path) -> tuple[pd.DataFrame, str
         return None
     table = method_table(runs)
     table.to_csv(out / "methods.csv", index=False)
-    caption = (
-        "Methods: gain over SourceOnly (points, mean ± 95% CI over task x seed pairs), negative transfer rate "
-        f"(pairs more than {NEGATIVE_TRANSFER_POINTS:g} points below SourceOnly) and the tasks where the method "
-        "is above SourceOnly on average; last checkpoint"
-    )
+    caption = (f"Methods: {TRANSFER_CAPTION[0].lower()}{TRANSFER_CAPTION[1:]}; tasks where the method is above "
+               "SourceOnly on average; last checkpoint")  # fmt: skip
     (out / "methods.md").write_text(to_markdown(table.set_index("method"), caption))
     return table, caption

@@ -40,20 +40,20 @@ def _pyplot() -> Any:
     return require("matplotlib.pyplot", "bench", "the report's figures")
 
 
-def curves_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+def curves_frame(records: list[dict[str, Any]] | pd.DataFrame) -> pd.DataFrame:
     """Target accuracy (%) per checkpoint, for the learning-curve figure.
 
     Parameters
     ----------
-    records : list of dict
-        Run records.
+    records : list of dict or pandas.DataFrame
+        Run records, or their :func:`~adapt.bench.report.selection.checkpoints_frame`.
 
     Returns
     -------
     pandas.DataFrame
         :func:`~adapt.bench.report.selection.checkpoints_frame` with a 'target accuracy (%)' column.
     """
-    checkpoints = checkpoints_frame(records)
+    checkpoints = records if isinstance(records, pd.DataFrame) else checkpoints_frame(records)
     if checkpoints.empty:
         return checkpoints
     return checkpoints.assign(**{"target accuracy (%)": 100 * checkpoints["target_accuracy"]})

@@ -78,34 +78,43 @@ def checkpoints_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def selection_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+def selection_frame(checkpoints: pd.DataFrame | list[dict[str, Any]], runs: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per run and selection rule: the chosen checkpoint's step, target accuracy and rule score.
 
     Rules: 'last'; 'val: <name>' (the checkpoint with the best validator score); and the oracle
     (the checkpoint with the best target accuracy), which uses target labels and is an upper bound.
+    A failed run has a row per rule too, without accuracy (``status`` 'failed'): whatever the rule,
+    it gave no model, which counts as negative transfer in :func:`selection_study`.
 
     Parameters
     ----------
-    records : list of dict
-        Run records.
+    checkpoints : pandas.DataFrame or list of dict
+        :func:`checkpoints_frame` rows, or the run records themselves (then ``runs`` is built from them).
+    runs : pandas.DataFrame
+        :func:`~adapt.bench.report.tables.runs_frame` rows of the same runs (accuracy, select_by, status).
 
     Returns
     -------
     pandas.DataFrame
-        Columns method, task, budget, draw, seed, rule, step, accuracy and score (empty without checkpoints).
+        Columns method, task, budget, draw, seed, rule, step, accuracy, score and status (empty without
+        checkpoints).
     """
-    checkpoints = checkpoints_frame(records)
-    if checkpoints.empty:
+    if isinstance(checkpoints, list):
+        from .tables import runs_frame
+
+        checkpoints, runs = checkpoints_frame(checkpoints), runs_frame(checkpoints)
+    if checkpoints.empty or runs is None:
         return pd.DataFrame()
-    by_id = {r["id"]: r for r in records}
+    by_id = runs.set_index("id")
     validators = [c for c in checkpoints.columns if c not in CHECKPOINT_KEYS]
     rows = []
     for run_id, group in checkpoints.groupby("id", sort=True):
         group = group.sort_values("step")
-        base = group.iloc[0][["method", "task", "budget", "draw", "seed"]].to_dict()
-        select_by = by_id[run_id]["config"].get("select_by")
+        base = {**group.iloc[0][["method", "task", "budget", "draw", "seed"]].to_dict(), "status": "ok"}
+        select_by = by_id.loc[run_id].get("select_by")
+        select_by = select_by if isinstance(select_by, str) else None
         last = group.iloc[-1]
-        rows.append({**base, "rule": "last", "step": last["step"], "accuracy": by_id[run_id]["accuracy"],
+        rows.append({**base, "rule": "last", "step": last["step"], "accuracy": by_id.loc[run_id, "accuracy"],
                      "score": last.get(select_by, np.nan) if select_by else np.nan})  # fmt: skip
         for v in validators:
             if group[v].notna().any():
@@ -115,6 +124,11 @@ def selection_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
         best = group.loc[group["target_accuracy"].idxmax()]
         rows.append({**base, "rule": ORACLE, "step": best["step"], "accuracy": best["target_accuracy"],
                      "score": best["target_accuracy"]})  # fmt: skip
+    rules = ["last", *[f"val: {v}" for v in validators], ORACLE]
+    for _, run in runs[runs["status"] != "ok"].iterrows():
+        base = {k: run.get(k) for k in ("method", "task", "budget", "draw", "seed")}
+        rows += [{**base, "status": "failed", "rule": rule, "step": np.nan, "accuracy": np.nan, "score": np.nan}
+                 for rule in rules]  # fmt: skip
     return pd.DataFrame(rows)
 
 
@@ -169,39 +183,58 @@ def selection_table(chosen: pd.DataFrame) -> pd.DataFrame:
     return table[[r for r in rules if r in table.columns]].round(1)
 
 
-def validator_quality(records: list[dict[str, Any]]) -> pd.DataFrame:
+def validator_quality(checkpoints: pd.DataFrame | list[dict[str, Any]], by_method: bool = False) -> pd.DataFrame:
     """Per task and validator: how well the validator's scores rank checkpoints by target accuracy.
 
-    Spearman and weighted Spearman (Musgrave et al. 2022) are taken across all checkpoints and
-    hyperparameter draws of the task.
+    Spearman and weighted Spearman (Musgrave et al. 2022) are taken across the checkpoints and
+    hyperparameter draws of each task (a task of a suite with budgets is one task per budget).
+    Pooled (``by_method`` False): over every *adaptation* method's checkpoints of the task together,
+    SourceOnly's left out (it is what the adaptation is compared with, not a candidate). Per method
+    (``by_method`` True): over each method's own checkpoints, SourceOnly's included as a method.
 
     Parameters
     ----------
-    records : list of dict
-        Run records.
+    checkpoints : pandas.DataFrame or list of dict
+        :func:`checkpoints_frame` rows, or run records.
+    by_method : bool
+        One row per task, method and validator instead of per task and validator.
 
     Returns
     -------
     pandas.DataFrame
-        Columns task, validator, checkpoints, spearman, weighted_spearman (weights of the 2023 code)
-        and weighted_spearman_paper2022.
+        Columns task, (method,) validator, checkpoints, spearman, weighted_spearman (weights of the 2023
+        code) and weighted_spearman_paper2022.
     """
     from ...validators import spearman, weighted_spearman
 
-    checkpoints = checkpoints_frame(records)
+    if isinstance(checkpoints, list):
+        checkpoints = checkpoints_frame(checkpoints)
+    if checkpoints.empty:
+        return pd.DataFrame()
     validators = [c for c in checkpoints.columns if c not in CHECKPOINT_KEYS]
+    groups = (checkpoints.groupby(["task", "method"], sort=True) if by_method else
+              checkpoints[checkpoints["method"] != BASELINE].groupby("task", sort=True))  # fmt: skip
     rows = []
-    for task, group in checkpoints.groupby("task", sort=True):
+    for key, group in groups:
+        where = dict(zip(("task", "method"), key)) if by_method else {"task": key}
         for v in validators:
             # a checkpoint the validator failed on keeps a NaN score: it counts as its worst score
             ok = group[[v, "target_accuracy"]].dropna(subset=["target_accuracy"])
             scores, accuracy = ok[v].values, ok["target_accuracy"].values
             rows.append({
-                "task": task, "validator": v, "checkpoints": len(ok), "spearman": spearman(scores, accuracy),
+                **where, "validator": v, "checkpoints": len(ok), "spearman": spearman(scores, accuracy),
                 "weighted_spearman": weighted_spearman(scores, accuracy, weighting="code2023"),
                 "weighted_spearman_paper2022": weighted_spearman(scores, accuracy, weighting="paper2022"),
             })  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def quality_by_method(quality: pd.DataFrame) -> pd.DataFrame:
+    """Validators x methods of weighted Spearman averaged over tasks (from ``validator_quality(...,
+    by_method=True)``), best validator first by its mean over methods."""
+    wide = quality.pivot_table(index="validator", columns="method", values="weighted_spearman", aggfunc="mean")
+    wide["mean over methods"] = wide.mean(axis=1)
+    return wide.sort_values("mean over methods", ascending=False)
 
 
 def selection_study(selection: pd.DataFrame) -> pd.DataFrame:
@@ -244,7 +277,7 @@ def selection_study(selection: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("rule")
 
 
-def headline_runs(runs: pd.DataFrame, records: list[dict[str, Any]]) -> tuple[pd.DataFrame, str | None]:
+def headline_runs(runs: pd.DataFrame, checkpoints: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
     """The runs the headline table averages over seeds.
 
     With a hyperparameter search (several draws per task and method), averaging over draws would
@@ -255,8 +288,8 @@ def headline_runs(runs: pd.DataFrame, records: list[dict[str, Any]]) -> tuple[pd
     ----------
     runs : pandas.DataFrame
         Rows of :func:`~adapt.bench.report.tables.runs_frame`.
-    records : list of dict
-        The run records ``runs`` was built from.
+    checkpoints : pandas.DataFrame
+        :func:`checkpoints_frame` of the same runs.
 
     Returns
     -------
@@ -270,8 +303,8 @@ def headline_runs(runs: pd.DataFrame, records: list[dict[str, Any]]) -> tuple[pd
     """
     if runs.empty or runs.groupby(["task", "method"])["draw"].nunique().max() <= 1:
         return runs, None
-    selection = selection_frame(records)
-    picked_by = next((r["config"].get("select_by") for r in records if r["config"].get("select_by")), None)
+    selection = selection_frame(checkpoints, runs)
+    picked_by = next((v for v in runs.get("select_by", pd.Series(dtype=object)).dropna() if v), None)
     if selection.empty or picked_by is None:
         raise ValueError("a hyperparameter search needs validators and select_by to pick a draw without target labels")
     chosen = select_hyperparameters(selection)
@@ -292,7 +325,8 @@ def _write_study(selection: pd.DataFrame, out: Path) -> tuple[pd.DataFrame, str]
     study = selection_study(selection)
     caption = ("Label-free checkpoint selection over the adaptation runs: accuracy change from the last "
                "checkpoint, share of the oracle's change recovered, gain over SourceOnly and negative "
-               "transfer rate (both with SourceOnly selected by the same rule)")  # fmt: skip
+               "transfer rate (both with SourceOnly selected by the same rule; failed runs count as "
+               "negative transfer)")  # fmt: skip
     if not study.empty:
         percent = study.assign(**{"negative transfer": 100 * study["negative transfer"]})  # % like every file
         percent.rename(columns={"negative transfer": "negative transfer (%)"}).reset_index().to_csv(
@@ -310,17 +344,28 @@ def _three_decimals(value: float) -> str:
     return "n/a" if pd.isna(value) else f"{value:.3f}"
 
 
-def write_selection_report(records: list[dict[str, Any]], out: Path) -> SelectionReport | None:
+QUALITY_CAPTION = (
+    "Weighted Spearman correlation of each validator with target accuracy (Musgrave et al., weights as in their "
+    "code since 2023), from -1 to 1: 1 = ranks checkpoints as target accuracy does, 0 = unrelated, below 0 = "
+    "prefers the worse checkpoints; n/a = undefined (the score or the accuracy did not vary)"
+)
+
+
+def write_selection_report(runs: pd.DataFrame, checkpoints: pd.DataFrame, out: Path) -> SelectionReport | None:
     """Selection-rule and validator-quality tables, when the runs scored validators.
 
-    Writes ``selection.csv``, ``selection.md``, ``validators.csv``, ``validators.md`` and, when
-    there is something to compare, ``selection_study.csv`` and ``selection_study.md``. The
-    validator figure is drawn by :func:`~adapt.bench.report.figures.validators_figure`.
+    Writes ``selection.csv``, ``selection.md``, ``validators.csv``, ``validators.md`` (pooled over the
+    adaptation methods of each task), ``validators_by_method.csv`` and ``.md`` (each method's own
+    checkpoints, averaged over tasks) and, when there is something to compare, ``selection_study.csv``
+    and ``selection_study.md``. The validator figure is drawn by
+    :func:`~adapt.bench.report.figures.validators_figure`.
 
     Parameters
     ----------
-    records : list of dict
-        Run records.
+    runs : pandas.DataFrame
+        :func:`~adapt.bench.report.tables.runs_frame` rows.
+    checkpoints : pandas.DataFrame
+        :func:`checkpoints_frame` of the same runs.
     out : pathlib.Path
         The report folder.
 
@@ -329,22 +374,24 @@ def write_selection_report(records: list[dict[str, Any]], out: Path) -> Selectio
     SelectionReport or None
         The tables and captions, or None when no run scored a validator.
     """
-    selection = selection_frame(records)
+    selection = selection_frame(checkpoints, runs)
     if selection.empty or not selection["rule"].str.startswith("val: ").any():
         return None
     chosen = select_hyperparameters(selection)
     table = selection_table(chosen)
-    quality = validator_quality(records)
     caption = ("Target accuracy (%) under each selection rule (checkpoint and hyperparameters), mean over tasks; "
                f"'{ORACLE}' is an upper bound, not a result")  # fmt: skip
     chosen.to_csv(out / "selection.csv", index=False)
     (out / "selection.md").write_text(to_markdown(table, caption))
+    quality = validator_quality(checkpoints)
     quality.to_csv(out / "validators.csv", index=False)
     wide = _quality_table(quality)
-    quality_caption = ("Weighted Spearman correlation of each validator with target accuracy (Musgrave et al., "
-                       "weights as in their code since 2023), from -1 to 1: 1 = ranks checkpoints as target "
-                       "accuracy does, 0 = unrelated, below 0 = prefers the worse checkpoints; n/a = undefined "
-                       "(the score or the accuracy did not vary)")  # fmt: skip
+    quality_caption = f"{QUALITY_CAPTION}; per task, pooled over the checkpoints of every adaptation method"
     (out / "validators.md").write_text(to_markdown(wide.map(_three_decimals), quality_caption))
+    per_method = validator_quality(checkpoints, by_method=True)
+    per_method.to_csv(out / "validators_by_method.csv", index=False)
+    (out / "validators_by_method.md").write_text(to_markdown(
+        quality_by_method(per_method).map(_three_decimals),
+        f"{QUALITY_CAPTION}; per method, over its own checkpoints, averaged over tasks"))  # fmt: skip
     study, study_caption = _write_study(selection, out)
     return SelectionReport(chosen, table, caption, wide, quality_caption, study, study_caption)

@@ -69,6 +69,7 @@ def runs_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
             "accuracy_heldout": r.get("accuracy_heldout"),
             "accuracy_transductive": r.get("accuracy_transductive"),
             "adaptation": c.get("adaptation", "uda"),
+            "select_by": c.get("select_by"),
             "target_labels": c.get("target_labels"),
             # online protocol: the adapted model on the whole stream, after it
             "accuracy_after": r.get("accuracy_after"),

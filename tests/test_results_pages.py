@@ -1,0 +1,75 @@
+"""The measured tables of README.md and docs/results are what the committed run summaries give, and the
+committed runs are what the library runs now (a default or a revision changed since: rerun them)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from adapt.bench import load_suite
+from adapt.bench.results import DATA, PAGE_LIST, STUDIES, check_pages, fill_blocks, provenance_line
+from adapt.bench.runner import expand
+from adapt.bench.studies import Study, StudySettings
+
+ROOT = Path(__file__).resolve().parents[1]
+SWEEPS = [p.name for p in PAGE_LIST if p.name not in STUDIES]
+
+
+def test_every_page_has_its_committed_summary():
+    for page in PAGE_LIST:
+        assert (ROOT / DATA / f"{page.name}.runs.csv").exists(), page.name
+
+
+def test_committed_pages_are_what_the_summaries_give():
+    assert check_pages(ROOT) == []
+
+
+@pytest.mark.parametrize("name", SWEEPS)
+def test_committed_runs_are_what_the_library_runs_now(name):
+    runs = pd.read_csv(ROOT / DATA / f"{name}.runs.csv")
+    current = {spec.run_id for spec in expand(load_suite(name))}
+    assert set(runs["id"]) == current, f"{name}: the summary's runs are not the suite's current runs; rerun it"
+    assert not runs["stale"].any()
+    assert not runs["dirty"].any() and runs["commit"].notna().all()  # made from committed code
+
+
+@pytest.mark.parametrize("name", STUDIES)
+def test_committed_study_runs_are_what_the_library_runs_now(name, tmp_path):
+    runs = pd.read_csv(ROOT / DATA / f"{name}.runs.csv")
+    saved = json.loads((ROOT / DATA / f"{name}.study.json").read_text())
+    study = Study(name, tmp_path, StudySettings(**{k: v for k, v in saved.items() if k != "study"}), check=False)
+    column = "approach" if name == "data-efficiency" else "start"
+    for approach, config_id in runs.groupby(column)["config_id"].unique().items():
+        assert list(config_id) == [study.config_id(approach)], f"{name}: {approach} is stale; rerun the study"
+
+
+def test_a_changed_summary_is_caught(tmp_path):
+    shutil.copytree(ROOT / "docs", tmp_path / "docs")
+    shutil.copy(ROOT / "README.md", tmp_path / "README.md")
+    path = tmp_path / DATA / "quick.runs.csv"
+    runs = pd.read_csv(path)
+    runs.loc[runs.index[0], "accuracy"] = runs.loc[runs.index[0], "accuracy"] - 20  # one number edited
+    runs.to_csv(path, index=False)
+    problems = check_pages(tmp_path)
+    assert any(p.startswith("docs/results/quick.md") for p in problems)
+    assert any(p.startswith("README.md") for p in problems)
+
+
+def test_readme_blocks_are_filled_and_other_text_left_alone():
+    text = "intro\n<!-- results:quick -->\nold table\n<!-- /results -->\nrest\n<!-- results:other -->\nx\n<!-- /results -->\n"
+    filled = fill_blocks(text, {"quick": "new table\n"})
+    assert filled == text.replace("old table\n", "new table\n")
+
+
+def test_pages_say_what_made_their_runs():
+    runs = pd.DataFrame({"version": ["0.2.0"] * 2, "torch": ["2.14.1"] * 2, "commit": ["a079a6bc9110"] * 2,
+                         "dirty": [False, False], "started": ["2026-12-03T13:12:32+0000", "2026-12-04T01:00:00+0000"],
+                         "system": ["Linux"] * 2, "machine": ["x86_64"] * 2, "cpus": [2, 2], "device": ["cpu"] * 2,
+                         "threads": [1, 2]})  # fmt: skip
+    line = provenance_line(runs)
+    assert line.startswith("Runs made by adapt 0.2.0 (commit a079a6b), torch 2.14.1, on 2026-12-03 to 2026-12-04")
+    assert "Linux x86_64, 2 CPUs, device cpu, 1, 2 thread(s) per run" in line
