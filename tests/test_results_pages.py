@@ -52,7 +52,7 @@ def test_a_changed_summary_is_caught(tmp_path):
     shutil.copy(ROOT / "README.md", tmp_path / "README.md")
     path = tmp_path / DATA / "quick.runs.csv"
     runs = pd.read_csv(path)
-    runs.loc[runs.index[0], "accuracy"] = runs.loc[runs.index[0], "accuracy"] - 20  # one number edited
+    runs.loc[runs.index[0], ["accuracy", "score"]] -= 20  # one run's result edited
     runs.to_csv(path, index=False)
     problems = check_pages(tmp_path)
     assert any(p.startswith("docs/results/quick.md") for p in problems)

@@ -281,10 +281,13 @@ def _sweep_page(page: Page, root: Path, folder: Path, figures: bool) -> tuple[st
              "## Target accuracy", "", _table(report.table, report.caption)]  # fmt: skip
     for title, table, caption in _sweep_sections(report, folder):
         parts += [f"## {title}", "", table if caption is None else _table(table, caption)]
-    for png in sorted(folder.glob("*.png")):
-        if png.name in PAGE_FIGURES:
-            parts += [f"![{PAGE_FIGURES[png.name]}]({page.name}/{png.name})", ""]
-        else:
+    # which figures the page shows follows from the report, so that a page rendered without drawing
+    # them (--check) is the same text
+    shown = {"heatmap.png": not report.table.empty, "gain.png": report.transfer is not None,
+             "critical_difference.png": _many(report.ranks), "validators.png": report.quality is not None}  # fmt: skip
+    parts += [f"![{PAGE_FIGURES[name]}]({page.name}/{name})\n" for name, show in shown.items() if show]
+    for png in folder.glob("*.png"):
+        if not shown.get(png.name):
             png.unlink()  # bars and curves stay in the report, not on the page
     return "\n".join(parts).rstrip() + "\n", report
 
@@ -294,20 +297,26 @@ PAGE_FIGURES = {"heatmap.png": "accuracy per task", "gain.png": "gain over Sourc
                 "critical_difference.png": "average ranks", "validators.png": "validator quality"}  # fmt: skip
 
 
+def _many(table: pd.DataFrame | None) -> bool:
+    """Whether a per-method table has enough methods to earn its own section (the catalogue's)."""
+    return table is not None and len(table) > 8
+
+
 def _sweep_sections(report: Report, folder: Path) -> list[tuple[str, Any, str | None]]:
     sections: list[tuple[str, Any, str | None]] = []
     if report.transfer is not None:
         sections.append(("Gain over SourceOnly and negative transfer", report.transfer, report.transfer_caption))
-    if report.methods is not None and len(report.methods) > 8:
+    if _many(report.methods):
         methods = report.methods.drop(columns=["paper", "adaptation term"]).set_index("method")
         sections.append(("Methods by family", methods, report.methods_caption))
-    if report.ranks is not None and len(report.ranks) > 8:
+    if _many(report.ranks):
         sections.append(("Average ranks", report.ranks, report.ranks_caption))
     if report.backends is not None:
         sections.append(("Both implementations, paired", report.backends, report.backends_caption))
     if report.study is not None and not report.study.empty:
-        study = report.study.map(lambda v: "n/a" if pd.isna(v) else f"{v:.2f}").assign(
-            **{"negative transfer": report.study["negative transfer"].map(lambda v: f"{100 * v:.0f}%")}
+        percent = ("oracle gain recovered", "negative transfer")
+        study = report.study.map(lambda v: "n/a" if pd.isna(v) else f"{v:+.2f}").assign(
+            **{c: report.study[c].map(lambda v: "n/a" if pd.isna(v) else f"{100 * v:.0f}%") for c in percent}
         )
         sections.append(("Label-free checkpoint selection", study, report.study_caption))
         sections.append(("Accuracy under each selection rule", report.selection_table, report.selection_caption))
@@ -355,7 +364,7 @@ def _study_page(page: Page, root: Path, folder: Path, figures: bool) -> str:
                                                       LABELS_NEEDED_CAPTION)]  # fmt: skip
         if figures:
             data_efficiency_figure(summary, settings.shots, folder / "data_efficiency.png")
-            parts += [f"![accuracy against labeled target examples]({page.name}/data_efficiency.png)", ""]
+        parts += [f"![accuracy against labeled target examples]({page.name}/data_efficiency.png)", ""]
     else:
         curves = pd.read_csv(data / f"{page.name}.curves.csv")
         table = time_to_accuracy(curves).set_index(["task", "start"])
@@ -363,7 +372,7 @@ def _study_page(page: Page, root: Path, folder: Path, figures: bool) -> str:
                                                          TIME_CAPTION)]  # fmt: skip
         if figures:
             training_time_figure(curves, table.reset_index(), folder / "training_time.png")
-            parts += [f"![accuracy against training time]({page.name}/training_time.png)", ""]
+        parts += [f"![accuracy against training time]({page.name}/training_time.png)", ""]
     return "\n".join(parts).rstrip() + "\n"
 
 
