@@ -44,11 +44,8 @@ def resolve_data(benchmark: str, data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _json_like(value: Any) -> Any:
-    if isinstance(value, (tuple, list)):
-        return [_json_like(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _json_like(v) for k, v in value.items()}
-    return value
+    """``value`` as its JSON record holds it (tuples become lists), so that a record read back compares equal."""
+    return json.loads(json.dumps(value, default=str))
 
 
 def method_settings(adaptation: str, method: str, hparams: dict[str, Any], model: dict[str, Any],
