@@ -11,48 +11,23 @@
 >>> 0.0 <= model.score(xt, yt) <= 1.0
 True
 
-The names below are imported on first use (PEP 562), so ``import adapt`` -- and ``adapt-bench
---help`` -- does not pay for importing torch until something needs it.
+Every name is imported on first use (PEP 562), so ``import adapt`` -- and ``adapt-bench --help`` --
+does not pay for importing torch until something needs it. The methods exported here are the
+registered ones (:data:`adapt.methods.METHODS` and :data:`adapt.methods.TRANSFER_BASELINES`, each under
+its class name): registering a method is what exports it, no list here names it.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ._version import __version__
+from ._version import __version__ as __version__
 
-#: public name -> the module that defines it
+#: public name -> the module that defines it, beside the registered methods
 _LAZY = {
-    "CDAN": "adapt.methods",
-    "DAN": "adapt.methods",
-    "DANN": "adapt.methods",
-    "DIRTT": "adapt.methods",
-    "MCC": "adapt.methods",
-    "ADDA": "adapt.methods",
-    "ATDOC": "adapt.methods",
-    "GVB": "adapt.methods",
-    "RTN": "adapt.methods",
-    "SymNets": "adapt.methods",
-    "VADA": "adapt.methods",
-    "AFN": "adapt.methods",
-    "AdaBN": "adapt.methods",
-    "BNM": "adapt.methods",
-    "BSP": "adapt.methods",
-    "DomainConfusion": "adapt.methods",
-    "FixMatch": "adapt.methods",
-    "IM": "adapt.methods",
-    "JAN": "adapt.methods",
-    "MCD": "adapt.methods",
-    "MDD": "adapt.methods",
-    "MinEnt": "adapt.methods",
-    "MME": "adapt.methods",
-    "TargetOnly": "adapt.methods",
-    "FineTune": "adapt.methods",
     "Adapter": "adapt.methods",
-    "DeepCORAL": "adapt.methods",
     "NotFittedError": "adapt.methods",
-    "SourceOnly": "adapt.methods",
     "InputError": "adapt.train",
     "NonFiniteLossError": "adapt.train",
     "TrainConfig": "adapt.train",
@@ -60,45 +35,25 @@ _LAZY = {
 }
 _SUBMODULES = ("bench", "data", "losses", "methods", "models", "train", "validators")
 
-if TYPE_CHECKING:  # what static tools and IDEs see
-    from . import losses, methods, models
-    from .methods import (
-        ADDA,
-        AFN,
-        ATDOC,
-        BNM,
-        BSP,
-        CDAN,
-        DAN,
-        DANN,
-        DIRTT,
-        GVB,
-        IM,
-        JAN,
-        MCC,
-        MCD,
-        MDD,
-        MME,
-        RTN,
-        VADA,
-        AdaBN,
-        Adapter,
-        DeepCORAL,
-        DomainConfusion,
-        FineTune,
-        FixMatch,
-        MinEnt,
-        NotFittedError,
-        SourceOnly,
-        SymNets,
-        TargetOnly,
-    )
-    from .train import InputError, NonFiniteLossError, TrainConfig, seed_everything
+
+def _method_exports() -> dict[str, type]:
+    """Class name -> class of every registered unsupervised method and transfer baseline."""
+    from .methods import METHODS, TRANSFER_BASELINES
+
+    return {cls.__name__: cls for registry in (METHODS, TRANSFER_BASELINES) for cls in registry.values()}
+
+
+def _public_names() -> list[str]:
+    return sorted([*_method_exports(), *_LAZY, "__version__", "losses", "methods", "models"])
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
+    if name == "__all__":
+        value: Any = _public_names()
+    elif name in _LAZY:
         value = getattr(importlib.import_module(_LAZY[name]), name)
+    elif name[:1].isupper() and name in _method_exports():
+        value = _method_exports()[name]
     else:
         try:  # any submodule, as after an eager import: adapt.losses, adapt.batch, adapt.registry ...
             value = importlib.import_module(f"adapt.{name}")
@@ -111,45 +66,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_LAZY, *_SUBMODULES])
-
-
-__all__ = [
-    "ADDA",
-    "AFN",
-    "ATDOC",
-    "BNM",
-    "BSP",
-    "CDAN",
-    "DAN",
-    "DANN",
-    "DIRTT",
-    "GVB",
-    "IM",
-    "JAN",
-    "MCC",
-    "MCD",
-    "MDD",
-    "MME",
-    "RTN",
-    "VADA",
-    "AdaBN",
-    "Adapter",
-    "DeepCORAL",
-    "DomainConfusion",
-    "FineTune",
-    "FixMatch",
-    "InputError",
-    "MinEnt",
-    "NonFiniteLossError",
-    "NotFittedError",
-    "SourceOnly",
-    "SymNets",
-    "TargetOnly",
-    "TrainConfig",
-    "__version__",
-    "losses",
-    "methods",
-    "models",
-    "seed_everything",
-]
+    return sorted({*globals(), *_public_names(), *_SUBMODULES})

@@ -21,7 +21,9 @@ unknown colour 'blue'; available: red, rouge (= red)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+import importlib
+import pkgutil
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -119,3 +121,13 @@ class Registry(Mapping[str, T], Generic[T]):
 
     def __repr__(self) -> str:
         return f"Registry({self.kind!r}: {', '.join(self.names())})"
+
+
+def import_submodules(package: str, path: Iterable[str], *, skip: Collection[str] = ()) -> list[str]:
+    """Import every module of a package (``import_submodules(__name__, __path__)`` in its
+    ``__init__``), so that a new file that registers itself needs no import line anywhere else.
+    Returns the modules' names, sorted; ``skip`` names modules to leave alone."""
+    names = sorted(info.name for info in pkgutil.iter_modules(list(path)) if info.name not in skip)
+    for name in names:
+        importlib.import_module(f"{package}.{name}")
+    return names

@@ -197,6 +197,26 @@ def test_bad_suite_files_name_file_key_and_allowed_values(tmp_path, finished_swe
     assert {p.name: p.read_bytes() for p in (out / "runs").glob("*.json")} == before
 
 
+def test_search_default_draws_from_the_space_declared_beside_the_defaults(tmp_path):
+    from adapt.bench.runner import expand
+    from adapt.methods import DANN
+
+    path = write_suite(tmp_path)
+    text = path.read_text().replace("seeds = 2\n", "seeds = 2\nsearch_draws = 3\n") + '[search]\ndann = "default"\n'
+    path.write_text(text)
+    suite = load_suite(str(path))
+    assert suite.search == {"dann": {k: list(v) for k, v in DANN.search_space.items()}}
+    low, high = DANN.search_space["trade_off"][1:]
+    draws = {s.hparams["trade_off"] for s in expand(suite) if s.method == "dann"}
+    assert len(draws) == 3 and all(low <= d <= high for d in draws)
+    path.write_text(text.replace('dann = "default"', 'source_only = "default"'))
+    with pytest.raises(SuiteError, match=r"search.source_only: method 'source_only' declares no search space"):
+        load_suite(str(path))
+    path.write_text(text.replace('dann = "default"', "dann = 3"))
+    with pytest.raises(SuiteError, match=r'search.dann: must be a table of ranges or "default"'):
+        load_suite(str(path))
+
+
 def test_report_is_regenerated_identically_from_records(tmp_path):
     suite = load_suite(str(write_suite(tmp_path, seeds=2, steps=20)))
     run_sweep(suite, tmp_path / "out", verbose=False)

@@ -1,30 +1,32 @@
 """Contract checks parametrized over the registry: a new method is tested by registering it."""
 
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
 
+import adapt as adapt_package
 from adapt import methods
 from adapt.methods import registry
 from adapt.testing import CONTRACT_CHECKS, check_target_changes_update, default_backbone
 
-HPARAMS = {
-    "dann": {"discriminator_hidden": (16,)},
-    "cdan": {"discriminator_hidden": (16,)},
-    "domain_confusion": {"discriminator_hidden": (16,)},
-    "adda": {"discriminator_hidden": (16,)},
-    "gvb": {"discriminator_hidden": (16,)},
-    "vada": {"discriminator_hidden": (16,)},
-    "dirt_t": {"discriminator_hidden": (16,)},  # the contract's batches are half-way: the refinement stage
-    "adabn": {"bottleneck_dim": 8},  # AdaBN needs BatchNorm layers
-    "fixmatch": {"threshold": 0.0},  # an untrained model is never 95% sure: here every pseudo-label counts
-}
+
+def contract_hparams(name: str) -> dict:
+    """What a method needs to run on the contract's tiny batches: a small discriminator where it has one
+    (speed), then the settings its class declares in ``contract_hparams``."""
+    small = {"discriminator_hidden": (16,)} if "discriminator_hidden" in methods.hyperparameters(name) else {}
+    return {**small, **methods.get(name).contract_hparams}
 
 
 @pytest.mark.parametrize("check", CONTRACT_CHECKS, ids=lambda c: c.__name__)
 @pytest.mark.parametrize("name", methods.available())
 def test_contract(name, check):
-    check(name, default_backbone, HPARAMS.get(name, {}))
+    check(name, default_backbone, contract_hparams(name))
 
 
 @pytest.mark.parametrize("check", CONTRACT_CHECKS, ids=lambda c: c.__name__)
@@ -85,14 +87,59 @@ def test_registry_rejects_duplicates_and_lists_names():
 
 
 def test_registry_names_and_aliases():
-    assert methods.available() == [
-        "adabn", "adda", "afn", "atdoc", "bnm", "bsp", "cdan", "coral", "dan", "dann", "dirt_t", "domain_confusion", "fixmatch", "gvb", "im", "jan",
-        "mcc", "mcd", "mdd", "minent", "mme", "rtn", "source_only", "symnets", "vada",
-    ]  # fmt: skip
+    """Every registered method is exported under its class name, knows its registered name, and every
+    alias leads to a registered name (the names come from the registry: none is listed here)."""
+    import adapt
+
+    registries = (methods.METHODS, methods.SOURCE_FREE_METHODS, methods.TRANSFER_BASELINES)
+    for reg in registries:
+        for name, cls in reg.items():
+            assert cls.name == name and name == name.lower() and name.isidentifier(), (name, cls)
+            assert getattr(methods, cls.__name__) is cls
+            if reg is not methods.SOURCE_FREE_METHODS:
+                assert getattr(adapt, cls.__name__) is cls and cls.__name__ in adapt.__all__
+        for alias, name in reg.aliases().items():
+            assert reg.get(alias) is reg.get(name) and name in reg.names()
     assert methods.get("mmd") is methods.DAN and methods.get("MMD") is methods.DAN
     assert isinstance(methods.create("cdan", default_backbone(), 3, entropy_conditioning=True), methods.CDAN)
     assert methods.hyperparameters("dann")["trade_off"] == 1.0
     assert "bottleneck_dim" in methods.hyperparameters("mcc")
+
+
+def test_a_new_method_file_is_all_it_takes(tmp_path):
+    """One file dropped into a copy of ``adapt/methods`` is exported by ``adapt``, listed by ``adapt-bench
+    list``, found by ``create`` and run through the contract checks, with no other file edited."""
+    package = Path(adapt_package.__file__).parent
+    shutil.copytree(package, tmp_path / "adapt", ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / "adapt" / "methods" / "throwaway.py").write_text(
+        "from .base import Adapter\n"
+        "from .registry import register_method\n\n\n"
+        "@register_method('throwaway')\n"
+        "class Throwaway(Adapter):\n"
+        '    """Entropy on the target, for this test."""\n\n'
+        "    def loss(self, batch, progress):\n"
+        "        out = self.forward_domains(batch)\n"
+        "        entropy = -(out.target_logits.softmax(1) * out.target_logits.log_softmax(1)).sum(1).mean()\n"
+        "        return {'classification': self.classification_loss(out.source_logits, batch.source_y),\n"
+        "                'entropy': entropy}\n"
+    )
+    probe = (
+        "import adapt\n"
+        "from adapt import Throwaway\n"
+        "from adapt.bench.listing import render\n"
+        "from adapt.testing import CONTRACT_CHECKS, default_backbone\n"
+        "assert 'Throwaway' in adapt.__all__ and adapt.methods.get('throwaway') is Throwaway\n"
+        "assert '  throwaway: Throwaway' in render()\n"
+        "for check in CONTRACT_CHECKS:\n"
+        "    check('throwaway', default_backbone, {})\n"
+        "print('ok', adapt.__file__)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}  # run from tmp_path: the checkout must not be found first
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.startswith("ok") and str(tmp_path) in done.stdout
 
 
 def test_public_api_star_import_resolves():
@@ -155,3 +202,14 @@ def test_cdan_refit_can_switch_between_exact_and_randomized_maps():
     model.randomized = False
     model.fit((d["xs"], d["ys"]), d["xt"], steps=2, batch_size=8, device="cpu", verbose=False)
     assert model.feature_projection is None and "feature_projection" not in model.state_dict()
+
+
+@pytest.mark.parametrize("name", methods.available())
+def test_declared_search_space_is_valid_for_a_suite(name):
+    """What ``[search] <name> = "default"`` draws from: known kinds over the method's own hyperparameters."""
+    from adapt.bench.search import check_search_spec
+
+    space = methods.get(name).search_space
+    assert set(space) <= set(methods.hyperparameters(name)), sorted(set(space) - set(methods.hyperparameters(name)))
+    for key, spec in space.items():
+        assert check_search_spec(list(spec)) is None, (key, spec, check_search_spec(list(spec)))

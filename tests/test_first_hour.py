@@ -152,8 +152,9 @@ def test_load_names_a_missing_or_wrong_backbone(tmp_path, fitted):
 
 
 # ------------------------------------------------------------------ the command line
-def test_help_version_and_list_do_not_import_torch():
-    """Structure, not timing (benchmarks/bench_cli_startup.py measures): no heavy import to print help."""
+def test_help_and_version_do_not_import_torch():
+    """Structure, not timing (benchmarks/bench_cli_startup.py measures): no heavy import to print help.
+    (``adapt-bench list`` reads the registries, so it imports torch.)"""
     probe = (
         "import sys, contextlib, io\n"
         "from adapt.bench.cli import main\n"
@@ -161,20 +162,11 @@ def test_help_version_and_list_do_not_import_torch():
         "    with contextlib.redirect_stdout(io.StringIO()):\n"
         "        try: main(argv)\n"
         "        except SystemExit: pass\n"
-        "with contextlib.redirect_stdout(io.StringIO()): main(['list'])\n"
         "print(sorted(m for m in ('torch', 'pandas', 'seaborn', 'matplotlib') if m in sys.modules))\n"
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "[]", "stale listing? run: python -m adapt.bench.listing --write"
-
-
-def test_shipped_listing_is_what_the_registries_render():
-    from adapt.bench import listing
-
-    digest, _, text = listing.SNAPSHOT.read_text().partition("\n")
-    assert digest == f"# sources {listing.source_digest()}", "run: python -m adapt.bench.listing --write"
-    assert text == listing.render(), "run: python -m adapt.bench.listing --write"
+    assert done.stdout.strip() == "[]"
 
 
 OFFICE_SUITE = """

@@ -230,9 +230,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from .listing import listing
+    from .listing import render
 
-    print(listing(), end="")
+    print(render(), end="")
     return 0
 
 

@@ -1,39 +1,23 @@
-"""What ``adapt-bench list`` prints: methods, suites, benchmarks, validators, backbones.
-
-Rendering it imports torch and every registry (seconds). The package therefore ships the rendered
-text (``listing.txt``) with a digest of the sources it was rendered from; ``adapt-bench list``
-prints it when the digest still matches, and renders live otherwise (for example in an edited
-install). ``python -m adapt.bench.listing --write`` refreshes it; a test checks that it is fresh.
+"""What ``adapt-bench list`` prints: methods, suites, benchmarks, validators, backbones, read from
+their registries (so a registered method is listed without anything else to update). It imports
+torch and every registry; ``benchmarks/bench_cli_startup.py`` measures how long that takes.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
-import sys
 from contextlib import redirect_stdout
-from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[1]
-SNAPSHOT = Path(__file__).with_name("listing.txt")
-#: The sources the listing may depend on (relative to the package folder): all of them, since
-#: hashing every file takes milliseconds and a narrower list could miss a dependency.
-SOURCES = ("**/*.py", "bench/suites/*.toml")
-
-
-def source_digest() -> str:
-    """SHA-256 over the files in :data:`SOURCES` (names and contents)."""
-    digest = hashlib.sha256()
-    for pattern in SOURCES:
-        for path in sorted(PACKAGE.glob(pattern)):
-            digest.update(path.relative_to(PACKAGE).as_posix().encode())
-            digest.update(path.read_bytes())
-    return digest.hexdigest()
+from ..data import benchmarks
+from ..methods import TRANSFER_BASELINES, aliases, available, get, hyperparameters
+from ..validators import VALIDATORS
+from .backbones import BACKBONES
+from .protocols import method_registry
+from .search import SEARCH_KINDS
+from .suite import available_suites, load_suite
 
 
 def _print_methods() -> None:
-    from ..methods import aliases, available, get, hyperparameters
-
     print("methods (hyperparameters = library defaults; presets reproduce a paper or a reference code):")
     alias_of: dict[str, list[str]] = {}
     for alias, name in aliases().items():
@@ -45,11 +29,12 @@ def _print_methods() -> None:
             print(f"      {key} = {value!r}")
         if get(name).presets:
             print(f"      presets: {', '.join(sorted(get(name).presets))}  (create({name!r}, preset=...))")
+        if get(name).search_space:
+            ranges = "; ".join(f"{key} {list(spec)}" for key, spec in get(name).search_space.items())
+            print(f'      search space ([search] {name} = "default"): {ranges}')
 
 
 def _print_protocol_methods() -> None:
-    from .protocols import method_registry
-
     for protocol, what in (("source-free", "adapt a trained model with the target alone"),
                            ("online", "test-time: adapt while predicting a stream")):  # fmt: skip
         registry = method_registry(protocol)
@@ -61,8 +46,6 @@ def _print_protocol_methods() -> None:
             print(f"  {name}: {cls.__name__}")
             for key, value in settings.items():
                 print(f"      {key} = {value!r}")
-    from ..methods import TRANSFER_BASELINES
-
     print("\ntransfer baselines (trained on labeled target examples, fit(target_labeled=...); "
           "adapt-bench study):")  # fmt: skip
     for name in TRANSFER_BASELINES.names():
@@ -72,8 +55,6 @@ def _print_protocol_methods() -> None:
 
 
 def _print_suites() -> None:
-    from .suite import available_suites, load_suite
-
     print("\nsuites (adapt-bench run --suite NAME; files in adapt/bench/suites/):")
     for name, path in available_suites().items():
         suite = load_suite(str(path))
@@ -84,8 +65,6 @@ def _print_suites() -> None:
 
 
 def _print_benchmarks() -> None:
-    from ..data import benchmarks
-
     print("\nbenchmarks (tasks are source -> target pairs of these domains):")
     for name, b in benchmarks().items():
         kind = "offline" if b.offline else "needs data"
@@ -96,11 +75,7 @@ def _print_benchmarks() -> None:
 
 
 def render() -> str:
-    """The listing, rendered from the live registries (imports torch and every method)."""
-    from ..validators import VALIDATORS
-    from .backbones import BACKBONES
-    from .search import SEARCH_KINDS
-
+    """The listing, rendered from the registries."""
     out = io.StringIO()
     with redirect_stdout(out):
         _print_methods()
@@ -113,24 +88,3 @@ def render() -> str:
             print(f"  {name}: {', '.join(sorted(kind.options)) or '-'}")
         print("search-space kinds: " + ", ".join(kind.usage for kind in SEARCH_KINDS.values()))
     return out.getvalue()
-
-
-def listing() -> str:
-    """The shipped listing when it matches the installed sources, else a live rendering."""
-    if SNAPSHOT.exists():
-        digest, _, text = SNAPSHOT.read_text().partition("\n")
-        if digest == f"# sources {source_digest()}":
-            return text
-    return render()
-
-
-def write_snapshot() -> Path:
-    """Render the listing and store it with the digest of its sources."""
-    SNAPSHOT.write_text(f"# sources {source_digest()}\n{render()}")
-    return SNAPSHOT
-
-
-if __name__ == "__main__":
-    if sys.argv[1:] != ["--write"]:
-        sys.exit("usage: python -m adapt.bench.listing --write")
-    print(f"wrote {write_snapshot()}")

@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from ..data import Task
 from ..errors import InputError
-from ..methods import create, hyperparameters
+from ..methods import create, get, hyperparameters
 from ..methods.base import Adapter
 from ..methods.registry import METHODS, SOURCE_FREE_METHODS, canonical_name
 from ..registry import Registry
@@ -57,6 +57,14 @@ def method_hyperparameters(protocol: str, name: str) -> dict[str, Any]:
     if canonical_method(protocol, name) == BASELINE:
         return hyperparameters(BASELINE)
     return method_registry(protocol).get(name).hyperparameter_defaults()
+
+
+def method_search_space(protocol: str, name: str) -> dict[str, list[Any]]:
+    """The search space a method declares beside its defaults (``search_space``), as a suite writes one:
+    ``{hyperparameter: [kind, ...]}``; ``{}`` when it declares none."""
+    cls = get(name) if protocol == "uda" or canonical_method(protocol, name) == BASELINE else (
+        method_registry(protocol).get(name))  # fmt: skip
+    return {key: list(spec) for key, spec in getattr(cls, "search_space", {}).items()}
 
 
 def source_model_key(config: dict[str, Any]) -> str:

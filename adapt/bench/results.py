@@ -27,6 +27,9 @@ import pandas as pd
 
 from .records import read_records
 from .report import PERCENT_COLUMNS, Report, build_report, checkpoints_frame, runs_frame, to_markdown
+from .report.study_figures import data_efficiency_figure, training_time_figure
+from .runner import suite_card
+from .studies import APPROACH_LABELS, MARGIN, StudySettings, labels_needed, summarize_study, time_to_accuracy
 from .suite import load_suite
 
 #: Where the summaries and pages live, relative to the repository root.
@@ -256,7 +259,6 @@ def _table(frame: pd.DataFrame, caption: str) -> str:
 
 def _suite_folder(name: str, folder: Path) -> tuple[Path, Any]:
     """A results-like folder holding the suite's card and published numbers, for the report to read."""
-    from .runner import suite_card
 
     suite = load_suite(name)
     results = folder / "results"
@@ -340,9 +342,6 @@ def _readme_block(report: Report) -> str:
 
 
 def _study_page(page: Page, root: Path, folder: Path, figures: bool) -> str:
-    from .report.study_figures import data_efficiency_figure, training_time_figure
-    from .studies import StudySettings, labels_needed, summarize_study, time_to_accuracy
-
     data = root / DATA
     runs = pd.read_csv(data / f"{page.name}.runs.csv", dtype={"shots": str})
     settings = StudySettings(**{k: v for k, v in json.loads((data / f"{page.name}.study.json").read_text()).items()
@@ -363,7 +362,9 @@ def _study_page(page: Page, root: Path, folder: Path, figures: bool) -> str:
         parts += ["## Labels needed", "", to_markdown(needed.astype(object).where(needed.notna(), "not reached"),
                                                       LABELS_NEEDED_CAPTION)]  # fmt: skip
         if figures:
-            data_efficiency_figure(summary, settings.shots, folder / "data_efficiency.png")
+            data_efficiency_figure(
+                summary, settings.shots, folder / "data_efficiency.png", labels=APPROACH_LABELS, margin=MARGIN
+            )
         parts += [f"![accuracy against labeled target examples]({page.name}/data_efficiency.png)", ""]
     else:
         curves = pd.read_csv(data / f"{page.name}.curves.csv")

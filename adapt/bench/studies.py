@@ -27,8 +27,11 @@ from ..data import Task, few_shot_split, task
 from ..methods import DANN, MME, Adapter, FineTune, SourceOnly, TargetOnly
 from ..train.engine import seed_everything
 from .backbones import build_backbone, resolve_backbone
+from .executors import local_results
 from .identity import digest, resolve_data
 from .records import write_record
+from .report.common import ci95
+from .report.study_figures import data_efficiency_figure, training_time_figure
 from .runner import provenance
 
 #: Labeled target examples per class along the data-efficiency curve ('all': the whole training split).
@@ -187,8 +190,6 @@ class Study:
     def run_all(self, keys: list[tuple[Any, ...]], jobs: int = 1) -> pd.DataFrame:
         """Run every key not yet recorded, in ``jobs`` processes (one task and seed at a time each, so
         that a source model is trained once); all records as a DataFrame."""
-        from .executors import local_results
-
         groups: dict[tuple[Any, Any], list[tuple[Any, ...]]] = {}
         for key in keys:
             if self.record_path(key).exists() and not self._current(key):
@@ -283,10 +284,8 @@ def summarize_study(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def _summarize(runs: pd.DataFrame, by: list[str], value: str = "accuracy") -> pd.DataFrame:
-    from .report.tables import _ci95
-
     grouped = runs.groupby(by, sort=False)
-    out = grouped[value].agg(["mean", "count"]).join(grouped[value].agg(_ci95).rename("ci95"))
+    out = grouped[value].agg(["mean", "count"]).join(grouped[value].agg(ci95).rename("ci95"))
     extra = [c for c in ("labels", "train_seconds") if c in runs and c != value]
     return out.join(grouped[extra].mean()).reset_index()
 
@@ -306,9 +305,9 @@ def data_efficiency(out: str | Path, settings: StudySettings | None = None, verb
     needed.to_csv(study.out / "labels_needed.csv", index=False)
     result = {"runs": runs, "summary": summary, "labels_needed": needed, "out": study.out}
     if figures:
-        from .report.study_figures import data_efficiency_figure
-
-        result["figure"] = data_efficiency_figure(summary, settings.shots, study.out / "data_efficiency.png")
+        result["figure"] = data_efficiency_figure(
+            summary, settings.shots, study.out / "data_efficiency.png", labels=APPROACH_LABELS, margin=MARGIN
+        )
     return result
 
 
@@ -394,7 +393,5 @@ def training_time(out: str | Path, settings: StudySettings | None = None, verbos
     table.to_csv(study.out / "time_to_accuracy.csv", index=False)
     result = {"curves": curves, "time_to_accuracy": table, "out": study.out}
     if figures:
-        from .report.study_figures import training_time_figure
-
         result["figure"] = training_time_figure(curves, table, study.out / "training_time.png")
     return result

@@ -53,7 +53,14 @@ from ..methods.registry import split_composed
 from ..train.engine import TrainConfig
 from ..validators import VALIDATORS
 from .backbones import BACKBONES, build_backbone
-from .protocols import BASELINE, PROTOCOLS, canonical_method, method_hyperparameters, method_registry
+from .protocols import (
+    BASELINE,
+    PROTOCOLS,
+    canonical_method,
+    method_hyperparameters,
+    method_registry,
+    method_search_space,
+)
 from .search import check_search_spec
 
 TOP_KEYS = {
@@ -509,8 +516,15 @@ def _check_validators(path: Path, raw: dict[str, Any], has_checkpoints: int) -> 
 def _check_search(
     path: Path, raw: dict[str, Any], methods: dict[str, Any], protocol: str = "uda"
 ) -> tuple[dict[str, Any], int, int]:
-    search = _check_keys(path, "search", raw.get("search", {}), set(methods))
+    search = dict(_check_keys(path, "search", raw.get("search", {}), set(methods)))
     for name, space in search.items():
+        if space == "default":  # the method's own search space, declared beside its defaults
+            search[name] = space = method_search_space(protocol, name)
+            if not space:
+                raise _fail(path, f"search.{name}", f"method {name!r} declares no search space; give the ranges: "
+                            f"[search.{name}] <hyperparameter> = [kind, ...]")  # fmt: skip
+        elif not isinstance(space, dict):
+            raise _fail(path, f"search.{name}", f'must be a table of ranges or "default", got {space!r}')
         _check_keys(path, f"search.{name}", space, set(method_hyperparameters(protocol, name)) - MODEL_KEYS)
         for key, spec in space.items():
             problem = check_search_spec(spec)

@@ -30,6 +30,8 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms as T
 from torchvision.transforms.v2 import functional as TF
 
+from .decode import load_image
+
 View = Literal["train", "eval"]
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 _IN_MEMORY: dict[str, torch.Tensor] = {}  # one process's decoded images by key (a sweep reuses them)
@@ -208,7 +210,6 @@ class _Decoded(Dataset):
         return len(self.samples)
 
     def __getitem__(self, index: int) -> torch.Tensor:
-        from .images import load_image  # (images imports this module)
 
         pixels = np.asarray(self.resize(load_image(self.samples[index][0])), dtype=np.uint8)
         return torch.from_numpy(pixels.transpose(2, 0, 1).copy())

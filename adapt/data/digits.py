@@ -29,8 +29,8 @@ from PIL import Image
 from torch.utils.data import TensorDataset
 
 from .base import DatasetNotFoundError
+from .decode import IMAGE_EXTENSIONS, load_image
 from .download import UnverifiedDataError, check_unpacked, fetch, mark_complete
-from .images import IMAGE_EXTENSIONS, load_image
 from .synthetic import blend_with_photos, photo_patches
 
 DigitProtocol = Literal["lenet", "dtn"]

@@ -15,13 +15,13 @@ from torchvision import transforms as T
 from .base import DatasetNotFoundError, Task, make_task
 from .benchmark import BENCHMARKS, TaskRequest
 from .cache import CachedImages, cache_images
+from .decode import IMAGE_EXTENSIONS, load_image
 from .download import UnverifiedDataError, check_unpacked, fetch
 
 #: Options every image benchmark accepts: ``image_cache`` ("memory", or a folder for memory-mapped
 #: files that later runs reuse) decodes each image once and augments batches on the device
 #: (:mod:`adapt.data.cache`); ``image_cache_workers`` decodes with that many processes.
 IMAGE_OPTIONS = {"image_cache": None, "image_cache_workers": 0}
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
@@ -34,17 +34,6 @@ def imagenet_transform(train: bool, size: int = 224, resize: int = 256) -> Calla
             [T.Resize(resize), T.RandomResizedCrop(size), T.RandomHorizontalFlip(), T.ToTensor(), normalize]
         )
     return T.Compose([T.Resize(resize), T.CenterCrop(size), T.ToTensor(), normalize])
-
-
-def load_image(path: str | os.PathLike[str]) -> Image.Image:
-    """Open an image as RGB; a missing or corrupt file raises an error naming it."""
-    try:
-        with Image.open(path) as img:
-            return img.convert("RGB")
-    except FileNotFoundError as exc:
-        raise FileNotFoundError(f"image file not found: {path}") from exc
-    except Exception as exc:
-        raise ValueError(f"cannot read image {path}: {exc}") from exc
 
 
 class ImageList(Dataset):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -35,6 +35,8 @@ class AdaBN(Adapter):
 
     min_batch_size = 2  # the source batch goes through BatchNorm alone
     adapts_by_gradient = False
+    #: the contract tests' backbone has no BatchNorm of its own
+    contract_hparams: ClassVar[dict[str, Any]] = {"bottleneck_dim": 8}
     accepts_regularizers = False
 
     def __init__(self, backbone: nn.Module, num_classes: int, **kwargs: Any) -> None:

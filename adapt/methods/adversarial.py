@@ -31,7 +31,7 @@ class AdversarialAdapter(Adapter):
     discriminator_dropout : dropout after every hidden layer of the discriminator.
     grl_schedule : how the gradient-reversal coefficient grows to ``grl_max`` (default 'warm_start':
         on the tuning half of the shift zoo it halved DANN's negative transfer at 3000 steps and kept
-        short runs close to SourceOnly; see the README):
+        short runs close to SourceOnly; see ``docs/decisions.md``):
         'dann' -- with the fraction p of training done, :math:`2/(1+e^{-10p})-1` (Ganin et al.);
         'warm_start' -- with the step i, :math:`2/(1+e^{-\\alpha i/N})-1` (TLlib; the CDAN code),
         ``alpha = grl_warm_start_alpha``, ``N = grl_warm_start_steps``; 'constant' -- ``grl_max``.

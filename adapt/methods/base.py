@@ -123,8 +123,12 @@ class Adapter(nn.Module):
     fixed_modules: ClassVar[tuple[str, ...]] = ()
     #: Smallest per-domain batch the loss is defined for (covariances and MMD need pairs).
     min_batch_size: ClassVar[int] = 1
-    #: Hyperparameter search space used by sweeps (see :data:`SearchSpace`).
+    #: The range a sweep draws hyperparameters from when a suite asks for the method's own
+    #: (``[search] dann = "default"``; see :data:`SearchSpace`); beside the defaults it ranges around.
     search_space: ClassVar[SearchSpace] = {}
+    #: Settings the registry-wide contract tests (:mod:`adapt.testing`) need to run the method on
+    #: their tiny untrained batches (FixMatch's threshold, AdaBN's BatchNorm bottleneck).
+    contract_hparams: ClassVar[dict[str, Any]] = {}
     #: Named sets of hyperparameters reproducing a paper or a reference code (``create(name, preset=...)``);
     #: a preset's ``"fit"`` entry holds the training options it sets (:class:`~adapt.train.engine.TrainConfig`).
     presets: ClassVar[dict[str, dict[str, Any]]] = {}

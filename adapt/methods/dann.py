@@ -31,8 +31,8 @@ class DANN(AdversarialAdapter):
     discriminator_hidden, discriminator_batch_norm, discriminator_dropout : the domain discriminator;
         by default 1024-1024 ReLU layers without BatchNorm, each followed by dropout 0.5 (the
         discriminator of the CDAN authors' code). With TLlib's BatchNorm discriminator DANN lost to
-        SourceOnly on the MLP features of the quick suite; the evidence for this choice is in the
-        README's shift zoo section.
+        SourceOnly on the MLP features of the quick suite; the evidence for this choice is in
+        ``docs/decisions.md``.
     Others : see :class:`~adapt.methods.adversarial.AdversarialAdapter`.
 
     Presets

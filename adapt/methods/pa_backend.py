@@ -28,15 +28,12 @@ from torch import nn
 from .._optional import require
 from ..batch import Batch
 from ..errors import InputError
-from ..registry import Registry
 from ..train.engine import Stepper
 from .base import Adapter
+from .registry import PYTORCH_ADAPT_METHODS
 
 #: Share of a ``pa:adda`` run that trains the source encoder before adapting (as our ADDA's default).
 ADDA_PRETRAIN_FRACTION = 0.5
-
-#: pytorch-adapt's implementations by name (``pa:dann``, ...); :func:`~adapt.methods.create` finds them.
-PYTORCH_ADAPT_METHODS: Registry[type[Adapter]] = Registry("pytorch-adapt method")
 
 
 class _Stage:

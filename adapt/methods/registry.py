@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..registry import Registry
+from .regularizers import REGULARIZERS
 
 if TYPE_CHECKING:
     from torch import nn
@@ -21,6 +22,12 @@ TRANSFER_BASELINES: Registry[type[Adapter]] = Registry("transfer baseline")
 
 #: Every method by name; ``register_method`` fills it.
 METHODS: Registry[type[Adapter]] = Registry("method")
+
+#: pytorch-adapt's implementations, ``pa:<name>`` (:mod:`adapt.methods.pa_backend` fills it).
+PYTORCH_ADAPT_METHODS: Registry[type[Adapter]] = Registry("pytorch-adapt method")
+
+#: Other libraries' implementations by name prefix; a backend module registers its classes in its entry.
+OTHER_BACKENDS: dict[str, Registry[type[Adapter]]] = {"pa:": PYTORCH_ADAPT_METHODS}
 
 A = TypeVar("A", bound="type[Adapter]")
 
@@ -39,17 +46,12 @@ def register_method(name: str, *aliases: str) -> Callable[[A], A]:
 def _other_backend(name: str) -> Registry[type[Adapter]] | None:
     """The registry of another library's implementations a prefixed name lives in (``pa:dann``:
     pytorch-adapt's, see :mod:`adapt.methods.pa_backend`), or None for this library's methods."""
-    if name.strip().lower().startswith("pa:"):
-        from .pa_backend import PYTORCH_ADAPT_METHODS
-
-        return PYTORCH_ADAPT_METHODS
-    return None
+    prefix = name.strip().lower()
+    return next((registry for key, registry in OTHER_BACKENDS.items() if prefix.startswith(key)), None)
 
 
 def split_composed(name: str) -> tuple[str, list[str]]:
     """``"cdan+bsp+mcc"`` -> ``("cdan", ["bsp", "mcc"])``: a method name, then regularizer names."""
-    from .regularizers import REGULARIZERS
-
     base, *extras = [part.strip() for part in name.split("+")]
     backend = _other_backend(base)
     if backend is not None:

@@ -7,10 +7,12 @@ and are listed in :data:`SOURCE_FREE_METHODS`; for adapting while predicting on 
 :mod:`adapt.testtime`.
 """
 
-from ..methods.aad import AaD
-from ..methods.nrc import NRC
-from ..methods.registry import SOURCE_FREE_METHODS
-from ..methods.shot import SHOT, SHOTIM
-from ..methods.source_free import SourceFreeAdapter, split_classifier
+from ..methods import SOURCE_FREE_METHODS, SourceFreeAdapter
+from ..methods.source_free import split_classifier
 
-__all__ = ["NRC", "SHOT", "SHOTIM", "SOURCE_FREE_METHODS", "AaD", "SourceFreeAdapter", "split_classifier"]
+#: class name -> class of every registered source-free method, exported here under its class name
+REGISTERED_CLASSES = {cls.__name__: cls for cls in SOURCE_FREE_METHODS.values()}
+globals().update(REGISTERED_CLASSES)
+
+__all__ = ["REGISTERED_CLASSES", "SOURCE_FREE_METHODS", "SourceFreeAdapter", "split_classifier"]
+__all__ += sorted(REGISTERED_CLASSES)

@@ -11,19 +11,22 @@ No source data is involved: a test-time method wraps a trained model (one of our
 (each batch predicted before the method adapts on it) and the accuracy of the adapted model afterwards.
 """
 
+from ..registry import import_submodules
 from .base import TEST_TIME_METHODS, TestTimeAdapter, create, evaluate_batches, evaluate_stream, resolve_hyperparameters
-from .bn_adapt import BNAdapt
-from .eata import EATA
-from .tent import TENT
+
+import_submodules(__name__, __path__)  # every method file registers itself
+
+#: class name -> class of every registered test-time method, exported here under its class name
+REGISTERED_CLASSES = {cls.__name__: cls for cls in TEST_TIME_METHODS.values()}
+globals().update(REGISTERED_CLASSES)
 
 __all__ = [
-    "EATA",
-    "TENT",
+    "REGISTERED_CLASSES",
     "TEST_TIME_METHODS",
-    "BNAdapt",
     "TestTimeAdapter",
     "create",
     "evaluate_batches",
     "evaluate_stream",
     "resolve_hyperparameters",
 ]
+__all__ += sorted(REGISTERED_CLASSES)

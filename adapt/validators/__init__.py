@@ -13,7 +13,7 @@
 True
 """
 
-from . import pa_validators  # noqa: F401  (registers pytorch-adapt's validators as pa:<name>)
+from ..registry import import_submodules
 from .correlation import spearman, weighted_spearman
 from .scores import (
     accuracy_score,
@@ -44,6 +44,8 @@ from .validators import (
     create_validator,
     register_validator,
 )
+
+import_submodules(__name__, __path__)  # a validator in a new file registers itself (pa_validators: pa:<name>)
 
 __all__ = [
     "BNM",

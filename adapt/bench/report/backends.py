@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .tables import _cell, _ci95, to_markdown
+from .common import cell, ci95
+from .tables import to_markdown
 
 PREFIX = "pa:"
 
@@ -38,9 +39,9 @@ def backend_comparison(runs: pd.DataFrame) -> pd.DataFrame:
         pairs = pd.concat({"ours": 100 * ours, "theirs": 100 * theirs}, axis=1).dropna()
         difference = pairs["ours"] - pairs["theirs"]
         rows[name] = {
-            "adapt": _cell(pairs["ours"].mean(), _ci95(pairs["ours"])),
-            "pytorch-adapt": _cell(pairs["theirs"].mean(), _ci95(pairs["theirs"])),
-            "difference (points)": _cell(difference.mean(), _ci95(difference)),
+            "adapt": cell(pairs["ours"].mean(), ci95(pairs["ours"])),
+            "pytorch-adapt": cell(pairs["theirs"].mean(), ci95(pairs["theirs"])),
+            "difference (points)": cell(difference.mean(), ci95(difference)),
             "pairs": len(pairs),
             "failed": f"{failures.get(name, 0)} / {failures.get(PREFIX + name, 0)}",
         }

@@ -7,16 +7,16 @@ from pathlib import Path
 
 import pandas as pd
 
+from ...methods import get
+from ...methods.registry import split_composed
+from .common import cell, interval
 from .figures import FAMILY_ORDER, method_family
-from .tables import _cell, to_markdown
-from .transfer import BASELINE, TRANSFER_CAPTION, _interval, paired_gains, transfer_summary
+from .tables import to_markdown
+from .transfer import BASELINE, TRANSFER_CAPTION, paired_gains, transfer_summary
 
 
 def describe_method(name: str) -> tuple[str, str]:
     """(paper, adaptation term) of a registered method; a composed name joins its parts with ' + '."""
-    from ...methods import get
-    from ...methods.registry import split_composed
-
     try:
         base, extras = split_composed(name)
     except ValueError:  # a plugin's method that is not imported now
@@ -44,8 +44,8 @@ def method_table(runs: pd.DataFrame) -> pd.DataFrame:
             "family": method_family(method),
             "paper": paper,
             "adaptation term": term,
-            "gain over SourceOnly (points)": _cell(row["gain"], row["ci95"]),
-            "95% interval over shifts": _interval(row["shift_low"], row["shift_high"]),
+            "gain over SourceOnly (points)": cell(row["gain"], row["ci95"]),
+            "95% interval over shifts": interval(row["shift_low"], row["shift_high"]),
             "negative transfer": f"{100 * row['negative_transfer']:.0f}%",
             "failed": int(row["failed"]),
             "tasks above SourceOnly": f"{tasks} of {gains[gains.method == method]['task'].nunique()}"

@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from ..._optional import require
+from ...methods import get
+from .common import ci95, pyplot, save_figure, seaborn, task_label
 from .selection import checkpoints_frame
-from .tables import _ci95, _task_label, leaderboard
+from .tables import leaderboard
 from .transfer import BASELINE, paired_gains
 
 #: Said in every panel whose numbers come from target labels (scoring only; training never sees them).
@@ -29,15 +30,7 @@ FAMILY_ORDER = (
 )
 
 if TYPE_CHECKING:
-    from matplotlib.figure import Figure
-
-
-def _seaborn() -> Any:
-    return require("seaborn", "bench", "the report's figures")
-
-
-def _pyplot() -> Any:
-    return require("matplotlib.pyplot", "bench", "the report's figures")
+    pass
 
 
 def curves_frame(records: list[dict[str, Any]] | pd.DataFrame) -> pd.DataFrame:
@@ -81,7 +74,7 @@ def make_figures(runs: pd.DataFrame, summary: pd.DataFrame, curves: pd.DataFrame
     list of pathlib.Path
         The PNG files written.
     """
-    sns = _seaborn()
+    sns = seaborn()
     sns.set_theme(style="whitegrid", context="notebook")
     table = leaderboard(summary)
     many = len(table) > MANY_METHODS
@@ -100,8 +93,6 @@ def make_figures(runs: pd.DataFrame, summary: pd.DataFrame, curves: pd.DataFrame
 
 def method_family(name: str) -> str:
     """The registered family of a method (or of the first part of a composed name); 'other' if unknown."""
-    from ...methods import get
-
     try:
         family = get(name).family
     except ValueError:  # a method registered by a plugin that is not imported now
@@ -153,21 +144,21 @@ def heatmap_figure(table: pd.DataFrame, tasks: list[str], out: Path, scored: str
     pathlib.Path
         The file written.
     """
-    plt = _pyplot()
-    sns = _seaborn()
+    plt = pyplot()
+    sns = seaborn()
     heat = table[[*tasks, "avg"]]
     fig, ax = plt.subplots(figsize=(1.6 + 1.5 * len(heat.columns), 0.9 + 0.55 * len(heat)))
     sns.heatmap(heat, annot=True, fmt=".1f", cmap="viridis", cbar_kws={"label": "target accuracy (%)"}, ax=ax,
                 linewidths=0.5, annot_kws={"fontsize": 10})  # fmt: skip
     crowded = len(heat.columns) > 10  # slanted labels, or neighbours run into each other
-    ax.set_xticklabels([_task_label(t) for t in heat.columns], rotation=35 if crowded else 0,
+    ax.set_xticklabels([task_label(t) for t in heat.columns], rotation=35 if crowded else 0,
                        ha="right" if crowded else "center", fontsize=8)  # fmt: skip
     ax.set_xlabel("")
     ax.set_ylabel("")
     if len(heat) > MANY_METHODS:
         _family_bands(ax, list(heat.index))
     ax.set_title(f"Target accuracy (%), mean over seeds; {scored} ({TARGET_LABELS_NOTE})")
-    return _save(fig, out / "heatmap.png")
+    return save_figure(fig, out / "heatmap.png")
 
 
 def bars_figure(runs: pd.DataFrame, order: list[str], palette: dict[str, Any], out: Path) -> Path:
@@ -189,12 +180,12 @@ def bars_figure(runs: pd.DataFrame, order: list[str], palette: dict[str, Any], o
     pathlib.Path
         The file written.
     """
-    plt = _pyplot()
+    plt = pyplot()
     ok = runs[runs.status == "ok"].copy()
     ok["accuracy (%)"] = 100 * ok["score"]
     per_seed = ok.groupby(["method", "seed"])["accuracy (%)"].mean()
     means = per_seed.groupby("method").mean().reindex(order)
-    cis = per_seed.groupby("method").apply(_ci95).reindex(order).fillna(0.0)  # same t-interval as the tables
+    cis = per_seed.groupby("method").apply(ci95).reindex(order).fillna(0.0)  # same t-interval as the tables
     if len(order) > MANY_METHODS:
         return _horizontal_bars(means, cis, palette, out)
     fig, ax = plt.subplots(figsize=(1.2 + 1.1 * len(order), 4))
@@ -207,12 +198,12 @@ def bars_figure(runs: pd.DataFrame, order: list[str], palette: dict[str, Any], o
     ax.set_ylabel("accuracy (%)")
     ax.set_title(f"Average target accuracy over tasks, mean ± 95 % CI over seeds\n({TARGET_LABELS_NOTE})")
     ax.set_xlabel("")
-    return _save(fig, out / "bars.png")
+    return save_figure(fig, out / "bars.png")
 
 
 def _horizontal_bars(means: pd.Series, cis: pd.Series, palette: dict[str, Any], out: Path) -> Path:
     """``bars.png`` for many methods: one row per method, grouped by family, the value at the bar's end."""
-    plt = _pyplot()
+    plt = pyplot()
     order = list(means.index)
     fig, ax = plt.subplots(figsize=(8, 1.0 + 0.36 * len(order)))
     rows = range(len(order))
@@ -228,7 +219,7 @@ def _horizontal_bars(means: pd.Series, cis: pd.Series, palette: dict[str, Any], 
     ax.set_xlabel("accuracy (%)")
     _family_bands(ax, order, row_offset=-0.5, line_color="#999999")
     ax.set_title(f"Average target accuracy over tasks, mean ± 95 % CI over seeds\n({TARGET_LABELS_NOTE})")
-    return _save(fig, out / "bars.png")
+    return save_figure(fig, out / "bars.png")
 
 
 def curves_figure(curves: pd.DataFrame, tasks: list[str], order: list[str], palette: dict[str, Any], out: Path) -> Path:
@@ -252,7 +243,7 @@ def curves_figure(curves: pd.DataFrame, tasks: list[str], order: list[str], pale
     pathlib.Path
         The file written.
     """
-    sns = _seaborn()
+    sns = seaborn()
     cols = min(len(tasks), 3)
     grid = sns.relplot(data=curves, x="step", y="target accuracy (%)", hue="method", hue_order=order, col="task",
                        col_order=[t for t in tasks if t in set(curves["task"])], col_wrap=cols, kind="line",
@@ -264,7 +255,7 @@ def curves_figure(curves: pd.DataFrame, tasks: list[str], order: list[str], pale
         "never used for training, checkpoint selection or hyperparameters (mean and 95 % CI over seeds)",
         y=1.08,
     )
-    return _save(grid.figure, out / "curves.png")
+    return save_figure(grid.figure, out / "curves.png")
 
 
 def gain_figure(runs: pd.DataFrame, tasks: list[str], palette: dict[str, Any], out: Path) -> Path:
@@ -288,9 +279,9 @@ def gain_figure(runs: pd.DataFrame, tasks: list[str], palette: dict[str, Any], o
     pathlib.Path
         The file written.
     """
-    plt = _pyplot()
+    plt = pyplot()
     gains = paired_gains(runs[runs.status == "ok"])
-    stats = gains.groupby(["method", "task"])["gain"].agg(["mean", _ci95]).fillna({"_ci95": 0.0})
+    stats = gains.groupby(["method", "task"])["gain"].agg(["mean", ci95]).fillna({"ci95": 0.0})
     methods = [m for m in palette if m in set(gains["method"])]
     if len(methods) > MANY_METHODS:
         return _gain_heatmap(gains, tasks, methods, out)
@@ -299,22 +290,22 @@ def gain_figure(runs: pd.DataFrame, tasks: list[str], palette: dict[str, Any], o
     for i, method in enumerate(methods):
         rows = stats.loc[method].reindex(tasks)
         positions = [j - 0.4 + width * (i + 0.5) for j in range(len(tasks))]
-        ax.bar(positions, rows["mean"], width, yerr=rows["_ci95"], color=palette[method], label=method, capsize=3,
+        ax.bar(positions, rows["mean"], width, yerr=rows["ci95"], color=palette[method], label=method, capsize=3,
                error_kw={"elinewidth": 1, "ecolor": "#333333"})  # fmt: skip
     ax.axhline(0, color="black", linewidth=1)
     ax.grid(axis="x", visible=False)
     ax.set_xticks(range(len(tasks)))
-    ax.set_xticklabels([_task_label(t) for t in tasks], fontsize=8)
+    ax.set_xticklabels([task_label(t) for t in tasks], fontsize=8)
     ax.set_ylabel("gain over SourceOnly (points)")
     ax.set_title(f"Gain over SourceOnly, same task and seed: mean ± 95 % CI over seeds ({TARGET_LABELS_NOTE})")
     ax.legend(bbox_to_anchor=(1.01, 1), loc="upper left", frameon=False)
-    return _save(fig, out / "gain.png")
+    return save_figure(fig, out / "gain.png")
 
 
 def _gain_heatmap(gains: pd.DataFrame, tasks: list[str], methods: list[str], out: Path) -> Path:
     """``gain.png`` for many methods: methods x tasks (+ average) of the mean gain over SourceOnly."""
-    plt = _pyplot()
-    sns = _seaborn()
+    plt = pyplot()
+    sns = seaborn()
     table = gains.pivot_table(index="method", columns="task", values="gain", aggfunc="mean").reindex(methods)
     table = table[[t for t in tasks if t in table.columns]]
     table["avg"] = table.mean(axis=1)
@@ -322,12 +313,12 @@ def _gain_heatmap(gains: pd.DataFrame, tasks: list[str], methods: list[str], out
     fig, ax = plt.subplots(figsize=(1.6 + 1.5 * len(table.columns), 0.9 + 0.45 * len(table)))
     sns.heatmap(table, annot=table.map(lambda v: f"{v:+.1f}"), fmt="", cmap="RdBu", vmin=-limit, vmax=limit,
                 center=0, linewidths=0.5, ax=ax, cbar_kws={"label": "gain over SourceOnly (points)"})  # fmt: skip
-    ax.set_xticklabels([_task_label(t) for t in table.columns], rotation=0, fontsize=8)
+    ax.set_xticklabels([task_label(t) for t in table.columns], rotation=0, fontsize=8)
     ax.set_xlabel("")
     ax.set_ylabel("")
     _family_bands(ax, methods)
     ax.set_title(f"Gain over SourceOnly, same task and seed, mean over seeds; blue: better ({TARGET_LABELS_NOTE})")
-    return _save(fig, out / "gain.png")
+    return save_figure(fig, out / "gain.png")
 
 
 def validators_figure(quality: pd.DataFrame, out: Path) -> Path:
@@ -345,8 +336,8 @@ def validators_figure(quality: pd.DataFrame, out: Path) -> Path:
     pathlib.Path
         The file written.
     """
-    plt = _pyplot()
-    sns = _seaborn()
+    plt = pyplot()
+    sns = seaborn()
     fig, ax = plt.subplots(figsize=(1.8 + 1.5 * len(quality.columns), 1.4 + 0.5 * len(quality)))
     labels = quality.map(lambda v: "n/a" if pd.isna(v) else f"{v:.2f}")
     sns.heatmap(quality, annot=labels, fmt="", cmap="RdBu_r", vmin=-1, vmax=1, center=0, ax=ax,
@@ -355,7 +346,7 @@ def validators_figure(quality: pd.DataFrame, out: Path) -> Path:
     ax.set_facecolor("#e6e6e6")
     for (row, col), text in _na_cells(quality):
         ax.text(col + 0.5, row + 0.5, text, ha="center", va="center", color="#555555", fontsize=9)
-    ax.set_xticklabels([_task_label(t.get_text()) for t in ax.get_xticklabels()], rotation=0, fontsize=8)
+    ax.set_xticklabels([task_label(t.get_text()) for t in ax.get_xticklabels()], rotation=0, fontsize=8)
     ax.set_xlabel("")
     ax.set_ylabel("")
     ax.set_title(
@@ -364,18 +355,10 @@ def validators_figure(quality: pd.DataFrame, out: Path) -> Path:
         "n/a: undefined (the score or the accuracy did not vary over the checkpoints)",
         fontsize=10,
     )
-    return _save(fig, out / "validators.png")
+    return save_figure(fig, out / "validators.png")
 
 
 def _na_cells(table: pd.DataFrame) -> list[tuple[tuple[int, int], str]]:
     """(row, column) positions of the missing values, labelled 'n/a' (seaborn leaves them blank)."""
     values = table.isna().to_numpy()
     return [((i, j), "n/a") for i in range(values.shape[0]) for j in range(values.shape[1]) if values[i, j]]
-
-
-def _save(fig: Figure, path: Path) -> Path:
-    """Write ``fig`` as a 120 dpi PNG and close it."""
-    plt = _pyplot()
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
-    return path

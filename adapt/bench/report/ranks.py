@@ -13,6 +13,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .common import pyplot, save_figure
+from .figures import TARGET_LABELS_NOTE
+from .tables import to_markdown
+
 
 @dataclass
 class RankTest:
@@ -91,9 +95,8 @@ def friedman_nemenyi(scores: pd.DataFrame, alpha: float = 0.05) -> RankTest:
 def critical_difference_figure(test: RankTest, out: Path) -> Path:
     """``critical_difference.png``: average ranks on an axis (best left), the critical difference
     above it, and a bar under every group of methods the Nemenyi test cannot tell apart."""
-    from .figures import TARGET_LABELS_NOTE, _pyplot, _save
 
-    plt = _pyplot()
+    plt = pyplot()
     ranks = test.average_ranks
     k = len(ranks)
     half = (k + 1) // 2
@@ -121,7 +124,7 @@ def critical_difference_figure(test: RankTest, out: Path) -> Path:
         f"different\n(Friedman p = {test.p_value:.2g}, Nemenyi alpha = {test.alpha}; {TARGET_LABELS_NOTE})",
         fontsize=9,
     )
-    return _save(fig, out / "critical_difference.png")
+    return save_figure(fig, out / "critical_difference.png")
 
 
 def _label_methods(ax: Any, ranks: pd.Series, half: int, step: float, k: int, top: float) -> None:
@@ -139,7 +142,6 @@ def _label_methods(ax: Any, ranks: pd.Series, half: int, step: float, k: int, to
 def write_ranks(summary: pd.DataFrame, out: Path) -> tuple[RankTest, pd.DataFrame, str] | None:
     """Write ``ranks.csv`` and ``ranks.md`` (average ranks, Friedman and Nemenyi) from the headline
     summary, when at least 3 methods ran on at least 2 common tasks; None otherwise."""
-    from .tables import to_markdown
 
     scores = summary.pivot(index="task", columns="method", values="mean")
     # the test needs every method on every task: drop the methods that miss a task, and say so

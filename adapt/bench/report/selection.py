@@ -10,7 +10,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .tables import _ci95, _task_key, task_name, to_markdown
+from ...validators import spearman, weighted_spearman
+from .common import ci95, task_key
+from .tables import runs_frame, task_name, to_markdown
 from .transfer import BASELINE, NEGATIVE_TRANSFER_POINTS, paired_gains
 
 ORACLE = "oracle (uses target labels)"
@@ -100,8 +102,6 @@ def selection_frame(checkpoints: pd.DataFrame | list[dict[str, Any]], runs: pd.D
         checkpoints).
     """
     if isinstance(checkpoints, list):
-        from .tables import runs_frame
-
         checkpoints, runs = checkpoints_frame(checkpoints), runs_frame(checkpoints)
     if checkpoints.empty or runs is None:
         return pd.DataFrame()
@@ -153,7 +153,7 @@ def select_hyperparameters(selection: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame()
     per_draw = selection.groupby(["task", "method", "rule", "draw"]).agg(
         score=("score", "mean"), accuracy=("accuracy", "mean"), std=("accuracy", "std"), n=("accuracy", "count"),
-        ci95=("accuracy", _ci95),
+        ci95=("accuracy", ci95),
     ).reset_index()  # fmt: skip
     chosen = []
     for _, group in per_draw.groupby(["task", "method", "rule"], sort=True):
@@ -205,7 +205,6 @@ def validator_quality(checkpoints: pd.DataFrame | list[dict[str, Any]], by_metho
         Columns task, (method,) validator, checkpoints, spearman, weighted_spearman (weights of the 2023
         code) and weighted_spearman_paper2022.
     """
-    from ...validators import spearman, weighted_spearman
 
     if isinstance(checkpoints, list):
         checkpoints = checkpoints_frame(checkpoints)
@@ -315,7 +314,7 @@ def headline_runs(runs: pd.DataFrame, checkpoints: pd.DataFrame) -> tuple[pd.Dat
 def _quality_table(quality: pd.DataFrame) -> pd.DataFrame:
     """Validators x tasks of weighted Spearman, plus their mean, best validator first."""
     wide = quality.pivot(index="validator", columns="task", values="weighted_spearman")
-    wide = wide[sorted(wide.columns, key=_task_key)]
+    wide = wide[sorted(wide.columns, key=task_key)]
     wide["mean"] = wide.mean(axis=1)
     return wide.sort_values("mean", ascending=False)
 

@@ -3,31 +3,25 @@ accuracy against training time."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .figures import _pyplot, _save, _seaborn
+from .common import ci95, pyplot, save_figure, seaborn
 
 #: colorblind-palette positions: the baseline in grey, the transfer approaches in blue, green and purple
 APPROACH_COLORS = {"target_only": 7, "finetune": 0, "dann+finetune": 2, "mme": 4}
 
 
-def _labels() -> dict[str, str]:
-    from ..studies import APPROACH_LABELS
-
-    return APPROACH_LABELS
-
-
-def data_efficiency_figure(summary: pd.DataFrame, shots: Sequence[int | str], path: Path) -> Path:
+def data_efficiency_figure(summary: pd.DataFrame, shots: Sequence[int | str], path: Path, *,
+                           labels: Mapping[str, str], margin: float) -> Path:  # fmt: skip
     """One panel per task: target accuracy (mean, 95% CI band over seeds) against labeled target examples
-    per class, one line per approach, and the goal line (TargetOnly with every label, minus 2 points)."""
-    from ..studies import MARGIN
-
-    plt, sns = _pyplot(), _seaborn()
+    per class, one line per approach (named by ``labels``), and the goal line (TargetOnly with every
+    label, minus ``margin`` points)."""
+    plt, sns = pyplot(), seaborn()
     sns.set_theme(style="whitegrid", context="notebook")
     palette = sns.color_palette("colorblind")
     tasks = list(dict.fromkeys(summary["task"]))
@@ -39,13 +33,13 @@ def data_efficiency_figure(summary: pd.DataFrame, shots: Sequence[int | str], pa
             curve = curve.set_index("shots").reindex([s for s in order if s in set(curve["shots"])])
             x = np.array([order.index(s) for s in curve.index])
             color = palette[APPROACH_COLORS.get(approach, 4)]
-            ax.plot(x, curve["mean"], marker="o", color=color, label=_labels().get(approach, approach), lw=2)
+            ax.plot(x, curve["mean"], marker="o", color=color, label=labels.get(approach, approach), lw=2)
             ax.fill_between(x, curve["mean"] - curve["ci95"].fillna(0), curve["mean"] + curve["ci95"].fillna(0),
                             color=color, alpha=0.18, lw=0)  # fmt: skip
         reference = part[(part.approach == "target_only") & (part.shots == "all")]["mean"]
         if not reference.empty:
-            ax.axhline(float(reference.iloc[0]) - MARGIN, color="0.35", ls="--", lw=1.2,
-                       label=f"goal: TargetOnly with all labels − {MARGIN:g} pts")  # fmt: skip
+            ax.axhline(float(reference.iloc[0]) - margin, color="0.35", ls="--", lw=1.2,
+                       label=f"goal: TargetOnly with all labels − {margin:g} pts")  # fmt: skip
         _clip_to_percent(ax)
         ax.set_xticks(range(len(order)), order)
         ax.set_xlabel("labeled target examples per class")
@@ -56,13 +50,13 @@ def data_efficiency_figure(summary: pd.DataFrame, shots: Sequence[int | str], pa
     fig.suptitle("How many target labels does a source domain save?  (mean ± 95% CI over seeds; "
                  "scored on a held-out target split)", fontsize=12)  # fmt: skip
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def training_time_figure(curves: pd.DataFrame, table: pd.DataFrame, path: Path) -> Path:
     """Rows: tasks; columns: accuracy against training seconds and against steps, from scratch and from
     the source model (mean and 95% CI band over seeds), with each task's goal line."""
-    plt, sns = _pyplot(), _seaborn()
+    plt, sns = pyplot(), seaborn()
     sns.set_theme(style="whitegrid", context="notebook")
     palette = sns.color_palette("colorblind")
     colors = {"scratch": palette[7], "source": palette[0]}
@@ -83,7 +77,7 @@ def training_time_figure(curves: pd.DataFrame, table: pd.DataFrame, path: Path) 
             ax.axhline(goal, color="0.35", ls="--", lw=1.2, label="goal: scratch's final accuracy − 2 pts")
             _clip_to_percent(ax)
             ax.set_xscale("log")  # the first steps are where the two starts differ
-            ticker = _pyplot().matplotlib.ticker
+            ticker = pyplot().matplotlib.ticker
             ax.xaxis.set_major_locator(ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
             ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda value, _: f"{value:g}"))
             ax.xaxis.set_minor_formatter(ticker.NullFormatter())
@@ -100,7 +94,7 @@ def training_time_figure(curves: pd.DataFrame, table: pd.DataFrame, path: Path) 
     fig.suptitle("Training time to a target accuracy: every target label, from scratch or from a source model "
                  "(mean ± 95% CI over seeds)", fontsize=12)  # fmt: skip
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _clip_to_percent(ax: Any) -> None:
@@ -110,7 +104,5 @@ def _clip_to_percent(ax: Any) -> None:
 
 
 def _ci(values: pd.Series) -> Any:
-    from .tables import _ci95
-
-    half = _ci95(values)
+    half = ci95(values)
     return 0.0 if half != half else half  # one seed: no band

@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from ...data.base import task_name as base_task_name
 from ..identity import stale_reasons
+from .common import cell, ci95, task_key
 
 
 def task_name(config: dict[str, Any]) -> str:
@@ -85,14 +85,6 @@ def runs_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     return frame.sort_values(["task", "method", "seed"]).reset_index(drop=True)
 
 
-def _ci95(values: pd.Series) -> float:
-    """Half-width of the 95 % t-interval of the mean (NaN with fewer than two values)."""
-    n = values.count()
-    if n < 2:
-        return float("nan")
-    return float(stats.t.ppf(0.975, n - 1) * values.std(ddof=1) / np.sqrt(n))
-
-
 def summarize(runs: pd.DataFrame, score: str = "score") -> pd.DataFrame:
     """Per task x method: mean, std and 95 % confidence half-width over seeds (in %), run counts.
 
@@ -111,26 +103,13 @@ def summarize(runs: pd.DataFrame, score: str = "score") -> pd.DataFrame:
     ok = runs[runs.status == "ok"]
     grouped = ok.groupby(["task", "method", "selection", "metric"])[score]
     summary = grouped.agg(mean="mean", std="std", n="count").reset_index()
-    summary["ci95"] = grouped.apply(_ci95).values
+    summary["ci95"] = grouped.apply(ci95).values
     for col in ("mean", "std", "ci95"):
         summary[col] = 100 * summary[col]
     failed = runs[runs.status != "ok"].groupby(["task", "method"]).size().rename("failed")
     summary = summary.merge(failed, on=["task", "method"], how="left").fillna({"failed": 0})
     summary["failed"] = summary["failed"].astype(int)
     return summary
-
-
-def _task_key(name: str) -> tuple[str, int]:
-    """Sort tasks by name, then by budget as a number ('x @500' before 'x @3000')."""
-    base, _, budget = name.partition(" @")
-    return base, int(budget) if budget.isdigit() else 0
-
-
-def _task_label(name: str) -> str:
-    """A task name on several short lines, for figure axes (long shift names break after the arrow)."""
-    lines = name.replace(" @", "/@").split("/")
-    lines = [line.replace("->", "->\n") if len(line) > 16 else line for line in lines]
-    return "\n".join(lines)
 
 
 def leaderboard(summary: pd.DataFrame) -> pd.DataFrame:
@@ -147,18 +126,11 @@ def leaderboard(summary: pd.DataFrame) -> pd.DataFrame:
         One row per method, best average first; columns are the tasks in order, 'avg' and 'avg rank'.
     """
     table = summary.pivot(index="method", columns="task", values="mean")
-    table = table[sorted(table.columns, key=_task_key)]
+    table = table[sorted(table.columns, key=task_key)]
     table["avg"] = table.mean(axis=1)
     ranks = table.drop(columns="avg").rank(ascending=False, method="average")
     table["avg rank"] = ranks.mean(axis=1)
     return table.sort_values("avg", ascending=False)
-
-
-def _cell(mean: float, ci: float) -> str:
-    """'mean ± ci' with one decimal, 'mean' without an interval, '-' without a mean."""
-    if np.isnan(mean):
-        return "-"
-    return f"{mean:.1f} ± {ci:.1f}" if not np.isnan(ci) else f"{mean:.1f}"
 
 
 def formatted_table(summary: pd.DataFrame) -> pd.DataFrame:
@@ -175,7 +147,7 @@ def formatted_table(summary: pd.DataFrame) -> pd.DataFrame:
         Rows and columns as in :func:`leaderboard`, every cell a string.
     """
     table = leaderboard(summary)
-    cells = summary.assign(cell=[_cell(m, c) for m, c in zip(summary["mean"], summary["ci95"])])
+    cells = summary.assign(cell=[cell(m, c) for m, c in zip(summary["mean"], summary["ci95"])])
     text = cells.pivot(index="method", columns="task", values="cell").reindex(index=table.index)
     text = text[[c for c in table.columns if c in text.columns]]
     text["avg"] = table["avg"].map(lambda v: f"{v:.1f}")

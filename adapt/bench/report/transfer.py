@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .tables import _cell, _ci95, to_markdown
+from .common import cell, ci95, interval
+from .tables import to_markdown
 
 BASELINE = "source_only"
 #: A method transfers negatively on a (task, seed) pair when it is this many points below SourceOnly.
@@ -98,7 +99,7 @@ def transfer_summary(gains: pd.DataFrame) -> pd.DataFrame:
         below = (group["gain"] < -NEGATIVE_TRANSFER_POINTS) | group["failed"]
         rows.append({
             **dict(zip(by, key if isinstance(key, tuple) else (key,))),
-            "gain": finished.mean(), "ci95": _ci95(finished), "shift_low": low, "shift_high": high,
+            "gain": finished.mean(), "ci95": ci95(finished), "shift_low": low, "shift_high": high,
             "negative_transfer": float(below.mean()), "failed": int(group["failed"].sum()), "pairs": len(group),
             "tasks_below": int((group.groupby("task")["gain"].mean() < 0).sum()),
         })  # fmt: skip
@@ -120,8 +121,8 @@ def format_transfer(table: pd.DataFrame) -> pd.DataFrame:
     """
     return pd.DataFrame(
         {
-            "gain over SourceOnly (points)": [_cell(g, c) for g, c in zip(table["gain"], table["ci95"])],
-            "95% interval over shifts": [_interval(lo, hi) for lo, hi in zip(table["shift_low"], table["shift_high"])],
+            "gain over SourceOnly (points)": [cell(g, c) for g, c in zip(table["gain"], table["ci95"])],
+            "95% interval over shifts": [interval(lo, hi) for lo, hi in zip(table["shift_low"], table["shift_high"])],
             "negative transfer": [f"{100 * v:.0f}%" for v in table["negative_transfer"]],
             "failed": table["failed"],
             "pairs": table["pairs"],
@@ -129,10 +130,6 @@ def format_transfer(table: pd.DataFrame) -> pd.DataFrame:
         },
         index=table.index,
     )
-
-
-def _interval(low: float, high: float) -> str:
-    return "-" if np.isnan(low) else f"[{low:+.1f}, {high:+.1f}]"
 
 
 def write_transfer(runs: pd.DataFrame, out: Path) -> tuple[pd.DataFrame, str] | None:
