@@ -169,7 +169,7 @@ def test_fit_select_by_rejects_validators_that_need_source_labels_or_do_not_exis
 
 
 def test_validators_score_the_evaluation_view_of_the_target(monkeypatch):
-    from adapt.bench import runner
+    from adapt.bench import runner, scoring
 
     xs, ys, xt, yt = _moons()
     augmented, plain = TensorDataset(xt + torch.randn_like(xt), yt), TensorDataset(xt, yt)
@@ -184,7 +184,7 @@ def test_validators_score_the_evaluation_view_of_the_target(monkeypatch):
             seen["target"] = target
             super().__init__(names, target, *args, **kwargs)
 
-    monkeypatch.setattr(runner, "ValidationCallback", Recording)
+    monkeypatch.setattr(scoring, "ValidationCallback", Recording)
     monkeypatch.setattr(runner, "_load_task", lambda *args: t)
     spec = expand(_single_run_suite(tmp_suite=load_suite("quick")))[0]
     record = runner.execute(spec, device="cpu")

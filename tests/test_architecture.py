@@ -139,8 +139,9 @@ def test_no_import_cycles():
             visit(module)
 
 
-def _function_lengths(path: Path):
-    for node in ast.walk(ast.parse(path.read_text())):
+def _function_lengths(tree: ast.AST):
+    """(name, line, lines) of every function in ``tree``, docstrings not counted."""
+    for node in ast.walk(tree):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             lines = node.end_lineno - node.lineno + 1
             first = node.body[0]
@@ -157,7 +158,7 @@ def test_no_long_functions():
     long = [
         f"{path.relative_to(PACKAGE.parent)}:{line} {name} ({lines} lines)"
         for path in MODULES.values()
-        for name, line, lines in _function_lengths(path)
+        for name, line, lines in _function_lengths(ast.parse(path.read_text()))
         if lines > MAX_FUNCTION_LINES
     ]
     assert not long, f"functions over {MAX_FUNCTION_LINES} lines (docstring excluded): {long}"
@@ -178,3 +179,80 @@ def test_the_checks_can_fail(tmp_path, monkeypatch):
         test_imports_inside_functions_only_where_laziness_is_the_point("adapt.losses")
     with pytest.raises(pytest.fail.Exception, match="import cycle"):
         test_no_import_cycles()
+
+
+#: A protocol's per-run path (``Protocol.run``) reads in one screen.
+MAX_PROTOCOL_RUN_LINES = 30
+PROTOCOLS_PACKAGE = "adapt.bench.protocols"
+
+
+def _protocol_names() -> set[str]:
+    from adapt.bench.protocols import PROTOCOLS
+
+    return set(PROTOCOLS.names())
+
+
+def _run_lengths(path: Path) -> dict[str, int]:
+    """Lines of each class's ``run`` method in ``path`` (docstring excluded), by class name."""
+    return {
+        node.name: next(_function_lengths(item))[2]
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ClassDef)
+        for item in node.body
+        if isinstance(item, ast.FunctionDef) and item.name == "run"
+    }
+
+
+def test_each_protocol_runs_a_run_in_one_short_function():
+    """Every registered protocol has its own ``run`` (build, fit, score), under 30 lines."""
+    from adapt.bench.protocols import PROTOCOLS
+
+    for protocol in PROTOCOLS.values():
+        cls = type(protocol)
+        assert "run" in vars(cls), f"protocol {protocol.name!r} ({cls.__name__}) does not define run"
+        module = cls.__module__
+        lengths = _run_lengths(MODULES[module])
+        assert lengths[cls.__name__] <= MAX_PROTOCOL_RUN_LINES, (
+            f"{module}.{cls.__name__}.run is {lengths[cls.__name__]} lines; keep a run's path under "
+            f"{MAX_PROTOCOL_RUN_LINES} (helpers in adapt/bench/protocols/base.py)"
+        )
+
+
+def _protocol_comparisons(path: Path, names: set[str]) -> list[str]:
+    """``x == "online"``, ``x in ("uda", ...)``, ``set(...) == {"online"}``: code branching on a protocol's name."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Compare):
+            for operand in [node.left, *node.comparators]:
+                values = [operand] if isinstance(operand, ast.Constant) else getattr(operand, "elts", [])
+                if any(isinstance(v, ast.Constant) and v.value in names for v in values):
+                    found.append(
+                        f"{path.name if PACKAGE not in path.parents else path.relative_to(PACKAGE.parent)}:"
+                        f"{node.lineno}"
+                    )
+    return found
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if m.startswith("adapt.bench")))
+def test_the_harness_asks_protocols_instead_of_comparing_their_names(module):
+    """Outside ``adapt/bench/protocols`` nothing compares a value with a protocol's name: what differs
+    between protocols is an attribute or a method of the protocol (ARCHITECTURE.md, "Protocols")."""
+    if module.startswith(PROTOCOLS_PACKAGE):
+        return
+    found = _protocol_comparisons(MODULES[module], _protocol_names())
+    assert not found, f"comparisons with a protocol's name (ask the Protocol object instead): {found}"
+
+
+def test_the_protocol_checks_can_fail(tmp_path, monkeypatch):
+    """A planted module that branches on "online", and a protocol whose run grows past the limit, are caught."""
+    planted = tmp_path / "planted.py"
+    planted.write_text('def scored(protocol):\n    return "stream" if protocol == "online" else "last"\n')
+    monkeypatch.setitem(MODULES, "adapt.bench.planted", planted)
+    with pytest.raises(AssertionError, match=r"planted\.py:2"):
+        test_the_harness_asks_protocols_instead_of_comparing_their_names("adapt.bench.planted")
+    source = MODULES["adapt.bench.protocols.online"].read_text()
+    long = source.replace("        model.eval()\n", "        model.eval()\n" + "        pass\n" * 30)
+    (tmp_path / "online.py").write_text(long)
+    monkeypatch.setitem(MODULES, "adapt.bench.protocols.online", tmp_path / "online.py")
+    with pytest.raises(AssertionError, match=r"Online\.run is"):
+        test_each_protocol_runs_a_run_in_one_short_function()

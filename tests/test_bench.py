@@ -324,3 +324,45 @@ def test_cli_version_and_package_metadata():
     meta = metadata("adapt-uda")
     assert meta["License-Expression"] == "MIT" and meta["Version"] == adapt.__version__
     assert (Path(__file__).resolve().parents[1] / "LICENSE").read_text().startswith("MIT License")
+
+
+@pytest.mark.parametrize("line, message", [
+    ('description = 3', r"description: must be a string, got int 3"),
+    ('split = "final"', r"split: unknown split 'final'; allowed: confirmation, tuning"),
+    ('metric = "f1"', r"metric: unknown metric 'f1'; allowed: accuracy, mean_class_accuracy"),
+    ("source_holdout = 1.5", r"source_holdout: must be a fraction in \[0, 1\), got 1.5"),
+    ("checkpoints = -1", r"checkpoints: must be a non-negative integer, got -1"),
+    ("defaults_tuned = 1", r"defaults_tuned: must be a boolean, got int 1"),
+    ('data_root = ["a"]', r"data_root: must be a string, got list"),
+    ('protocol = "offline"', r"protocol: unknown protocol 'offline'; allowed: online, source-free, uda"),
+])  # fmt: skip
+def test_scalar_suite_keys_are_checked_against_the_suite_fields(tmp_path, line, message):
+    """Each scalar key is checked by its ``Suite`` field's type (``description`` had no check before)."""
+    path = write_suite(tmp_path)
+    path.write_text(line + "\n" + path.read_text())
+    with pytest.raises(SuiteError, match=message):
+        load_suite(str(path))
+
+
+def test_a_suite_field_left_out_takes_the_dataclass_default_and_floats_stay_floats(tmp_path):
+    from adapt.bench.suite import Suite
+
+    path = write_suite(tmp_path)
+    path.write_text("source_holdout = 0\n" + path.read_text().replace("seeds = 2\n", ""))
+    suite = load_suite(str(path))
+    assert suite.seeds == Suite.__dataclass_fields__["seeds"].default == 3
+    # an integer 0 for a float field is 0.0: the run ids of "0" and "0.0" are one setting's
+    assert isinstance(suite.source_holdout, float)
+
+
+def test_sweep_options_are_one_dataclass_and_keywords_change_its_fields(tmp_path):
+    from adapt.bench.runner import SweepOptions
+
+    suite = load_suite(str(write_suite(tmp_path, seeds=2, steps=20)))
+    options = SweepOptions(methods=("source_only",), seeds=1, verbose=False)
+    counts = run_sweep(suite, tmp_path / "out", options)
+    assert (counts["total"], counts["ok"]) == (1, 1)
+    counts = run_sweep(suite, tmp_path / "out", options, seeds=2)  # one more seed; the first is done
+    assert (counts["total"], counts["skipped"], counts["ok"]) == (2, 1, 1)
+    with pytest.raises(ValueError, match="unknown logger"):
+        SweepOptions(loggers=("wandb",))

@@ -180,7 +180,7 @@ def _print_report(result: Report) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     from .executors import Executor
     from .report import write_report
-    from .runner import check_device, run_sweep
+    from .runner import SweepOptions, check_device, run_sweep
     from .suite import load_suite
 
     suite = load_suite(args.suite)
@@ -199,11 +199,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.checkpoint_seconds < 0 or args.checkpoint_every < 0:
         raise ValueError("--checkpoint-seconds and --checkpoint-every must be >= 0")
     executor = Executor(args.executor, args.address, args.cpus_per_run, args.gpus_per_run)
-    counts = run_sweep(suite, args.out, methods, args.seeds, args.jobs, args.device, args.data_root,
-                       args.retry_failed, verbose=False if args.quiet else None,
-                       checkpoint_every=args.checkpoint_every, checkpoint_seconds=args.checkpoint_seconds,
-                       executor=executor, download=args.download,
-                       loggers=tuple(n for n in args.loggers.split(",") if n), keep_stale=args.keep_stale)  # fmt: skip
+    options = SweepOptions(
+        methods=tuple(methods) if methods else None, seeds=args.seeds, jobs=args.jobs, device=args.device,
+        data_root=args.data_root, download=args.download, retry_failed=args.retry_failed, keep_stale=args.keep_stale,
+        verbose=False if args.quiet else None, checkpoint_every=args.checkpoint_every,
+        checkpoint_seconds=args.checkpoint_seconds, executor=executor,
+        loggers=tuple(n for n in args.loggers.split(",") if n),
+    )  # fmt: skip
+    counts = run_sweep(suite, args.out, options)
     if counts["stale"]:
         what = ("kept (--keep-stale), not rerun; the report marks them" if args.keep_stale else
                 "rerun; the old records are in runs/stale/")  # fmt: skip

@@ -12,97 +12,38 @@ id, which is how a sweep finds the record the change made stale and says what ch
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Any
 
 from .._version import RESULTS_REVISION
 from ..data import BENCHMARKS
-from ..methods.registry import METHODS, SOURCE_FREE_METHODS, fit_options, get, resolve_hyperparameters, split_composed
-from ..testtime import TEST_TIME_METHODS
-from ..testtime import resolve_hyperparameters as resolve_test_time
+from ..methods.registry import METHODS, fit_options, resolve_hyperparameters
 from ..train.engine import resolve_train
 from ..validators import VALIDATORS
 from .backbones import BACKBONES, resolve_backbone
+from .protocols import BASELINE, DEFAULT_PROTOCOL, PROTOCOLS, Protocol, json_like
+from .records import digest
 
-#: The unadapted source model's entry in a source-free or online suite.
-BASELINE = "source_only"
+__all__ = ["BASELINE", "LEGACY", "differences", "digest", "resolve", "resolve_data", "stale_reasons"]
+
 #: ``task(...)`` arguments every benchmark takes, with their defaults (see :func:`adapt.data.task`).
 DATA_DEFAULTS = {"seed": 0, "test_fraction": 0.3}
-#: Hyperparameters a source-free method takes from the source model it adapts, not from the suite.
-FROM_SOURCE = ("feature_dim", "bottleneck_dim", "regularizers")
-
-
-def digest(config: dict[str, Any]) -> str:
-    """The 16-hex-digit id of a configuration (key order does not matter)."""
-    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def resolve_data(benchmark: str, data: dict[str, Any]) -> dict[str, Any]:
     """A task's data options with the benchmark's defaults (and ``task``'s seed and test fraction) filled in."""
-    return _json_like({**DATA_DEFAULTS, **BENCHMARKS.get(benchmark).options, **data})
+    return json_like({**DATA_DEFAULTS, **BENCHMARKS.get(benchmark).options, **data})
 
 
-def _json_like(value: Any) -> Any:
-    """``value`` as its JSON record holds it (tuples become lists), so that a record read back compares equal."""
-    return json.loads(json.dumps(value, default=str))
-
-
-def method_settings(adaptation: str, method: str, hparams: dict[str, Any], model: dict[str, Any],
-                    train: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:  # fmt: skip
-    """The hyperparameters a run builds its method with and the training options it fits with.
-
-    ``uda``: ``create(method, **model, **hparams)`` and ``fit(**train)`` over the method's own
-    ``fit_defaults`` and its preset's. ``source-free``: ``from_source(model, **hparams)`` (width and
-    bottleneck come from the source model) and likewise. ``online``: the test-time method's settings;
-    its only training option is the stream's batch size. The unadapted baseline has no hyperparameters
-    (and, source-free, no training options).
-    """
-    preset = hparams.get("preset")
-    if adaptation == "uda":
-        return resolve_hyperparameters(method, {**model, **hparams}), resolve_train({**fit_options(method, preset),
-                                                                                      **train})  # fmt: skip
-    if adaptation == "online":
-        stream = {"batch_size": int(train.get("batch_size", 64))}
-        return ({} if method == BASELINE else _json_like(resolve_test_time(method, hparams))), stream
-    if method == BASELINE:
-        return {}, {}
-    cls = SOURCE_FREE_METHODS.get(method)
-    settings, fit = cls.preset(preset) if preset is not None else ({}, {})
-    defaults = {k: v for k, v in cls.hyperparameter_defaults().items() if k not in FROM_SOURCE}
-    given = {k: v for k, v in hparams.items() if k != "preset"}
-    return _json_like({**defaults, **settings, **given}), resolve_train({**cls.fit_defaults, **fit, **train})
-
-
-def revisions(adaptation: str, method: str, validators: list[str], backbone: str, benchmark: str) -> dict[str, Any]:
-    """The revisions of the code a run uses (see :mod:`adapt._version`); pytorch-adapt's version for its
-    implementations."""
-    if adaptation == "uda":
-        extras = split_composed(method)[1]
-        parts = {method.split("+")[0]: get(method).revision, **{name: METHODS.get(name).revision for name in extras}}
-        if method.lower().startswith("pa:"):
-            parts["pytorch-adapt"] = _pytorch_adapt_version()
-    elif method == BASELINE:
-        parts = {}
-    else:
-        registry = TEST_TIME_METHODS if adaptation == "online" else SOURCE_FREE_METHODS
-        parts = {method: registry.get(method).revision}
+def revisions(protocol: Protocol, method: str, validators: list[str], backbone: str, benchmark: str) -> dict[str, Any]:
+    """The revisions of the code a run uses (see :mod:`adapt._version`): the library's, the method's
+    (as its protocol says), the validators', the backbone kind's and the benchmark's."""
     return {
         "library": RESULTS_REVISION,
-        "methods": parts,
+        "methods": protocol.revisions(method),
         "validators": {name: VALIDATORS[name].revision for name in validators},
         "backbone": BACKBONES.get(backbone).revision,
         "benchmark": BENCHMARKS.get(benchmark).revision,
     }
-
-
-def _pytorch_adapt_version() -> str | None:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("pytorch-adapt")
-    except PackageNotFoundError:
-        return None
 
 
 def resolve_source_model(spec: dict[str, Any]) -> dict[str, Any]:
@@ -122,9 +63,10 @@ def resolve(spec: dict[str, Any]) -> dict[str, Any]:
     ``adaptation`` and ``revisions``. Raises ValueError (or the registry's error) when ``spec`` names
     something this library does not have.
     """
-    adaptation = spec.get("adaptation", "uda")
-    hparams, train = method_settings(adaptation, spec["method"], spec["hparams"], spec["model"], spec["train"])
-    used = revisions(adaptation, spec["method"], list(spec["validators"]), spec["backbone"]["kind"], spec["benchmark"])
+    adaptation = spec.get("adaptation", DEFAULT_PROTOCOL)
+    protocol = PROTOCOLS.get(adaptation)
+    hparams, train = protocol.settings(spec["method"], spec["hparams"], spec["model"], spec["train"])
+    used = revisions(protocol, spec["method"], list(spec["validators"]), spec["backbone"]["kind"], spec["benchmark"])
     config = {
         **spec,
         "data": resolve_data(spec["benchmark"], spec["data"]),
@@ -134,9 +76,9 @@ def resolve(spec: dict[str, Any]) -> dict[str, Any]:
         "adaptation": adaptation,
         "revisions": used,
     }
-    if adaptation != "uda":
+    if protocol.uses_source_model:
         config["source_train"] = resolve_source_model(spec)
-    return _json_like(config)
+    return json_like(config)
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:

@@ -12,7 +12,7 @@ from ..data import benchmarks
 from ..methods import TRANSFER_BASELINES, aliases, available, get, hyperparameters
 from ..validators import VALIDATORS
 from .backbones import BACKBONES
-from .protocols import method_registry
+from .protocols import DEFAULT_PROTOCOL, MODEL_KEYS, PROTOCOLS
 from .search import SEARCH_KINDS
 from .suite import available_suites, load_suite
 
@@ -35,14 +35,14 @@ def _print_methods() -> None:
 
 
 def _print_protocol_methods() -> None:
-    for protocol, what in (("source-free", "adapt a trained model with the target alone"),
-                           ("online", "test-time: adapt while predicting a stream")):  # fmt: skip
-        registry = method_registry(protocol)
-        print(f"\n{protocol} methods ({what}; suites with protocol = {protocol!r}, plus source_only):")
+    for protocol in (p for p in PROTOCOLS.values() if p.name != DEFAULT_PROTOCOL):
+        registry = protocol.methods
+        print(f"\n{protocol.name} methods ({protocol.summary}; suites with protocol = {protocol.name!r}, plus "
+              "source_only):")  # fmt: skip
         for name in registry.names():
             cls = registry.get(name)
             settings = {k: v for k, v in cls.hyperparameter_defaults().items()
-                        if k not in ("feature_dim", "bottleneck_dim", "regularizers")}  # fmt: skip
+                        if k not in MODEL_KEYS | {"regularizers"}}  # fmt: skip
             print(f"  {name}: {cls.__name__}")
             for key, value in settings.items():
                 print(f"      {key} = {value!r}")

@@ -7,6 +7,7 @@ left out; a sweep also moves it to ``<out>/runs/rejected/`` so that its run is r
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -18,6 +19,11 @@ import numpy as np
 
 #: Keys every readable record has.
 REQUIRED_KEYS = ("id", "config", "status")
+
+
+def digest(config: dict[str, Any]) -> str:
+    """The 16-hex-digit id of a configuration (key order does not matter)."""
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 class RecordWarning(UserWarning):

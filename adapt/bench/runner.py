@@ -22,7 +22,7 @@ import time
 import traceback
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,29 +31,16 @@ import torch
 from tqdm.auto import tqdm
 
 from .._version import __version__
-from ..data import (
-    BENCHMARKS,
-    DatasetNotFoundError,
-    DownloadError,
-    Task,
-    dataset_labels,
-    few_shot_split,
-    published_ssda_split,
-)
+from ..data import BENCHMARKS, DatasetNotFoundError, DownloadError, Task, few_shot_split, published_ssda_split
 from ..data import task as make_data_task
 from ..data.download import UnverifiedDataError
 from ..errors import MissingDataError
 from ..loggers import LOGGERS, MLflowLogger, TensorBoardLogger
-from ..methods import create
-from ..methods.registry import SOURCE_FREE_METHODS
 from ..train.engine import RUNTIME_FIELDS, NonFiniteLossError, TrainConfig, resolve_device
-from ..validators import ValidationCallback
-from ..validators.scores import prediction_accuracy
-from .backbones import build_backbone
 from .executors import Executor, local_results, ray_results
-from .identity import digest, resolve, stale_reasons
-from .protocols import BASELINE, cache_folder, canonical_method, online_scores, source_model
-from .records import read_records, write_record
+from .identity import resolve, stale_reasons
+from .protocols import DEFAULT_PROTOCOL, PROTOCOLS, Protocol, RunContext, cache_folder
+from .records import digest, read_records, write_record
 from .search import draw as draw_from_space
 from .suite import Suite, TaskSpec
 
@@ -132,18 +119,22 @@ class RunSpec:
     draw: int = 0
     #: The training length when the suite runs several budgets (also in ``train['steps']``).
     budget: int | None = None
-    #: 'uda', 'source-free' or 'online' (see :mod:`adapt.bench.protocols`).
-    adaptation: str = "uda"
+    #: The protocol's name: 'uda', 'source-free' or 'online' (see :mod:`adapt.bench.protocols`).
+    adaptation: str = DEFAULT_PROTOCOL
     #: How the cached source model of a source-free or online run is trained.
     source_train: dict[str, Any] | None = None
     #: Labeled target examples (``Suite.target_labels``): k per class, a published split, or None.
     target_labels: int | str | None = None
 
+    @property
+    def protocol(self) -> Protocol:
+        return PROTOCOLS.get(self.adaptation)
+
     def config(self) -> dict[str, Any]:
         """What the suite says about this run (the *spec*: its id finds the records of this run made by
         other versions of the library); :meth:`resolved` is what runs."""
         return {
-            "method": canonical_method(self.adaptation, self.method),
+            "method": self.protocol.canonical(self.method),
             "benchmark": self.task.benchmark,
             "source": self.task.source,
             "target": self.task.target,
@@ -161,7 +152,11 @@ class RunSpec:
             "draw": self.draw,
             **({"budget": self.budget} if self.budget is not None else {}),
             # absent for "uda", so the ids of every earlier record stay what they were
-            **({"adaptation": self.adaptation, "source_train": self.source_train} if self.adaptation != "uda" else {}),
+            **(
+                {"adaptation": self.adaptation, "source_train": self.source_train}
+                if self.adaptation != DEFAULT_PROTOCOL
+                else {}
+            ),
             **({"target_labels": self.target_labels} if self.target_labels is not None else {}),
         }
 
@@ -184,7 +179,7 @@ class RunSpec:
     @property
     def label(self) -> str:
         budget = f" @{self.budget}" if self.budget is not None else ""
-        return f"{canonical_method(self.adaptation, self.method)} | {self.task.name}{budget} | seed {self.seed}"
+        return f"{self.protocol.canonical(self.method)} | {self.task.name}{budget} | seed {self.seed}"
 
 
 def expand(suite: Suite, methods: list[str] | None = None, seeds: int | None = None) -> list[RunSpec]:
@@ -194,13 +189,14 @@ def expand(suite: Suite, methods: list[str] | None = None, seeds: int | None = N
     if unknown:
         raise ValueError(f"method(s) {', '.join(unknown)} are not in suite {suite.name!r}: {', '.join(suite.methods)}")
     runs = []
+    protocol = PROTOCOLS.get(suite.protocol)
     budgets: list[int | None] = list(suite.budgets) or [None]
     for budget in budgets:
         for task in suite.tasks:
             train = {**suite.train, **task.train, **({"steps": budget} if budget is not None else {})}
             steps = train.get("steps", TrainConfig.steps)
             for name in names:
-                key = name if name in suite.methods else canonical_method(suite.protocol, name)
+                key = name if name in suite.methods else protocol.canonical(name)
                 for draw, hparams in enumerate(hyperparameter_draws(suite, key)):
                     for seed in range(seeds if seeds is not None else suite.seeds):
                         runs.append(
@@ -218,7 +214,7 @@ def expand(suite: Suite, methods: list[str] | None = None, seeds: int | None = N
                                 draw=draw,
                                 budget=budget,
                                 adaptation=suite.protocol,
-                                source_train=suite.source_train if suite.protocol != "uda" else None,
+                                source_train=suite.source_train if protocol.uses_source_model else None,
                                 target_labels=suite.target_labels,
                             )
                         )
@@ -227,7 +223,7 @@ def expand(suite: Suite, methods: list[str] | None = None, seeds: int | None = N
 
 def _canonical_or_none(suite: Suite, name: str) -> str | None:
     try:
-        return canonical_method(suite.protocol, name)
+        return PROTOCOLS.get(suite.protocol).canonical(name)
     except ValueError:
         return None
 
@@ -262,101 +258,39 @@ def _load_task(
     )
 
 
-def _accuracies(model, dataset, classes: list[str]) -> tuple[float, dict[str, float]]:
-    """Accuracy on a labeled dataset, and per class (by name) for the classes present."""
-    return prediction_accuracy(model.predict(dataset), torch.as_tensor(dataset_labels(dataset)), classes)
-
-
-class TargetAccuracyCurve:
-    """Monitoring only: target test accuracy every ``every`` steps, for the learning-curve plot.
-
-    It is never used to select checkpoints or hyperparameters (that would be an oracle).
-    """
-
-    def __init__(self, every: int, dataset) -> None:
-        self.every = every
-        self.dataset = dataset
-
-    def __call__(self, step: int, model) -> dict[str, float]:
-        return {"target_accuracy": _accuracies(model, self.dataset, [])[0]}
-
-
-def _callbacks(spec: RunSpec, task: Task) -> tuple[list[Any], ValidationCallback | None]:
-    """The validators (if the suite has any) and the monitoring-only target accuracy curve."""
-    callbacks: list[Any] = []
-    validation = None
-    if spec.validators:
-        # Validators see target *inputs* only, with evaluation transforms (target_eval), and the
-        # held-out source split.
-        validation = ValidationCallback(
-            list(spec.validators), task.target_eval, task.source_val, task.source_train_eval, spec.eval_every,
-            spec.select_by,
-        )  # fmt: skip
-        callbacks.append(validation)
-    if spec.eval_every:
-        callbacks.append(TargetAccuracyCurve(spec.eval_every, task.target_test))
-    return callbacks, validation
-
-
-def _scores(model: Any, task: Task, spec: RunSpec, validation: ValidationCallback | None) -> dict[str, Any]:
-    """The record's accuracy fields: last checkpoint, per class, transductive/held-out, selected."""
-    accuracy, per_class = _accuracies(model, task.target_test, task.classes)
-    scores: dict[str, Any] = {
-        "protocol": task.protocol,
-        "accuracy": accuracy,
-        "mean_class_accuracy": float(np.mean(list(per_class.values()))),
-        "per_class_accuracy": per_class,
-    }
-    if task.protocol == "inductive":
-        scores["accuracy_heldout"] = accuracy
-        if task.target_train_scoring is not None:
-            scores["accuracy_transductive"] = _accuracies(model, task.target_train_scoring, task.classes)[0]
-    else:
-        scores["accuracy_transductive"] = accuracy
-    scores["selected"] = None
-    if spec.select_by and validation is not None:
-        # the checkpoint kept by the chosen validator (its target accuracy is scored, not used)
-        step = validation.restore_best(model)
-        selected_accuracy = _accuracies(model, task.target_test, task.classes)[0]
-        scores["selected"] = {"validator": spec.select_by, "step": step, "accuracy": selected_accuracy}
-    return scores
-
-
 @dataclass(frozen=True)
 class Checkpointing:
-    """What a sweep's runs write while training. Mid-run checkpoints: ``<out>/checkpoints/<run id>.pt``
-    every ``every`` steps and/or ``seconds`` seconds (both 0: off); a killed run resumes from its
-    checkpoint, to the same result. ``loggers``: experiment trackers each run logs to (``"tensorboard"``:
-    ``<out>/tensorboard/<run id>``; ``"mlflow"``: one MLflow run per run, named by its run id, in the
-    experiment ``adapt-bench <out folder name>`` at ``$MLFLOW_TRACKING_URI``)."""
+    """Mid-run checkpoints of a sweep's runs: ``<folder>/<run id>.pt`` every ``every`` steps and/or
+    ``seconds`` seconds (both 0: off); a killed run resumes from its checkpoint, to the same result."""
 
     folder: Path | None = None
     every: int = 0
     seconds: float = 60.0
-    loggers: tuple[str, ...] = ()
 
     def fit_options(self, spec: RunSpec) -> dict[str, Any]:
-        options: dict[str, Any] = {"loggers": self._loggers(spec)} if self.loggers else {}
         if self.folder is None or not (self.every or self.seconds):
-            return options
+            return {}
         # the sweep deletes the checkpoint once the record is written (a kill while scoring keeps it)
         return {"checkpoint_path": self.folder / f"{spec.run_id}.pt", "checkpoint_every": self.every,
-                "checkpoint_seconds": self.seconds, "checkpoint_delete": False, **options}  # fmt: skip
-
-    def _loggers(self, spec: RunSpec) -> list[Any]:
-        out = self.folder.parent if self.folder is not None else Path(".")
-        made: list[Any] = []
-        for name in self.loggers:
-            if name == "tensorboard":
-                made.append(TensorBoardLogger(out / "tensorboard" / spec.run_id))
-            else:
-                made.append(MLflowLogger(f"adapt-bench {out.name}", run_name=spec.run_id, params=spec.resolved()))
-        return made
+                "checkpoint_seconds": self.seconds, "checkpoint_delete": False}  # fmt: skip
 
     def done(self, spec: RunSpec) -> None:
         """The run's record is written: its checkpoint can go."""
         if self.folder is not None:
             (self.folder / f"{spec.run_id}.pt").unlink(missing_ok=True)
+
+
+def run_loggers(spec: RunSpec, names: tuple[str, ...], out: Path) -> list[Any]:
+    """The experiment trackers a run logs to: ``"tensorboard"`` (``<out>/tensorboard/<run id>``) and/or
+    ``"mlflow"`` (one MLflow run per run, named by its run id, in the experiment
+    ``adapt-bench <out folder name>`` at ``$MLFLOW_TRACKING_URI``)."""
+    made: list[Any] = []
+    for name in names:
+        if name == "tensorboard":
+            made.append(TensorBoardLogger(out / "tensorboard" / spec.run_id))
+        else:
+            made.append(MLflowLogger(f"adapt-bench {out.name}", run_name=spec.run_id, params=spec.resolved()))
+    return made
 
 
 def execute(
@@ -366,11 +300,13 @@ def execute(
     verbose: bool | None = None,
     checkpointing: Checkpointing = Checkpointing(),
     source_models: Path | None = None,
+    loggers: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """Train and score one run; failures become a 'failed' record instead of an exception.
 
     ``source_models``: the folder of cached source models (source-free and online runs; default: a
-    ``source-models`` folder beside the checkpoints, or in the working directory)."""
+    ``source-models`` folder beside the checkpoints, or in the working directory). ``loggers``: see
+    :func:`run_loggers` (their folder too is beside the checkpoints)."""
     start = time.perf_counter()
     resolved = resolve_device(device)
     record: dict[str, Any] = {
@@ -389,7 +325,8 @@ def execute(
         task = _load_task(t.benchmark, t.source, t.target, t.protocol, json.dumps(t.data, sort_keys=True), data_root,
                           spec.source_holdout)  # fmt: skip
         task = labeled_target_split(task, spec.target_labels, spec.seed, data_root)
-        record.update(status="ok", **_train_and_score(spec, task, resolved, verbose, checkpointing, source_models))
+        context = run_context(spec, resolved, verbose, checkpointing, source_models, loggers)
+        record.update(status="ok", **spec.protocol.run(spec, task, context))
     except Exception as exc:
         if isinstance(exc, NonFiniteLossError):  # resuming would diverge again: a retry starts over
             checkpointing.done(spec)
@@ -446,46 +383,19 @@ def machine(device: torch.device) -> dict[str, Any]:
     return info
 
 
-def _train_and_score(
-    spec: RunSpec,
-    task: Task,
-    device: torch.device,
-    verbose: bool | None,
-    checkpointing: Checkpointing,
-    source_models: Path | None,
-) -> dict[str, Any]:
-    """The record's result fields for one run of any protocol, built and fitted from its resolved
-    configuration (what the run id hashes)."""
-    t, extra, config = spec.task, {}, spec.resolved()
-    # what changes results is resolved; the suite's runtime options (log_every) ride along
-    hparams = config["hparams"]
+def run_context(spec: RunSpec, device: torch.device, verbose: bool | None, checkpointing: Checkpointing,
+                source_models: Path | None, loggers: tuple[str, ...]) -> RunContext:  # fmt: skip
+    """What a protocol's run gets: the resolved configuration (what the run id hashes), with the suite's
+    runtime options (``log_every``) riding along with the training options, and where outputs go."""
+    config = spec.resolved()
+    out = checkpointing.folder.parent if checkpointing.folder is not None else Path(".")
     train = {**{k: v for k, v in spec.train.items() if k in RUNTIME_FIELDS}, **config["train"]}
-    if spec.adaptation == "uda":
-        torch.manual_seed(spec.seed)
-        model = create(spec.method, build_backbone(t.backbone, task.input_shape), task.num_classes, **hparams)
-        source_train, target = task.source_train, task.target_train
-    else:
-        folder = source_models or cache_folder(checkpointing.folder.parent if checkpointing.folder else ".")
-        model, cached = source_model(config, task, folder, device, verbose)
-        extra["source_model_cached"] = cached
-        method = canonical_method(spec.adaptation, spec.method)
-        if spec.adaptation == "online":
-            return {"protocol": task.protocol, "curve": [], "selected": None, **extra,
-                    **online_scores(model, method, hparams, task, spec.seed, train["batch_size"])}  # fmt: skip
-        if method == BASELINE:
-            return {"curve": [], **extra, **_scores(model, task, spec, None)}
-        model = SOURCE_FREE_METHODS.get(method).from_source(model, **hparams)
-        source_train, target = None, task.target_train
-    callbacks, validation = _callbacks(spec, task)
-    fit_args = (target,) if source_train is None else (source_train, target)
-    labeled = {"target_labeled": task.target_labeled} if task.target_labeled is not None else {}
-    if labeled:
-        extra["target_labeled_examples"] = len(task.target_labeled)
-    history = model.fit(*fit_args, seed=spec.seed, device=device, verbose=verbose, callbacks=callbacks,
-                        target_eval=task.target_eval, **train, **checkpointing.fit_options(spec),
-                        **labeled)  # fmt: skip
-    return {"curve": history.to_dict(orient="records"), **_scores(model, task, spec, validation), **extra,
-            "resumed_from_step": history.attrs.get("resumed_from_step", 0)}  # fmt: skip
+
+    def fit_options() -> dict[str, Any]:
+        return {**checkpointing.fit_options(spec), **({"loggers": run_loggers(spec, loggers, out)} if loggers else {})}
+
+    return RunContext(config, config["hparams"], train, device, verbose, source_models or cache_folder(out),
+                      fit_options)  # fmt: skip
 
 
 def labeled_target_split(task: Task, target_labels: int | str | None, seed: int, data_root: str | None) -> Task:
@@ -520,85 +430,110 @@ def _should_run(record: dict[str, Any] | None, retry_failed: bool) -> bool:
     return retry_failed or missing_data
 
 
-def _run_and_record(
-    spec: RunSpec, device: str, verbose: bool | None, data_root: str | None, out: str, checkpointing: Checkpointing
-) -> str:
+def _run_and_record(spec: RunSpec, device: str, verbose: bool | None, data_root: str | None, out: str,
+                    checkpointing: Checkpointing, loggers: tuple[str, ...]) -> str:  # fmt: skip
     """One run from start to record (in whatever process an executor picked); its status."""
     record = execute(spec, device, data_root, verbose=verbose, checkpointing=checkpointing,
-                     source_models=cache_folder(out))  # fmt: skip
+                     source_models=cache_folder(out), loggers=loggers)  # fmt: skip
     write_record(Path(out) / "runs" / f"{spec.run_id}.json", record)
     if record["status"] == "ok":
         checkpointing.done(spec)
     return record["status"]
 
 
-def run_sweep(
-    suite: Suite,
-    out: str | os.PathLike[str],
-    methods: list[str] | None = None,
-    seeds: int | None = None,
-    jobs: int = 1,
-    device: str = "auto",
-    data_root: str | None = None,
-    retry_failed: bool = False,
-    verbose: bool | None = None,
-    checkpoint_every: int = 0,
-    checkpoint_seconds: float = 60.0,
-    executor: Executor | None = None,
-    download: bool = False,
-    loggers: tuple[str, ...] = (),
-    keep_stale: bool = False,
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class SweepOptions:
+    """How a sweep runs (``adapt-bench run``'s options). Only ``methods`` and ``seeds`` choose which runs;
+    nothing here changes a run's result (so nothing here is part of a run id)."""
+
+    #: A subset of the suite's methods (default: all of them).
+    methods: tuple[str, ...] | None = None
+    #: Another number of seeds than the suite's.
+    seeds: int | None = None
+    #: Runs at once on this machine (the local executor).
+    jobs: int = 1
+    device: str = "auto"
+    #: Where datasets are (see :func:`data_root_for`).
+    data_root: str | None = None
+    #: Fetch missing datasets (checksums verified) before the first run.
+    download: bool = False
+    #: Run again the runs whose record says they failed.
+    retry_failed: bool = False
+    #: Keep stale records (made with other defaults or code) instead of rerunning them; the report marks them.
+    keep_stale: bool = False
+    #: None: progress bars on a terminal, one line per run otherwise; True: bars; False: nothing.
+    verbose: bool | None = None
+    #: Mid-run checkpoints every so many steps and/or seconds (both 0: none), see :class:`Checkpointing`.
+    checkpoint_every: int = 0
+    checkpoint_seconds: float = 60.0
+    #: This machine's processes (default) or Ray tasks (local or a cluster).
+    executor: Executor = field(default_factory=Executor)
+    #: Experiment trackers each run logs to: "tensorboard" and/or "mlflow" (see :func:`run_loggers`).
+    loggers: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.loggers) - set(LOGGERS))
+        if unknown:
+            raise ValueError(f"unknown logger(s) {', '.join(unknown)}; choose from {', '.join(LOGGERS)}")
+
+
+def run_sweep(suite: Suite, out: str | os.PathLike[str], options: SweepOptions | None = None,
+              **changes: Any) -> dict[str, Any]:  # fmt: skip
     """Run every pending run of the suite; returns counts of done / skipped / failed / stale runs.
 
-    Finished runs are skipped. A record of one of the suite's runs made with other defaults or code
-    (:func:`find_stale`) is moved to ``<out>/runs/stale/`` and its run redone; ``keep_stale`` keeps it
-    instead (not rerun; the report marks it). ``counts["stale_summary"]`` says what changed. A run
-    killed in the middle resumes from its last mid-run checkpoint
-    (``<out>/checkpoints``, every ``checkpoint_every`` steps and/or ``checkpoint_seconds`` seconds;
-    both 0: none). ``executor``: this machine's processes (default) or Ray tasks (local or a cluster).
-    ``loggers``: ``"tensorboard"`` and/or ``"mlflow"`` (see :class:`Checkpointing`).
-    Before the first run, the data of the tasks with runs to do is looked for (and fetched with
-    ``download``): :class:`MissingDataError` names what is missing.
+    ``options``: a :class:`SweepOptions`; keyword arguments change its fields
+    (``run_sweep(suite, out, verbose=False)``). Finished runs are skipped. A record of one of the
+    suite's runs made with other defaults or code (:func:`find_stale`) is moved to
+    ``<out>/runs/stale/`` and its run redone (``keep_stale`` keeps it instead, not rerun;
+    ``counts["stale_summary"]`` says what changed). A run killed in the middle resumes from its last
+    mid-run checkpoint (``<out>/checkpoints``). Before the first run, the data of the tasks with runs
+    to do is looked for (and fetched with ``download``): :class:`MissingDataError` names what is missing.
     """
+    options = replace(options or SweepOptions(), **changes)
     out = Path(out).resolve()  # absolute: Ray tasks on other nodes resolve paths from their own folder
-    executor = executor or Executor()
-    unknown = sorted(set(loggers) - set(LOGGERS))
-    if unknown:
-        raise ValueError(f"unknown logger(s) {', '.join(unknown)}; choose from {', '.join(LOGGERS)}")
-    checkpointing = Checkpointing(out / "checkpoints", checkpoint_every, checkpoint_seconds, tuple(loggers))
-    runs = expand(suite, methods, seeds)
+    checkpointing = Checkpointing(out / "checkpoints", options.checkpoint_every, options.checkpoint_seconds)
+    runs = expand(suite, list(options.methods) if options.methods else None, options.seeds)
     existing = {r["id"]: r for r in read_records(out, move_rejected=True)} if (out / "runs").exists() else {}
-    pending, stale = _pending(runs, existing, out, retry_failed, keep_stale)
-    pending_ids = {r.run_id for r in pending}
-    check_data(suite, data_root, download, [spec.task for spec in pending])
-    (out / "runs").mkdir(parents=True, exist_ok=True)
-    if suite.published:
-        write_record(out / "published.json", suite.published)
-    write_record(out / "suite.json", suite_card(suite))
-    for leftover in [*(out / "runs").glob(".*.tmp"), *(out / "checkpoints").glob(".*.tmp")]:  # left by a kill
-        leftover.unlink(missing_ok=True)
+    pending, stale = _pending(runs, existing, out, options.retry_failed, options.keep_stale)
+    check_data(suite, options.data_root, options.download, [spec.task for spec in pending])
+    _prepare_folder(suite, out)
     counts = {
         "total": len(runs),
         "skipped": len(runs) - len(pending),
         "ok": 0,
         "failed": 0,
-        # failed in an earlier sweep and not retried (see --retry-failed)
-        "failed_before": sum(
-            1 for r in runs if r.run_id not in pending_ids and existing.get(r.run_id, {}).get("status", "ok") != "ok"
-        ),
+        "failed_before": _failed_before(runs, pending, existing),
         "stale": len(stale.records),
         "stale_summary": stale.summary(),
     }
-    progress = SweepProgress(suite.name, len(runs), counts["skipped"], verbose)
-    data_root = str(Path(data_root_for(suite, data_root)).expanduser().resolve())
+    progress = SweepProgress(suite.name, len(runs), counts["skipped"], options.verbose)
+    data_root = str(Path(data_root_for(suite, options.data_root)).expanduser().resolve())
+    work = functools.partial(_run_and_record, data_root=data_root, out=str(out), checkpointing=checkpointing,
+                             loggers=tuple(options.loggers))  # fmt: skip
     try:
-        for spec, status in _results(pending, jobs, device, data_root, out, progress.bars, checkpointing, executor):
+        for spec, status in _results(pending, options, work, progress.bars):
             counts[status] += 1
             progress.update(spec, status)
     finally:
         progress.close()
     return counts
+
+
+def _prepare_folder(suite: Suite, out: Path) -> None:
+    """The sweep's folder, with the suite's card and published numbers, and without what a kill left."""
+    (out / "runs").mkdir(parents=True, exist_ok=True)
+    if suite.published:
+        write_record(out / "published.json", suite.published)
+    write_record(out / "suite.json", suite_card(suite))
+    for leftover in [*(out / "runs").glob(".*.tmp"), *(out / "checkpoints").glob(".*.tmp")]:
+        leftover.unlink(missing_ok=True)
+
+
+def _failed_before(runs: list[RunSpec], pending: list[RunSpec], existing: dict[str, dict[str, Any]]) -> int:
+    """Runs that failed in an earlier sweep and are not retried now (see ``retry_failed``)."""
+    pending_ids = {r.run_id for r in pending}
+    statuses = [existing.get(r.run_id, {}).get("status", "ok") for r in runs if r.run_id not in pending_ids]
+    return sum(status != "ok" for status in statuses)
 
 
 def _pending(
@@ -650,7 +585,7 @@ def find_stale(runs: list[RunSpec], existing: dict[str, dict[str, Any]]) -> Stal
         if spec.run_id in existing or old is None or old["id"] == spec.run_id:
             continue
         records[spec.run_id] = old
-        name = canonical_method(spec.adaptation, spec.method)
+        name = spec.protocol.canonical(spec.method)
         reasons[spec.run_id] = [f"{name}: {line}" for line in stale_reasons(old, spec.resolved())]
     return StaleRuns(records, reasons)
 
@@ -690,18 +625,8 @@ class SweepProgress:
         self.bar.close()
 
 
-def _results(
-    pending: list[RunSpec],
-    jobs: int,
-    device: str,
-    data_root: str | None,
-    out: Path,
-    show: bool,
-    checkpointing: Checkpointing,
-    executor: Executor,
-) -> Iterator[tuple[RunSpec, str]]:
+def _results(pending: list[RunSpec], options: SweepOptions, work: Any, show: bool) -> Iterator[tuple[RunSpec, str]]:
     """Run ``pending`` with the chosen executor; yield each run's status as it finishes."""
-    work = functools.partial(_run_and_record, data_root=data_root, out=str(out), checkpointing=checkpointing)
-    if executor.kind == "ray":
-        return ray_results(pending, device, work, executor)
-    return local_results(pending, jobs, device, work, show)
+    if options.executor.kind == "ray":
+        return ray_results(pending, options.device, work, options.executor)
+    return local_results(pending, options.jobs, options.device, work, show)

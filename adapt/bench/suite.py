@@ -38,61 +38,20 @@ from __future__ import annotations
 import tomllib
 import types
 import typing
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from importlib import resources
 from pathlib import Path
-from typing import Any
-
-from torch import nn
+from typing import Any, Literal
 
 from ..data import BENCHMARKS
 from ..data.base import task_name
-from ..methods import METHODS, create, hyperparameters
-from ..methods.registry import get as get_method
-from ..methods.registry import split_composed
 from ..train.engine import TrainConfig
 from ..validators import VALIDATORS
 from .backbones import BACKBONES, build_backbone
-from .protocols import (
-    BASELINE,
-    PROTOCOLS,
-    canonical_method,
-    method_hyperparameters,
-    method_registry,
-    method_search_space,
-)
+from .protocols import BASELINE, DEFAULT_PROTOCOL, MODEL_KEYS, PROTOCOLS, REFUSED, MethodNameError, Protocol
 from .search import check_search_spec
 
-TOP_KEYS = {
-    "name",
-    "description",
-    "seeds",
-    "eval_every",
-    "checkpoints",
-    "budgets",
-    "split",
-    "metric",
-    "train",
-    "backbones",
-    "tasks",
-    "methods",
-    "data_root",
-    "validators",
-    "select_by",
-    "source_holdout",
-    "search",
-    "search_draws",
-    "search_seed",
-    "published",
-    "protocol",
-    "source",
-    "target_labels",
-    "defaults_tuned",
-    "tuning_note",
-}
-METRICS = ("accuracy", "mean_class_accuracy")
 TASK_KEYS = {"benchmark", "source", "target", "backbone", "train", "data", "model", "protocol"}
-MODEL_KEYS = {"feature_dim", "bottleneck_dim"}
 #: ``data`` keys every benchmark takes (``adapt.data.task`` arguments) besides its own options.
 DATA_KEYS = {"seed", "test_fraction"}
 # Fields a suite may not set: they belong to the command line or the harness.
@@ -141,39 +100,51 @@ class TaskSpec:
         return task_name(self.benchmark, self.source, self.target)
 
 
+def _at_least(minimum: int) -> dict[str, Any]:
+    return {"minimum": minimum, "what": "a positive integer" if minimum == 1 else "a non-negative integer"}
+
+
 @dataclass
 class Suite:
-    name: str
+    """A validated suite file. Its scalar keys are checked against these fields' types (a ``Literal`` lists
+    the allowed values; ``metadata`` gives a minimum, a range, a description); a key the file leaves out
+    takes the field's default."""
+
     path: Path
-    description: str
-    seeds: int
-    eval_every: int
     train: dict[str, Any]
     tasks: list[TaskSpec]
     methods: dict[str, dict[str, Any]]
+    #: Default: the file's name without ``.toml``.
+    name: str = ""
+    description: str = ""
+    seeds: int = field(default=3, metadata=_at_least(1))
+    #: Steps between target-accuracy curve points and validator checkpoints (0: none).
+    eval_every: int = field(default=0, metadata=_at_least(0))
     data_root: str | None = None
-    metric: str = "accuracy"
+    metric: Literal["accuracy", "mean_class_accuracy"] = "accuracy"
     validators: list[str] = field(default_factory=list)
     select_by: str | None = None
-    source_holdout: float = 0.0
+    #: Fraction of the labeled source held out for the validators that score source data.
+    source_holdout: float = field(default=0.0, metadata={"range": (0, 1), "what": "a fraction in [0, 1)"})
     search: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
-    search_draws: int = 1
+    search_draws: int = field(default=1, metadata=_at_least(1))
     search_seed: int = 0
     #: Published accuracies (%) to print beside ours: task name or "avg" -> method -> number, plus "source".
     published: dict[str, Any] = field(default_factory=dict)
     #: Training lengths (steps) every task is run at; empty: the suite's ``train.steps`` only.
     budgets: list[int] = field(default_factory=list)
     #: Evenly spaced checkpoints per run (overrides ``eval_every``; 0: use ``eval_every``).
-    checkpoints: int = 0
+    checkpoints: int = field(default=0, metadata=_at_least(0))
     #: 'tuning' or 'confirmation' for suites of a tuning/confirmation pair (documentation only).
-    split: str | None = None
-    #: 'uda' (default), 'source-free' or 'online': see :mod:`adapt.bench.protocols`.
-    protocol: str = "uda"
+    split: Literal["tuning", "confirmation"] | None = None
+    #: A registered protocol's name (:data:`adapt.bench.protocols.PROTOCOLS`): 'uda', 'source-free' or 'online'.
+    protocol: str = DEFAULT_PROTOCOL
     #: How the source model of a source-free or online suite is trained (a ``[train]``-like table).
     source_train: dict[str, Any] = field(default_factory=dict)
     #: Labeled target examples for every run (semi-supervised adaptation): k per class (a k-shot split
     #: seeded by the run's seed) or 'saito-1'/'saito-3' (Saito et al.'s published lists); None: none.
-    target_labels: int | str | None = None
+    target_labels: int | str | None = field(default=None, metadata={
+        "what": "labeled examples per class (an integer >= 1) or a published split's name"})  # fmt: skip
     #: Whether the library's defaults were chosen (screened, tuned) on this suite's shifts: its numbers are
     #: then no evidence for them, and its report says so (``tuning_note``: what was tuned).
     defaults_tuned: bool = False
@@ -224,6 +195,53 @@ TRAIN_TYPES = {name: _toml_types(hint) for name, hint in typing.get_type_hints(T
                if name not in TRAIN_RESERVED}  # fmt: skip
 
 
+def _scalar_parts(hint: Any) -> tuple[Any, ...] | None:
+    """The parts of a scalar field's type hint (``int | None`` -> ``(int, None)``; a Literal's values), or
+    None for a list or table field (each of those has its own check)."""
+    origin = typing.get_origin(hint)
+    if origin is Literal:
+        return typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        parts = [_scalar_parts(arg) for arg in typing.get_args(hint)]
+        return None if any(p is None for p in parts) else tuple(x for p in parts for x in p)  # type: ignore[union-attr]
+    return (None,) if hint is type(None) else (hint,) if hint in (int, float, bool, str) else None
+
+
+def _what(kinds: tuple[type, ...]) -> str:
+    return {(str,): "a string", (bool,): "a boolean", (int,): "an integer"}.get(kinds, "a number")
+
+
+def _check_scalars(path: Path, raw: dict[str, Any]) -> dict[str, Any]:
+    """Every scalar key of a suite file, checked against its :class:`Suite` field (type, allowed values,
+    ``metadata``'s minimum or range); a key the file leaves out takes the field's default."""
+    hints = typing.get_type_hints(Suite)
+    values = {}
+    for f in fields(Suite):
+        parts = _scalar_parts(hints[f.name])
+        if parts is None or (f.name not in raw and f.default is MISSING):
+            continue
+        value = raw.get(f.name, f.default)
+        values[f.name] = value
+        if value is None and None in parts:
+            continue
+        if any(typing.get_origin(hint) is Literal for hint in (hints[f.name], *typing.get_args(hints[f.name]))):
+            _check_choice(path, f.name, value, parts)
+            continue
+        kinds = _toml_types(hints[f.name])
+        _check_type(path, f.name, value, kinds, f.metadata.get("what", _what(kinds)))
+        low, high = f.metadata.get("range", (f.metadata.get("minimum"), None))
+        if (low is not None and value < low) or (high is not None and value >= high):
+            raise _fail(path, f.name, f"must be {f.metadata['what']}, got {value}")
+        if kinds == (int, float):
+            values[f.name] = float(value)  # what a run's id hashes: 0 and 0.0 are one setting
+    return values
+
+
+#: The keys of a suite file: its fields' names (``source`` is the source model's ``[train]`` table,
+#: ``backbones`` the tables its tasks name).
+TOP_KEYS = {f.name for f in fields(Suite)} - {"path", "source_train"} | {"source", "backbones"}
+
+
 def _check_train(path: Path, where: str, table: Any) -> dict[str, Any]:
     table = _check_keys(path, where, table, set(TRAIN_TYPES))
     for key, value in table.items():
@@ -248,61 +266,56 @@ def load_suite(name_or_path: str) -> Suite:
     for key in ("tasks", "methods"):
         if key not in raw:
             raise _fail(path, key, "missing")
-    schedule = _check_schedule(path, raw)
+    scalars = {**_check_scalars(path, raw), "name": raw.get("name", path.stem)}
+    scalars["target_labels"] = _check_target_labels(path, scalars["target_labels"])
+    protocol = PROTOCOLS.get(_check_choice(path, "protocol", scalars["protocol"], tuple(PROTOCOLS)))
+    _check_protocol_keys(path, raw, protocol)
+    if scalars["checkpoints"] and scalars["eval_every"]:
+        raise _fail(path, "checkpoints", "set either checkpoints or eval_every, not both")
     backbones = _check_backbones(path, raw.get("backbones", {}))
     tasks = [_check_task(path, f"tasks[{i}]", t, backbones) for i, t in enumerate(_task_tables(path, raw))]
-    protocol = _check_choice(path, "protocol", raw.get("protocol", "uda"), PROTOCOLS)
-    uda = protocol == "uda"
-    methods = _check_methods(path, raw["methods"]) if uda else _check_protocol_methods(path, raw, protocol)
-    validators, select_by, source_holdout = _check_validators(
-        path, raw, schedule["eval_every"] or schedule["checkpoints"]
-    )
-    _check_protocol_fields(path, raw, protocol, validators)
-    search, search_draws, search_seed = _check_search(path, raw, methods, protocol)
+    methods = _check_methods(path, raw["methods"], protocol)
+    validators = _check_validators(path, raw, scalars, protocol)
+    search = _check_search(path, raw, methods, protocol)
+    if scalars["defaults_tuned"] and not scalars["tuning_note"]:
+        raise _fail(path, "tuning_note", "say what was tuned on this suite (defaults_tuned = true)")
     return Suite(
-        name=raw.get("name", path.stem),
+        **scalars,
         path=path,
-        description=raw.get("description", ""),
         train=_check_train(path, "train", raw.get("train", {})),
         tasks=tasks,
         methods={name: dict(hp) for name, hp in methods.items()},
-        data_root=raw.get("data_root"),
-        metric=_check_choice(path, "metric", raw.get("metric", "accuracy"), METRICS),
         validators=validators,
-        select_by=select_by,
-        source_holdout=source_holdout,
         search=search,
-        search_draws=search_draws,
-        search_seed=search_seed,
         published=_check_published(path, raw.get("published", {}), {t.name for t in tasks}, set(methods)),
-        split=_check_choice(path, "split", raw.get("split"), (None, "tuning", "confirmation")),
-        protocol=protocol,
-        source_train=_check_train(path, "source", raw.get("source", {})) if protocol != "uda" else {},
-        target_labels=_check_target_labels(path, raw.get("target_labels"), protocol),
-        **_check_tuning(path, raw),
-        **schedule,
+        budgets=_check_budgets(path, raw.get("budgets", [])),
+        source_train=_check_train(path, "source", raw.get("source", {})) if protocol.uses_source_model else {},
     )
 
 
-def _check_tuning(path: Path, raw: dict[str, Any]) -> dict[str, Any]:
-    """``defaults_tuned`` (a boolean) and, when true, ``tuning_note`` saying what was tuned on the suite."""
-    tuned, note = raw.get("defaults_tuned", False), raw.get("tuning_note", "")
-    _check_type(path, "defaults_tuned", tuned, bool, "a boolean")
-    _check_type(path, "tuning_note", note, str, "a string")
-    if tuned and not note:
-        raise _fail(path, "tuning_note", "say what was tuned on this suite (defaults_tuned = true)")
-    return {"defaults_tuned": tuned, "tuning_note": note}
+def _check_protocol_keys(path: Path, raw: dict[str, Any], protocol: Protocol) -> None:
+    """The keys only some protocols take (:data:`adapt.bench.protocols.REFUSED`), and the ``[source]``
+    table a protocol that starts from a source model needs; one that trains nothing on the target takes
+    only the stream's ``batch_size`` in ``[train]``."""
+    for key, why in REFUSED.items():
+        if key in raw and key not in protocol.suite_keys:
+            raise _fail(path, key, why.format(name=protocol.name))
+    if protocol.uses_source_model and "source" not in raw:
+        raise _fail(path, "source", f"a {protocol.name} suite says how its source model is trained: add a [source] "
+                    "table (steps, lr, batch_size, ...)")  # fmt: skip
+    extra = sorted(set(raw.get("train", {})) - {"batch_size"})
+    if not protocol.trains_on_target and extra:
+        raise _fail(path, f"train.{extra[0]}", f"a {protocol.name} suite trains nothing on the target: its [train] "
+                    "table only sets the stream's batch_size (the source model's settings go in [source])")  # fmt: skip
 
 
 TARGET_LABEL_SPLITS = ("saito-1", "saito-3")
 
 
-def _check_target_labels(path: Path, value: Any, protocol: str) -> int | str | None:
+def _check_target_labels(path: Path, value: Any) -> int | str | None:
     """``target_labels``: None, an integer k >= 1 (k-shot) or a published split's name."""
     if value is None:
         return None
-    if protocol != "uda":
-        raise _fail(path, "target_labels", f"applies to uda suites (this one is {protocol!r})")
     if isinstance(value, str):
         return _check_choice(path, "target_labels", value, TARGET_LABEL_SPLITS)
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -317,29 +330,13 @@ def _check_choice(path: Path, key: str, value: Any, allowed: tuple[Any, ...]) ->
     return value
 
 
-def _check_schedule(path: Path, raw: dict[str, Any]) -> dict[str, Any]:
-    """Seeds, budgets and checkpoint spacing."""
-    seeds = _check_count(path, "seeds", raw.get("seeds", 3), minimum=1)
-    eval_every = _check_count(path, "eval_every", raw.get("eval_every", 0), minimum=0)
-    checkpoints = _check_count(path, "checkpoints", raw.get("checkpoints", 0), minimum=0)
-    if checkpoints and eval_every:
-        raise _fail(path, "checkpoints", "set either checkpoints or eval_every, not both")
-    budgets = raw.get("budgets", [])
+def _check_budgets(path: Path, budgets: Any) -> list[int]:
     positive = all(isinstance(b, int) and not isinstance(b, bool) and b > 0 for b in budgets or [0])
     if not isinstance(budgets, list) or (budgets and not positive):
         raise _fail(path, "budgets", f"must be a list of positive step counts, got {budgets!r}")
     if len(set(budgets)) != len(budgets):
         raise _fail(path, "budgets", f"lists a step count twice: {budgets}")
-    return {"seeds": seeds, "eval_every": eval_every, "checkpoints": checkpoints, "budgets": list(budgets)}
-
-
-def _check_count(path: Path, key: str, value: Any, minimum: int) -> int:
-    """An integer of at least ``minimum`` (``seeds = 0`` would run nothing and look like success)."""
-    what = "a positive integer" if minimum == 1 else "a non-negative integer"
-    _check_type(path, key, value, int, what)
-    if value < minimum:
-        raise _fail(path, key, f"must be {what}, got {value}")
-    return value
+    return list(budgets)
 
 
 #: Backbone kinds whose dry build (to check options) is too costly: a ResNet's only option is ``weights``.
@@ -399,82 +396,31 @@ def _check_task(path: Path, where: str, t: Any, backbones: dict[str, dict[str, A
     )
 
 
-def _check_methods(path: Path, table: Any) -> dict[str, dict[str, Any]]:
-    composed = set()
-    for key in table if isinstance(table, dict) else ():
-        if "+" in key or key.lower().startswith("pa:"):  # plus regularizers ("cdan+bsp"); pytorch-adapt's ("pa:dann")
-            try:
-                split_composed(key)
-            except ValueError as exc:
-                raise _fail(path, f"methods.{key}", str(exc)) from exc
-            composed.add(key)
-    methods = _check_keys(path, "methods", table, set(METHODS) | set(METHODS.aliases()) | composed)
+def _check_methods(path: Path, table: Any, protocol: Protocol) -> dict[str, dict[str, Any]]:
+    """The suite's methods: names the protocol runs, hyperparameters of the right types, presets that
+    exist, and values the method's own checks accept (``__init__`` does no other work)."""
+    try:
+        names = protocol.method_names(table if isinstance(table, dict) else ())
+    except MethodNameError as exc:
+        raise _fail(path, f"methods.{exc.name}", exc.problem) from exc
+    methods = _check_keys(path, "methods", table, names)
     for name, hp in methods.items():
-        _check_keys(path, f"methods.{name}", hp, set(hyperparameters(name)) - MODEL_KEYS | {"preset"})
-        presets = get_method(name).presets
+        _check_keys(path, f"methods.{name}", hp, protocol.suite_hyperparameters(name))
+        if protocol.canonical(name) == BASELINE and protocol.uses_source_model:
+            continue
+        presets = protocol.method_class(name).presets
         if "preset" in hp and hp["preset"] not in presets:
             raise _fail(path, f"methods.{name}.preset", f"unknown preset {hp['preset']!r}", presets or ["none"])
-        _check_hyperparameter_values(path, name, hp)
-    return methods
-
-
-def _check_protocol_fields(path: Path, raw: dict[str, Any], protocol: str, validators: list[str]) -> None:
-    """What a protocol allows besides its methods: [source] only off 'uda', no source validators off it,
-    and an online suite (nothing trained on the target) takes no checkpoints, validators or training steps."""
-    if protocol == "uda":
-        if "source" in raw:
-            raise _fail(path, "source", "a [source] table is for source-free and online suites (protocol = ...); "
-                        "a uda suite trains every method on the source itself")  # fmt: skip
-        return
-    needs_source = [v for v in validators if VALIDATORS[v].needs_source_val or VALIDATORS[v].needs_source_train]
-    if needs_source:
-        raise _fail(path, "validators", f"{', '.join(needs_source)} score source data, which a {protocol} "
-                    "method never sees; use target-only validators")  # fmt: skip
-    if protocol == "online":
-        if validators:
-            raise _fail(path, "validators", "an online suite has no checkpoints to select from: remove validators")
-        extra = sorted(set(raw.get("train", {})) - {"batch_size"})
-        if extra:
-            raise _fail(path, f"train.{extra[0]}", "an online suite trains nothing on the target: its [train] table "
-                        "only sets the stream's batch_size (the source model's settings go in [source])")  # fmt: skip
-
-
-def _check_protocol_methods(path: Path, raw: dict[str, Any], protocol: str) -> dict[str, dict[str, Any]]:
-    """The methods of a source-free or online suite: its registry's, plus the unadapted source model."""
-    if "source" not in raw:
-        raise _fail(path, "source", f"a {protocol} suite says how its source model is trained: add a [source] "
-                    "table (steps, lr, batch_size, ...)")  # fmt: skip
-    if "budgets" in raw and protocol == "online":
-        raise _fail(path, "budgets", "an online suite streams the target once: it has no training budgets")
-    registry = method_registry(protocol)
-    methods = _check_keys(path, "methods", raw["methods"], {BASELINE, *registry.names(), *registry.aliases()})
-    for name, hp in methods.items():
-        if canonical_method(protocol, name) == BASELINE:
-            _check_keys(path, f"methods.{name}", hp, set())
-            continue
-        allowed = set(method_hyperparameters(protocol, name)) - MODEL_KEYS - {"regularizers"} | {"preset"}
-        _check_keys(path, f"methods.{name}", hp, allowed)
-        cls = registry.get(name)
-        if "preset" in hp and hp["preset"] not in cls.presets:
-            raise _fail(path, f"methods.{name}.preset", f"unknown preset {hp['preset']!r}", cls.presets or ["none"])
-        preset = hp.get("preset")
-        base = {} if preset is None else cls.preset(preset)[0] if protocol == "source-free" else cls.presets[preset]
-        settings = {**base, **{k: v for k, v in hp.items() if k != "preset"}}
-        try:  # the method's own checks of its values
-            args = (nn.Identity(), 2) if protocol == "source-free" else (_PROBE_MODEL,)
-            cls(*args, **settings)
+        _check_hyperparameter_types(path, name, hp, protocol.hyperparameters(name))
+        try:
+            protocol.probe(name, hp)
         except (ValueError, TypeError) as exc:
             raise _fail(path, f"methods.{name}", str(exc)) from exc
     return methods
 
 
-#: A model with both kinds of BatchNorm, for test-time methods to check their settings on.
-_PROBE_MODEL = nn.Sequential(nn.BatchNorm1d(2), nn.BatchNorm2d(2))
-
-
-def _check_hyperparameter_values(path: Path, name: str, hp: dict[str, Any]) -> None:
-    """Types against the defaults, then the method's own checks (``__init__`` does no other work)."""
-    defaults = hyperparameters(name)
+def _check_hyperparameter_types(path: Path, name: str, hp: dict[str, Any], defaults: dict[str, Any]) -> None:
+    """Each value against the type of the method's default (a float takes integers; a tuple, a list)."""
     for key, value in hp.items():
         default = defaults.get(key)
         if key == "preset" or default is None:
@@ -484,56 +430,51 @@ def _check_hyperparameter_values(path: Path, name: str, hp: dict[str, Any]) -> N
         what = "a number" if len(kinds) > 1 else {int: "an integer", bool: "a boolean", str: "a string",
                                                    list: "a list"}.get(kinds[0], type(default).__name__)  # fmt: skip
         _check_type(path, f"methods.{name}.{key}", value, kinds, what)
-    try:
-        create(name, nn.Identity(), 2, **hp)
-    except (ValueError, TypeError) as exc:
-        raise _fail(path, f"methods.{name}", str(exc)) from exc
 
 
-def _check_validators(path: Path, raw: dict[str, Any], has_checkpoints: int) -> tuple[list[str], str | None, float]:
+def _check_validators(path: Path, raw: dict[str, Any], scalars: dict[str, Any], protocol: Protocol) -> list[str]:
+    """Registered validators, a ``select_by`` among them, checkpoints to score, the held-out source split
+    the source-scoring ones need, and none that scores what the protocol's methods never see."""
     validators = raw.get("validators", [])
     if not isinstance(validators, list):
         raise _fail(path, "validators", "must be a list of validator names", VALIDATORS)
     for i, name in enumerate(validators):
         if name not in VALIDATORS:
             raise _fail(path, f"validators[{i}]", f"unknown validator {name!r}", VALIDATORS)
-    select_by = raw.get("select_by")
-    if select_by is not None and select_by not in validators:
-        raise _fail(path, "select_by", f"{select_by!r} is not in validators", validators)
-    if validators and not has_checkpoints:
+    if scalars["select_by"] is not None and scalars["select_by"] not in validators:
+        raise _fail(path, "select_by", f"{scalars['select_by']!r} is not in validators", validators)
+    if validators and not protocol.trains_on_target:
+        raise _fail(path, "validators", f"a {protocol.name} suite has no checkpoints to select from: remove validators")
+    if validators and not (scalars["eval_every"] or scalars["checkpoints"]):
         raise _fail(path, "eval_every", "validators need checkpoints: set eval_every > 0 (or checkpoints > 0)")
-    source_holdout = raw.get("source_holdout", 0.0)
-    _check_type(path, "source_holdout", source_holdout, (int, float), "a fraction in [0, 1)")
-    if not 0 <= source_holdout < 1:
-        raise _fail(path, "source_holdout", f"must be in [0, 1), got {source_holdout}")
+    needs_source = [v for v in validators if VALIDATORS[v].needs_source_val or VALIDATORS[v].needs_source_train]
+    if needs_source and not protocol.sees_source:
+        raise _fail(path, "validators", f"{', '.join(needs_source)} score source data, which a {protocol.name} "
+                    "method never sees; use target-only validators")  # fmt: skip
     needs_val = [v for v in validators if VALIDATORS[v].needs_source_val]
-    if needs_val and not source_holdout:
+    if needs_val and not scalars["source_holdout"]:
         raise _fail(path, "source_holdout", f"validator(s) {', '.join(needs_val)} need a held-out source split; "
                     "set source_holdout (for example 0.1)")  # fmt: skip
-    return list(validators), select_by, float(source_holdout)
+    return list(validators)
 
 
-def _check_search(
-    path: Path, raw: dict[str, Any], methods: dict[str, Any], protocol: str = "uda"
-) -> tuple[dict[str, Any], int, int]:
+def _check_search(path: Path, raw: dict[str, Any], methods: dict[str, Any], protocol: Protocol) -> dict[str, Any]:
+    """``[search]``: per method, ranges of its hyperparameters, or "default" for the space it declares."""
     search = dict(_check_keys(path, "search", raw.get("search", {}), set(methods)))
     for name, space in search.items():
         if space == "default":  # the method's own search space, declared beside its defaults
-            search[name] = space = method_search_space(protocol, name)
+            search[name] = space = protocol.search_space(name)
             if not space:
                 raise _fail(path, f"search.{name}", f"method {name!r} declares no search space; give the ranges: "
                             f"[search.{name}] <hyperparameter> = [kind, ...]")  # fmt: skip
         elif not isinstance(space, dict):
             raise _fail(path, f"search.{name}", f'must be a table of ranges or "default", got {space!r}')
-        _check_keys(path, f"search.{name}", space, set(method_hyperparameters(protocol, name)) - MODEL_KEYS)
+        _check_keys(path, f"search.{name}", space, set(protocol.hyperparameters(name)) - MODEL_KEYS)
         for key, spec in space.items():
             problem = check_search_spec(spec)
             if problem:
                 raise _fail(path, f"search.{name}.{key}", problem)
-    search_draws = _check_count(path, "search_draws", raw.get("search_draws", 1), minimum=1)
-    search_seed = raw.get("search_seed", 0)
-    _check_type(path, "search_seed", search_seed, int, "an integer")
-    return {k: dict(v) for k, v in search.items()}, search_draws, search_seed
+    return {k: dict(v) for k, v in search.items()}
 
 
 def _check_published(path: Path, table: Any, tasks: set[str], methods: set[str]) -> dict[str, Any]:

@@ -388,41 +388,41 @@ class Adapter(nn.Module):
         trained in place and continues from its current weights.
         """
         evaluation = _evaluation_view(target_eval, select_data, target, target_labeled)
-        return self._fit(source, target, evaluation, steps, batch_size, seed, device, callbacks, select_by,
-                         select_every, train_options, fresh_heads=True, target_labeled=target_labeled)  # fmt: skip
+        config, selection = self.train_config(steps=steps, batch_size=batch_size, seed=seed, device=device,
+                                              callbacks=callbacks, select_by=select_by, select_every=select_every,
+                                              evaluation=evaluation, **train_options)  # fmt: skip
+        self.is_built = False  # fresh heads; the backbone continues from its weights
+        return self._train(source, target, config, evaluation, selection, target_labeled)
 
-    def _fit(
+    def train_config(
         self,
-        source: Any,
-        target: Any,
-        evaluation: Any,
+        *,
         steps: int,
-        batch_size: int,
-        seed: int | None,
-        device: str | torch.device,
-        callbacks: Sequence[Callback],
-        select_by: str | None,
-        select_every: int | None,
-        train_options: dict[str, Any],
-        fresh_heads: bool,
-        target_labeled: Any = None,
-    ) -> pd.DataFrame:
-        """What ``fit`` does: check the options (the method's and its preset's training options under the
-        caller's), add the selection callback (scoring ``evaluation``), train (``source`` None: source-free),
-        and load the selected checkpoint back. During training ``target_data_`` and ``target_eval_`` are
-        the whole target (training and evaluation views) for the methods that read it."""
-        train_options = {**type(self).fit_defaults, **self.fit_preset_, **train_options}
-        _check_fit_options(train_options)
+        callbacks: Sequence[Callback] = (),
+        select_by: str | None = None,
+        select_every: int | None = None,
+        evaluation: Any = None,
+        **options: Any,
+    ) -> tuple[TrainConfig, ValidationCallback | None]:
+        """The engine's configuration of one ``fit``: the method's ``fit_defaults`` and its preset's training
+        options under the caller's ``options``, plus the ``select_by`` callback (scoring ``evaluation``
+        every ``select_every`` steps), which is also returned (None without ``select_by``)."""
+        options = {**type(self).fit_defaults, **self.fit_preset_, **options}
+        _check_fit_options(options)
         every = select_every or steps // 10
         selection = None if select_by is None else _selection_callback(select_by, evaluation, every)
-        callbacks = [*callbacks, selection] if selection is not None else callbacks
-        config = TrainConfig(
-            steps=steps, batch_size=batch_size, seed=seed, device=device, callbacks=tuple(callbacks), **train_options
-        )
-        if fresh_heads:
-            self.is_built = False
+        callbacks = (*callbacks, selection) if selection is not None else tuple(callbacks)
+        return TrainConfig(steps=steps, callbacks=callbacks, **options), selection
+
+    def _train(
+        self, source: Any, target: Any, config: TrainConfig, evaluation: Any, selection: ValidationCallback | None,
+        target_labeled: Any = None,
+    ) -> pd.DataFrame:  # fmt: skip
+        """Train with the engine (``source`` None: source-free) and load the selected checkpoint back.
+        During training ``target_data_`` and ``target_eval_`` are the whole target (training and
+        evaluation views) for the methods that read it."""
         self.selected_step_ = None
-        self.target_data_, self.target_eval_, self.total_steps_ = target, evaluation, steps
+        self.target_data_, self.target_eval_, self.total_steps_ = target, evaluation, config.steps
         try:
             self.history_ = train(self, source, target, config, target_labeled)
         finally:

@@ -132,8 +132,10 @@ class SourceFreeAdapter(Adapter):
         options are :meth:`Adapter.fit`'s (``target_eval``: the target with evaluation transforms, which
         validators score and SHOT clusters). Returns the history."""
         evaluation = next((d for d in (target_eval, target, target_labeled) if d is not None), None)
-        return self._fit(None, target, evaluation, steps, batch_size, seed, device, callbacks, select_by,
-                         select_every, train_options, fresh_heads=False, target_labeled=target_labeled)  # fmt: skip
+        config, selection = self.train_config(steps=steps, batch_size=batch_size, seed=seed, device=device,
+                                              callbacks=callbacks, select_by=select_by, select_every=select_every,
+                                              evaluation=evaluation, **train_options)  # fmt: skip
+        return self._train(None, target, config, evaluation, selection, target_labeled)  # the trained heads stay
 
 
 class NeighbourMemoryAdapter(SourceFreeAdapter):

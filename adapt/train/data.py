@@ -453,6 +453,76 @@ def batch_stream(
     return LoaderBatches(domain, loader, device, min_size, indexed=True)
 
 
+@dataclass
+class FitInputs:
+    """The checked data of one fit: the labeled source (None for a source-free method), the unlabeled
+    target, and the labeled target examples (None without them)."""
+
+    source: Domain | None
+    target: Domain
+    labeled_target: Domain | None = None
+
+    def domains(self) -> list[Domain]:
+        return [d for d in (self.source, self.target, self.labeled_target) if d is not None]
+
+    def example(self, n: int = 2) -> torch.Tensor:
+        """The first inputs a model is built on (the source's, or the target's without a source)."""
+        return (self.target if self.source is None else self.source).example(n)
+
+
+def fit_inputs(source: Any, target: Any, target_labeled: Any, num_classes: int, source_free: bool) -> FitInputs:
+    """Check what ``fit`` was given: each domain in a form it accepts (labels where they are needed, in
+    ``range(num_classes)``), and the same input shape in all of them. ``source_free``: there is no
+    source. With labeled target examples alone (TargetOnly), their inputs are the target."""
+    src = None if source_free else as_domain(source, "source", labeled=True, num_classes=num_classes)
+    labeled = None
+    if target_labeled is not None:
+        labeled = as_domain(target_labeled, "labeled target", labeled=True, num_classes=num_classes)
+    tgt = as_domain(target if target is not None or labeled is None else target_labeled, "target", labeled=False)
+    for other in (src, labeled):
+        if other is not None:
+            check_compatible(other, tgt)
+    return FitInputs(src, tgt, labeled)
+
+
+@dataclass
+class Streams:
+    """The source, target and labeled-target batch streams and the generator that orders them."""
+
+    source: Any
+    target: Any
+    generator: torch.Generator
+    labeled_target: Any = None
+
+    def state_dict(self) -> dict[str, Any]:
+        state = lambda s: s.state_dict() if s is not None else None  # noqa: E731
+        return {"source": state(self.source), "target": self.target.state_dict(),
+                "labeled_target": state(self.labeled_target), "generator": self.generator.get_state()}  # fmt: skip
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if self.source is not None:
+            self.source.load_state_dict(state["source"])
+        self.target.load_state_dict(state["target"])
+        if self.labeled_target is not None:
+            self.labeled_target.load_state_dict(state["labeled_target"])
+        self.generator.set_state(state["generator"])  # last: restoring a stream may draw from it
+
+
+def make_streams(inputs: FitInputs, batch_sizes: dict[str, int], seed: int, device: torch.device,
+                 num_workers: int = 0, min_size: int = 1, shard: Shard | None = None) -> Streams:  # fmt: skip
+    """The endless batch streams of one fit (``batch_sizes``: per domain role), all ordered by one
+    generator seeded with ``seed``. A user DataLoader's batches smaller than ``min_size`` (a ragged last
+    batch too small for the method) are skipped; ``shard``: this process's share of each global batch."""
+    generator = torch.Generator().manual_seed(seed)
+
+    def stream(domain: Domain | None) -> Any:
+        if domain is None:
+            return None
+        return batch_stream(domain, batch_sizes[domain.role], generator, device, num_workers, min_size, shard)
+
+    return Streams(stream(inputs.source), stream(inputs.target), generator, stream(inputs.labeled_target))
+
+
 def iterate_inputs(data: Any, batch_size: int, role: str = "input") -> Iterator[torch.Tensor]:
     """Finite, ordered iteration over inputs for prediction (labels, if any, are ignored)."""
     domain = as_domain(data, role, labeled=False)

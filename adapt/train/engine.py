@@ -27,7 +27,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..batch import Batch
-from .data import Domain, InputError, as_domain, batch_stream, check_compatible
+from .data import Domain, InputError, Streams, fit_inputs, make_streams
 from .distributed import Shard, check_batch_size, join, sync_batch_norm
 from .resume import ResumePolicy, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .schedules import LRSchedule, lr_factor
@@ -447,21 +447,12 @@ def _prepare(
     elif config.sync_batch_norm:
         raise InputError("sync_batch_norm=True needs distributed=True")
     # a source-free method (uses_source False) trains on the target alone: there is no source stream
-    source_free = source is None and not model.uses_source
-    src = None if source_free else as_domain(source, "source", labeled=True, num_classes=model.num_classes)
-    labeled = None
-    if target_labeled is not None:
-        labeled = as_domain(target_labeled, "labeled target", labeled=True, num_classes=model.num_classes)
-    # with labeled target examples alone (TargetOnly), their inputs are the target
-    tgt = as_domain(target if target is not None or labeled is None else target_labeled, "target", labeled=False)
-    for other in (src, labeled):
-        if other is not None:
-            check_compatible(other, tgt)
+    inputs = fit_inputs(source, target, target_labeled, model.num_classes, source is None and not model.uses_source)
     seed = 0 if config.seed is None else config.seed
     if config.seed is not None:
         seed_everything(seed)
-    model.build((tgt if src is None else src).example(2))
-    model.prepare_target(len(tgt))
+    model.build(inputs.example(2))
+    model.prepare_target(len(inputs.target))
     model.to(device)
     if shard is not None:
         if config.sync_batch_norm:
@@ -471,41 +462,13 @@ def _prepare(
         model.to(memory_format=torch.channels_last)
     sizes = {"source": config.batch_size, "target": config.batch_size * config.target_batch_mult,
              "labeled target": config.batch_size}  # fmt: skip
-    for domain in (d for d in (src, tgt, labeled) if d is not None):
+    for domain in inputs.domains():
         _check_min_batch(model, [domain], sizes[domain.role])
-    generator = torch.Generator().manual_seed(seed)
-    # A user DataLoader may end an epoch with a ragged batch too small for the method: it is skipped.
-    need = smallest_batch(model)
-    stream = lambda d: None if d is None else batch_stream(d, sizes[d.role], generator, device,  # noqa: E731
-                                                           config.num_workers, need, shard)  # fmt: skip
-    streams = Streams(stream(src), stream(tgt), generator, stream(labeled))
+    streams = make_streams(inputs, sizes, seed, device, config.num_workers, smallest_batch(model), shard)
     optimizer = make_optimizer(model.param_groups(config.backbone_lr_mult), config, device)
     if config.compile:
         model.backbone.compile()
     return device, streams, optimizer, Stepper(optimizer, device, config.amp, config.grad_clip, shard)
-
-
-@dataclass
-class Streams:
-    """The source, target and labeled-target batch streams and the generator that orders them."""
-
-    source: Any
-    target: Any
-    generator: torch.Generator
-    labeled_target: Any = None
-
-    def state_dict(self) -> dict[str, Any]:
-        state = lambda s: s.state_dict() if s is not None else None  # noqa: E731
-        return {"source": state(self.source), "target": self.target.state_dict(),
-                "labeled_target": state(self.labeled_target), "generator": self.generator.get_state()}  # fmt: skip
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        if self.source is not None:
-            self.source.load_state_dict(state["source"])
-        self.target.load_state_dict(state["target"])
-        if self.labeled_target is not None:
-            self.labeled_target.load_state_dict(state["labeled_target"])
-        self.generator.set_state(state["generator"])  # last: restoring a stream may draw from it
 
 
 def _next_batch(streams: Streams, step: int, config: TrainConfig) -> Batch:

@@ -24,6 +24,7 @@ import pandas as pd
 from ..records import read_records
 from .backends import backend_comparison, write_backends
 from .catalogue import method_table, write_method_table
+from .common import runs_protocol, streamed_once
 from .figures import curves_frame, make_figures, validators_figure
 from .ranks import RankTest, critical_difference_figure, friedman_nemenyi, write_ranks
 from .selection import (
@@ -288,8 +289,8 @@ PERCENT_COLUMNS = ("accuracy", "score", "mean_class_accuracy", "accuracy_heldout
 def _caption(runs: pd.DataFrame, picked_by: str | None) -> str:
     """The headline table's caption: the metric, the selection and the validator that picked draws."""
     metric = "mean class accuracy" if (runs["metric"] == "mean_class_accuracy").all() else "accuracy"
-    adaptation = set(runs["adaptation"]) if "adaptation" in runs else {"uda"}
-    if adaptation == {"online"}:
+    protocol = runs_protocol(runs)
+    if streamed_once(runs):
         return (f"Online target {metric} (%): one pass over the target stream, each batch predicted before the "
                 "method adapts on it; mean ± 95% CI over seeds")  # fmt: skip
     labels = sorted({str(v) for v in runs.get("target_labels", pd.Series(dtype=object)).dropna()})
@@ -299,7 +300,7 @@ def _caption(runs: pd.DataFrame, picked_by: str | None) -> str:
                    "training and kept out of scoring; selection: last checkpoint")  # fmt: skip
     else:
         caption = f"Target {metric} (%), mean ± 95% CI over seeds; selection: last checkpoint (no target labels used)"
-    if adaptation == {"source-free"}:
+    if protocol is not None and protocol.uses_source_model:  # and trains on the target: source-free
         caption += "; source-free: each method adapts the same cached source model with the target alone"
     if picked_by:
         caption += f"; hyperparameters picked by validator '{picked_by}'"

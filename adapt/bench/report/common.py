@@ -11,9 +11,22 @@ import pandas as pd
 from scipy import stats
 
 from ..._optional import require
+from ..protocols import DEFAULT_PROTOCOL, PROTOCOLS, Protocol
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+
+
+def runs_protocol(runs: pd.DataFrame) -> Protocol | None:
+    """The protocol every one of ``runs`` was run under (None when they mix protocols or there are none)."""
+    names = set(runs["adaptation"]) if "adaptation" in runs else {DEFAULT_PROTOCOL}
+    return PROTOCOLS.get(next(iter(names))) if len(names) == 1 and next(iter(names)) in PROTOCOLS else None
+
+
+def streamed_once(runs: pd.DataFrame) -> bool:
+    """Whether ``runs`` are scored online (one pass over the target stream, nothing trained on it)."""
+    protocol = runs_protocol(runs)
+    return protocol is not None and not protocol.trains_on_target
 
 
 def ci95(values: pd.Series) -> float:

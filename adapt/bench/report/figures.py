@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from ...methods import get
-from .common import ci95, pyplot, save_figure, seaborn, task_label
+from .common import ci95, pyplot, save_figure, seaborn, streamed_once, task_label
 from .selection import checkpoints_frame
 from .tables import leaderboard
 from .transfer import BASELINE, paired_gains
@@ -81,8 +81,7 @@ def make_figures(runs: pd.DataFrame, summary: pd.DataFrame, curves: pd.DataFrame
     order = grouped_order(table) if many else list(table.index)
     tasks = [c for c in table.columns if c not in ("avg", "avg rank")]
     palette = dict(zip(order, sns.color_palette("husl" if many else "deep", len(order))))
-    online = "adaptation" in runs and set(runs["adaptation"]) == {"online"}
-    scored = "online, one pass over the target stream" if online else "last checkpoint"
+    scored = "online, one pass over the target stream" if streamed_once(runs) else "last checkpoint"
     paths = [heatmap_figure(table.reindex(order), tasks, out, scored), bars_figure(runs, order, palette, out)]
     if not curves.empty:
         paths.append(curves_figure(curves, tasks, order, palette, out))

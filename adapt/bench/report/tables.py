@@ -16,6 +16,7 @@ import pandas as pd
 
 from ...data.base import task_name as base_task_name
 from ..identity import stale_reasons
+from ..protocols import DEFAULT_PROTOCOL
 from .common import cell, ci95, task_key
 
 
@@ -68,7 +69,7 @@ def runs_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
             "mean_class_accuracy": r.get("mean_class_accuracy"),
             "accuracy_heldout": r.get("accuracy_heldout"),
             "accuracy_transductive": r.get("accuracy_transductive"),
-            "adaptation": c.get("adaptation", "uda"),
+            "adaptation": c.get("adaptation", DEFAULT_PROTOCOL),
             "select_by": c.get("select_by"),
             "target_labels": c.get("target_labels"),
             # online protocol: the adapted model on the whole stream, after it

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .common import cell, ci95, interval
+from .common import cell, ci95, interval, streamed_once
 from .tables import to_markdown
 
 BASELINE = "source_only"
@@ -152,8 +152,7 @@ def write_transfer(runs: pd.DataFrame, out: Path) -> tuple[pd.DataFrame, str] | 
         return None
     table = transfer_summary(paired_gains(runs))
     text = format_transfer(table)
-    online = "adaptation" in ok and set(ok["adaptation"]) == {"online"}
-    caption = TRANSFER_CAPTION + "; " + ("online accuracy over one pass of the target stream" if online
+    caption = TRANSFER_CAPTION + "; " + ("online accuracy over one pass of the target stream" if streamed_once(ok)
                                          else "last checkpoint")  # fmt: skip
     percent = table.assign(negative_transfer=100 * table["negative_transfer"])  # % like every report file
     percent.rename(columns={"negative_transfer": "negative_transfer_pct"}).reset_index().to_csv(

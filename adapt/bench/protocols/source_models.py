@@ -1,0 +1,88 @@
+"""The source models of the source-free and online protocols: trained once per task and seed, cached.
+
+A source model is SourceOnly trained on the labeled source with the suite's ``[source]`` settings,
+saved under ``<out>/source-models/<hash>.pt`` keyed by everything that determines it (resolved as a
+run's identity is: defaults and revisions included); parallel runs of one task and seed share it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ...data import Task
+from ...errors import InputError
+from ...methods import create
+from ...methods.base import Adapter
+from ..backbones import build_backbone
+from ..records import digest
+from .base import BASELINE, RunContext
+
+
+def source_model_key(config: dict[str, Any]) -> str:
+    """The cache key of a run's source model, from the run's resolved configuration
+    (:func:`adapt.bench.identity.resolve`): the task, its data, backbone, how SourceOnly is trained
+    (hyperparameters and training options, defaults included), the seed, and the revisions of the
+    library, backbone and benchmark."""
+    keys = ("benchmark", "source", "target", "protocol", "data", "backbone", "source_train", "seed", "source_holdout")
+    revisions = {k: config["revisions"][k] for k in ("library", "backbone", "benchmark")}
+    return digest({**{k: config.get(k) for k in keys}, "revisions": revisions})
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """One process at a time (parallel runs of one task and seed share a source model); without
+    ``fcntl`` (Windows) parallel runs may each train it, to the same weights."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def source_model(
+    config: dict[str, Any], task: Task, folder: Path, device: torch.device, verbose: bool | None
+) -> tuple[Adapter, bool]:
+    """The run's source model (``config``: the run's resolved configuration): loaded from ``folder`` if a
+    run trained it already, else trained and saved (atomically). Returns the model and whether it came
+    from the cache."""
+    key = source_model_key(config)
+    path = folder / f"{key}.pt"
+    torch.manual_seed(config["seed"])  # the initial weights, whatever ran before in this process
+    backbone = build_backbone(config["backbone"], task.input_shape)
+    with _locked(folder / f".{key}.lock"):
+        if path.exists():
+            try:
+                return Adapter.load(path, backbone=backbone).to(device), True
+            except (InputError, RuntimeError, EOFError, OSError) as exc:  # damaged: train it again
+                warnings.warn(f"source model {path} cannot be read ({exc}); training it again", stacklevel=2)
+                path.unlink(missing_ok=True)
+        how = config["source_train"]
+        model = create(BASELINE, backbone, task.num_classes, **how["hparams"])
+        model.fit(task.source_train, task.target_train, seed=config["seed"], device=device, verbose=verbose,
+                  **how["train"])  # fmt: skip
+        model.save(path)
+        return model, False
+
+
+def cache_folder(out: str | os.PathLike[str]) -> Path:
+    return Path(out) / "source-models"
+
+
+def cached_source_model(task: Task, context: RunContext) -> tuple[Adapter, dict[str, Any]]:
+    """The run's source model (see :func:`source_model`) and the record field saying whether it was cached."""
+    model, cached = source_model(context.config, task, context.source_models, context.device, context.verbose)
+    return model, {"source_model_cached": cached}

@@ -1,0 +1,78 @@
+"""How a benchmark run is scored on its target: accuracies, the selected checkpoint, the monitoring curve.
+
+Target labels only ever score here; what trains or selects sees target inputs alone (validators get
+the evaluation view of the unlabeled target and the held-out source split).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..data import Task, dataset_labels
+from ..validators import ValidationCallback
+from ..validators.scores import prediction_accuracy
+
+
+def accuracies(model: Any, dataset: Any, classes: list[str]) -> tuple[float, dict[str, float]]:
+    """Accuracy on a labeled dataset, and per class (by name) for the classes present."""
+    return prediction_accuracy(model.predict(dataset), torch.as_tensor(dataset_labels(dataset)), classes)
+
+
+class TargetAccuracyCurve:
+    """Monitoring only: target test accuracy every ``every`` steps, for the learning-curve plot.
+
+    It is never used to select checkpoints or hyperparameters (that would be an oracle).
+    """
+
+    def __init__(self, every: int, dataset: Any) -> None:
+        self.every = every
+        self.dataset = dataset
+
+    def __call__(self, step: int, model: Any) -> dict[str, float]:
+        return {"target_accuracy": accuracies(model, self.dataset, [])[0]}
+
+
+def callbacks_for(
+    validators: tuple[str, ...], select_by: str | None, eval_every: int, task: Task
+) -> tuple[list[Any], ValidationCallback | None]:
+    """The validators (if the suite has any) and the monitoring-only target accuracy curve."""
+    callbacks: list[Any] = []
+    validation = None
+    if validators:
+        # Validators see target *inputs* only, with evaluation transforms (target_eval), and the
+        # held-out source split.
+        validation = ValidationCallback(list(validators), task.target_eval, task.source_val, task.source_train_eval,
+                                        eval_every, select_by)  # fmt: skip
+        callbacks.append(validation)
+    if eval_every:
+        callbacks.append(TargetAccuracyCurve(eval_every, task.target_test))
+    return callbacks, validation
+
+
+def target_scores(
+    model: Any, task: Task, select_by: str | None, validation: ValidationCallback | None
+) -> dict[str, Any]:
+    """The record's accuracy fields: last checkpoint, per class, transductive/held-out, selected."""
+    accuracy, per_class = accuracies(model, task.target_test, task.classes)
+    scores: dict[str, Any] = {
+        "protocol": task.protocol,
+        "accuracy": accuracy,
+        "mean_class_accuracy": float(np.mean(list(per_class.values()))),
+        "per_class_accuracy": per_class,
+    }
+    if task.protocol == "inductive":
+        scores["accuracy_heldout"] = accuracy
+        if task.target_train_scoring is not None:
+            scores["accuracy_transductive"] = accuracies(model, task.target_train_scoring, task.classes)[0]
+    else:
+        scores["accuracy_transductive"] = accuracy
+    scores["selected"] = None
+    if select_by and validation is not None:
+        # the checkpoint kept by the chosen validator (its target accuracy is scored, not used)
+        step = validation.restore_best(model)
+        selected_accuracy = accuracies(model, task.target_test, task.classes)[0]
+        scores["selected"] = {"validator": select_by, "step": step, "accuracy": selected_accuracy}
+    return scores
