@@ -4,6 +4,10 @@ import numpy as np
 import pytest
 import torch
 
+# Fixtures shared by one folder's tests live in that folder's conftest.py. Pytest loads each as a conftest
+# (all named "conftest"); --doctest-modules must not import them again as modules of that one name.
+collect_ignore_glob = ["conftest.py", "*/conftest.py"]
+
 
 @pytest.fixture(autouse=True)
 def _seed_everything():
@@ -25,7 +29,7 @@ def pytest_collection_modifyitems(config, items):
 # Reference tests compare with other libraries' code (pytorch-adapt); without it they skip. Where they
 # must run (CI sets ADAPT_REQUIRE_REFERENCES=1), a skipped reference test fails the session, so that a
 # broken install (pytorch-adapt failing to import) cannot pass as green.
-REFERENCE_PATHS = ("tests/reference/", "tests/test_pa_backend.py")
+REFERENCE_PATHS = ("tests/reference/", "tests/methods/test_pa_backend.py")
 
 
 def _is_reference_skip(report) -> bool:

@@ -7,23 +7,25 @@ import ast
 from pathlib import Path
 
 import pytest
+from helpers import ROOT
 
-PACKAGE = Path(__file__).resolve().parents[1] / "adapt"
+PACKAGE = ROOT / "adapt"
 
 #: layer -> the other layers it may import (ARCHITECTURE.md, "Layers"). Leaves import nothing from adapt.
 ALLOWED: dict[str, set[str]] = {
     "adapt._version": set(),
     "adapt.errors": set(),
     "adapt._optional": set(),
+    "adapt._files": set(),
     "adapt.registry": set(),
     "adapt.batch": set(),
     "adapt.losses": set(),
     "adapt.models": {"adapt.losses", "adapt.errors"},
-    "adapt.train": {"adapt.batch", "adapt.errors"},
+    "adapt.train": {"adapt.batch", "adapt.errors", "adapt._files"},
     "adapt.data": {"adapt.registry", "adapt._optional", "adapt.errors"},
     "adapt.validators": {"adapt.registry", "adapt.data", "adapt.losses", "adapt._optional"},
     "adapt.methods": {
-        "adapt._version", "adapt.errors", "adapt.batch", "adapt.registry", "adapt.losses", "adapt.models",
+        "adapt._version", "adapt._files", "adapt.errors", "adapt.batch", "adapt.registry", "adapt.losses", "adapt.models",
         "adapt.train", "adapt.data", "adapt.validators", "adapt._optional",
     },
     "adapt.testing": {"adapt.batch", "adapt.methods", "adapt.train"},
@@ -32,7 +34,7 @@ ALLOWED: dict[str, set[str]] = {
     "adapt.loggers": {"adapt._optional"},
     "adapt.testtime": {"adapt.errors", "adapt.registry", "adapt.losses", "adapt.models", "adapt.train"},
     "adapt.bench": {
-        "adapt._version", "adapt._optional", "adapt.errors", "adapt.registry", "adapt.batch", "adapt.losses",
+        "adapt._version", "adapt._optional", "adapt._files", "adapt.errors", "adapt.registry", "adapt.batch", "adapt.losses",
         "adapt.models", "adapt.train", "adapt.data", "adapt.validators", "adapt.methods", "adapt.testtime",
         "adapt.loggers",
     },
@@ -256,3 +258,22 @@ def test_the_protocol_checks_can_fail(tmp_path, monkeypatch):
     monkeypatch.setitem(MODULES, "adapt.bench.protocols.online", tmp_path / "online.py")
     with pytest.raises(AssertionError, match=r"Online\.run is"):
         test_each_protocol_runs_a_run_in_one_short_function()
+
+
+def test_lazy_packages_still_give_their_submodules():
+    import adapt
+    import adapt.bench
+
+    assert adapt.bench.runner.run_sweep is adapt.bench.run_sweep and adapt.registry.Registry
+    with pytest.raises(AttributeError, match="has no attribute 'nothing_here'"):
+        adapt.bench.nothing_here  # noqa: B018
+
+
+def test_core_install_leaves_the_harness_extras_out():
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    core = {d.split(">")[0].split("=")[0] for d in project["dependencies"]}
+    assert "seaborn" not in core and {"torch", "numpy", "pandas", "scikit-learn"} <= core
+    assert any(d.startswith("seaborn") for d in project["optional-dependencies"]["bench"])
+    assert any(d.startswith("seaborn") for d in project["optional-dependencies"]["dev"])

@@ -6,8 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from helpers import cli
-from test_bench import write_suite
+from helpers import cli, write_suite
 
 from adapt import DANN
 from adapt.data import moons_shift

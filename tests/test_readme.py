@@ -2,14 +2,17 @@
 with the same settings, computed here."""
 
 import re
-from pathlib import Path
+import subprocess
+import sys
 
+import pytest
+from helpers import ROOT
 from torch import nn
 
 import adapt
 from adapt import SourceOnly
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = ROOT / "README.md"
 
 
 def test_library_example_runs_and_beats_source_only(tmp_path, monkeypatch, capsys):
@@ -26,3 +29,20 @@ def test_library_example_runs_and_beats_source_only(tmp_path, monkeypatch, capsy
     xs, ys, xt, yt = (namespace[k] for k in ("xs", "ys", "xt", "yt"))
     baseline.fit((xs, ys), xt, steps=3000, lr=0.05, batch_size=64, seed=0, device="cpu", verbose=False)
     assert accuracy > baseline.score(xt, yt) + 0.05
+
+
+@pytest.mark.slow
+def test_readme_example_gives_the_same_numbers_in_fresh_processes(tmp_path):
+    section = README.read_text().split("## Use it as a library", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    script = tmp_path / "example.py"
+    script.write_text(code + "\nprint(same.predict_proba(xt)[:5].tolist())\n")
+    outputs = []
+    for run in ("first", "second"):
+        folder = tmp_path / run
+        folder.mkdir()
+        done = subprocess.run([sys.executable, str(script)], cwd=folder, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr
+        outputs.append(done.stdout)
+    assert "target accuracy" in outputs[0]
+    assert outputs[0] == outputs[1]

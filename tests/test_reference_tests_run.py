@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import ROOT
 
 
 def run_reference_tests(tmp_path: Path, require: bool) -> subprocess.CompletedProcess:

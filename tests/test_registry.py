@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from adapt import data
+from adapt import data, methods
 from adapt.bench.backbones import BACKBONES, build_backbone
+from adapt.bench.report.figures import FAMILY_ORDER
 from adapt.bench.search import SEARCH_KINDS, check_search_spec
 from adapt.bench.suite import SuiteError, available_suites, load_suite
 from adapt.data import BENCHMARKS, Benchmark, register_benchmark
@@ -104,3 +105,10 @@ def test_suites_ship_inside_the_package():
     suites = available_suites()
     assert {"quick", "zoo-tune", "zoo-confirm", "office31"} <= set(suites)
     assert all(path.parent.parts[-3:] == ("adapt", "bench", "suites") for path in suites.values())
+
+
+def test_every_method_declares_its_family_paper_and_term():
+    for name in methods.available():
+        cls = methods.get(name)
+        assert cls.family in FAMILY_ORDER, name
+        assert cls.adaptation_term and (cls.paper or name == "source_only"), name

@@ -14,6 +14,9 @@ _LAZY = {
     "expand": "adapt.bench.runner",
     "read_records": "adapt.bench.runner",
     "run_sweep": "adapt.bench.runner",
+    "SweepOptions": "adapt.bench.runner",
+    "PROTOCOLS": "adapt.bench.protocols",
+    "Protocol": "adapt.bench.protocols",
     "Suite": "adapt.bench.suite",
     "SuiteError": "adapt.bench.suite",
     "available_suites": "adapt.bench.suite",
@@ -25,8 +28,9 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
+    from .protocols import PROTOCOLS, Protocol
     from .report import leaderboard, runs_frame, summarize, write_report
-    from .runner import RunSpec, execute, expand, read_records, run_sweep
+    from .runner import RunSpec, SweepOptions, execute, expand, read_records, run_sweep
     from .suite import Suite, SuiteError, available_suites, load_suite
 
 
@@ -49,9 +53,12 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "PROTOCOLS",
+    "Protocol",
     "RunSpec",
     "Suite",
     "SuiteError",
+    "SweepOptions",
     "available_suites",
     "execute",
     "expand",

@@ -189,6 +189,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise ValueError(f"--seeds must be >= 1, got {args.seeds}")
     if args.jobs < 1:
         raise ValueError(f"--jobs must be >= 1, got {args.jobs}")
+    if not str(args.out).strip():
+        raise ValueError("--out is empty; give the folder for the results (for example --out results)")
     if Path(args.out).exists() and not Path(args.out).is_dir():
         raise ValueError(f"--out {args.out} is a file; give a folder for the results")
     if args.executor == "local":
@@ -207,22 +209,30 @@ def cmd_run(args: argparse.Namespace) -> int:
         loggers=tuple(n for n in args.loggers.split(",") if n),
     )  # fmt: skip
     counts = run_sweep(suite, args.out, options)
+    _print_counts(suite.name, counts, args.keep_stale)
+    if not args.no_report:
+        print()
+        _print_report(write_report(args.out))
+    return 1 if counts["failed"] or counts["failed_before"] else 0
+
+
+def _print_counts(name: str, counts: dict[str, Any], keep_stale: bool) -> None:
+    """What a sweep did, and what to do about what it could not."""
     if counts["stale"]:
-        what = ("kept (--keep-stale), not rerun; the report marks them" if args.keep_stale else
+        what = ("kept (--keep-stale), not rerun; the report marks them" if keep_stale else
                 "rerun; the old records are in runs/stale/")  # fmt: skip
         print(f"{counts['stale_summary']}\n  {what}")
-    print(f"suite {suite.name}: {counts['total']} runs, {counts['skipped']} already done, "
+    print(f"suite {name}: {counts['total']} runs, {counts['skipped']} already done, "
           f"{counts['ok']} finished now, {counts['failed']} failed")  # fmt: skip
+    if counts["elsewhere"]:
+        print(f"{counts['elsewhere']} run(s) were left to another sweep into the same folder, which was running "
+              "or had finished them; rerun (or report) once it is done")  # fmt: skip
     if counts["failed_before"]:
         print(f"{counts['failed_before']} run(s) failed in an earlier sweep and were not retried; "
               "rerun with --retry-failed to try them again")  # fmt: skip
     elif counts["failed"]:
         print(f"{counts['failed']} run(s) failed (reasons below and in their records); after fixing the cause, "
               "rerun with --retry-failed")  # fmt: skip
-    if not args.no_report:
-        print()
-        _print_report(write_report(args.out))
-    return 1 if counts["failed"] or counts["failed_before"] else 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:

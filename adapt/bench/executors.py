@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
@@ -27,6 +28,12 @@ from ..train.engine import resolve_device
 #: ``work(spec, device, verbose) -> status``
 Work = Callable[..., str]
 EXECUTORS = ("local", "ray")
+#: The status of a run whose worker process died under it (killed, out of memory) :data:`WORKER_DEATHS`
+#: times: the sweep records it (a failure the next sweep retries by itself) and goes on with a fresh worker.
+WORKER_DIED = "worker_died"
+#: A run is tried again in a fresh pool until its worker died this many times (a worker's death also
+#: breaks the runs queued beside it, which deserve another try).
+WORKER_DEATHS = 2
 
 
 @dataclass(frozen=True)
@@ -98,24 +105,44 @@ def local_results(pending: list[Any], jobs: int, device: str, work: Work, show: 
     devices = [device] * jobs
     if resolve_device(device).type == "cuda" and torch.cuda.device_count() > 1:
         devices = [f"cuda:{i % torch.cuda.device_count()}" for i in range(jobs)]
-    pool = ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_worker_init,
-                               initargs=(threads, os.getpid()))  # fmt: skip
-    try:
-        futures = {pool.submit(work, spec, devices[i % jobs], False): spec for i, spec in enumerate(pending)}
-        remaining = set(futures)
-        while remaining:
-            done, remaining = wait(remaining, return_when=FIRST_COMPLETED)
-            for future in done:
-                yield futures[future], future.result()
-    except BaseException:
-        # On Ctrl-C or SIGTERM do not wait for queued or running runs: finished records are already
-        # on disk, and a record is written atomically, so stopping a worker cannot corrupt one.
-        workers = list(getattr(pool, "_processes", {}).values())
-        pool.shutdown(wait=False, cancel_futures=True)
-        for worker in workers:
-            worker.terminate()
-        raise
-    pool.shutdown(wait=True)
+    yield from _pool_results(pending, jobs, devices, threads, work)
+
+
+def _pool_results(pending: list[Any], jobs: int, devices: list[str], threads: int,
+                  work: Work) -> Iterator[tuple[Any, str]]:  # fmt: skip
+    """Run ``pending`` in ``jobs`` worker processes; a pool whose worker died is replaced by a fresh one
+    and the runs it broke are tried again there (see :data:`WORKER_DEATHS`)."""
+    broken: dict[int, int] = {}  # run position -> how many times a worker died under it
+    todo = list(enumerate(pending))
+    while todo:
+        pool = ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_worker_init,
+                                   initargs=(threads, os.getpid()))  # fmt: skip
+        try:
+            futures = {pool.submit(work, spec, devices[i % jobs], False): (i, spec) for i, spec in todo}
+            todo = []
+            remaining = set(futures)
+            while remaining:
+                done, remaining = wait(remaining, return_when=FIRST_COMPLETED)
+                for future in done:
+                    i, spec = futures[future]
+                    try:
+                        status = future.result()
+                    except BrokenProcessPool:  # a worker died (killed, out of memory): the pool is gone
+                        broken[i] = broken.get(i, 0) + 1
+                        if broken[i] < WORKER_DEATHS:
+                            todo.append((i, spec))  # once more, in a fresh pool
+                            continue
+                        status = WORKER_DIED
+                    yield spec, status
+        except BaseException:
+            # On Ctrl-C or SIGTERM do not wait for queued or running runs: finished records are already
+            # on disk, and a record is written atomically, so stopping a worker cannot corrupt one.
+            workers = list(getattr(pool, "_processes", {}).values())
+            pool.shutdown(wait=False, cancel_futures=True)
+            for worker in workers:
+                worker.terminate()
+            raise
+        pool.shutdown(wait=True)
 
 
 def _ray_run(work: Work, spec: Any, device: str, threads: int) -> str:
@@ -148,7 +175,7 @@ def ray_results(pending: list[Any], device: str, work: Work, executor: Executor)
                 try:
                     status = ray.get(ref)
                 except ray.exceptions.RayError:  # a worker crashed or a node was lost: the sweep goes on
-                    status = "failed"  # no record is written, so the next sweep runs it again
+                    status = WORKER_DIED  # recorded as such: the next sweep runs it again
                 yield spec, status
     finally:
         if started_here:  # interrupted or done: shutting our Ray down stops whatever still runs

@@ -16,6 +16,26 @@ from .protocols import DEFAULT_PROTOCOL, MODEL_KEYS, PROTOCOLS
 from .search import SEARCH_KINDS
 from .suite import available_suites, load_suite
 
+#: The method table's row order: families, then names.
+FAMILY_ORDER = ("baseline", "adversarial", "discrepancy", "classifier disagreement", "regularizer", "self-training",
+                "normalization")  # fmt: skip
+
+
+def methods_table() -> str:
+    """The README's method table, from the registry: name (aliases), class, family, paper and the term the
+    method adds to the source loss (each class's ``family``, ``paper`` and ``adaptation_term``)."""
+    alias_of: dict[str, list[str]] = {}
+    for alias, name in aliases().items():
+        alias_of.setdefault(name, []).append(alias)
+    rank = {family: i for i, family in enumerate(FAMILY_ORDER)}
+    names = sorted(available(), key=lambda n: (rank.get(get(n).family, len(rank)), get(n).family, n))
+    rows = ["| name | class | family | paper | adaptation term |", "|---|---|---|---|---|"]
+    for name in names:
+        cls = get(name)
+        shown = f"`{name}`" + (f" ({', '.join(f'`{a}`' for a in sorted(alias_of[name]))})" if name in alias_of else "")
+        rows.append(f"| {shown} | `{cls.__name__}` | {cls.family} | {cls.paper or '-'} | {cls.adaptation_term} |")
+    return "\n".join(rows) + "\n"
+
 
 def _print_methods() -> None:
     print("methods (hyperparameters = library defaults; presets reproduce a paper or a reference code):")

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from .._files import write_atomically
+
 #: Keys every readable record has.
 REQUIRED_KEYS = ("id", "config", "status")
 
@@ -44,17 +46,8 @@ def _jsonable(value: Any) -> Any:
 
 def write_record(path: Path, record: dict[str, Any]) -> None:
     """Atomic: a reader sees either no file or the whole record, even after SIGKILL."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w") as f:
-            json.dump(_jsonable(record), f, indent=1, sort_keys=True)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():  # a failed write (disk full) leaves no partial file behind
-            tmp.unlink()
+    text = json.dumps(_jsonable(record), indent=1, sort_keys=True)
+    write_atomically(path, lambda handle: handle.write(text.encode()))
 
 
 def _problem(path: Path) -> tuple[dict[str, Any] | None, str]:
@@ -65,6 +58,8 @@ def _problem(path: Path) -> tuple[dict[str, Any] | None, str]:
         return None, f"not a readable JSON record ({type(exc).__name__}: {exc})"
     if not isinstance(record, dict) or any(k not in record for k in REQUIRED_KEYS):
         return None, f"not a run record (needs the keys {', '.join(REQUIRED_KEYS)})"
+    if not isinstance(record["config"], dict) or "method" not in record["config"]:
+        return None, "its config names no method (an empty or edited record)"
     return record, ""
 
 

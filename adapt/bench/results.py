@@ -7,7 +7,7 @@ version, commit, date, machine, threads) and, for sweeps with checkpoints, one r
 (target accuracy and validator scores). ``adapt-bench results pages`` rebuilds from those files alone
 every page under ``docs/results/``, the generated blocks of ``README.md`` (between
 ``<!-- results:NAME -->`` and ``<!-- /results -->``) and ``docs/data/catalogue_methods.csv``;
-``--check`` writes nothing and lists what differs (``tests/test_results_pages.py`` runs it, and checks
+``--check`` writes nothing and lists what differs (``tests/bench/test_results_pages.py`` runs it, and checks
 that every committed run is what the library runs now). Each page says which version and commit made
 its runs, when, on what machine, and whether the library's defaults were tuned on the suite.
 """
@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .listing import methods_table
 from .records import read_records
 from .report import PERCENT_COLUMNS, Report, build_report, checkpoints_frame, runs_frame, to_markdown
 from .report.study_figures import data_efficiency_figure, training_time_figure
@@ -186,8 +187,9 @@ def render(root: str | Path = ".", figures: bool = True) -> dict[Path, str | byt
             for png in sorted(folder.glob("*.png")):
                 files[PAGES / page.name / png.name] = png.read_bytes()
     files[PAGES / "index.md"] = _index(available)
+    blocks["methods"] = methods_table()  # registering a method is all it takes to list it
     readme = root / README
-    if readme.exists() and blocks:
+    if readme.exists():
         files[README] = fill_blocks(readme.read_text(), blocks)
     return files
 

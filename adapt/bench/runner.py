@@ -12,6 +12,7 @@ target test set is only scored.
 
 from __future__ import annotations
 
+import errno
 import functools
 import hashlib
 import json
@@ -30,6 +31,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .._files import claim, remove_orphans
 from .._version import __version__
 from ..data import BENCHMARKS, DatasetNotFoundError, DownloadError, Task, few_shot_split, published_ssda_split
 from ..data import task as make_data_task
@@ -37,7 +39,7 @@ from ..data.download import UnverifiedDataError
 from ..errors import MissingDataError
 from ..loggers import LOGGERS, MLflowLogger, TensorBoardLogger
 from ..train.engine import RUNTIME_FIELDS, NonFiniteLossError, TrainConfig, resolve_device
-from .executors import Executor, local_results, ray_results
+from .executors import WORKER_DIED, Executor, local_results, ray_results
 from .identity import resolve, stale_reasons
 from .protocols import DEFAULT_PROTOCOL, PROTOCOLS, Protocol, RunContext, cache_folder
 from .records import digest, read_records, write_record
@@ -49,8 +51,10 @@ RECORD_FORMAT = 1
 DEFAULT_SELECTION = "last"
 #: Where downloadable datasets are looked for when neither ``--data-root`` nor the suite says.
 DEFAULT_DATA_ROOT = "data"
-#: Failures a rerun retries by itself once the cause is fixed (the data was missing).
-RETRIED_FAILURES = ("missing_data",)
+#: Failures a rerun retries by itself, since their cause passes or is fixed outside the run: the data was
+#: missing, the disk was full, memory ran out, the worker process running it died. The others (a bug, a
+#: diverged loss) need ``--retry-failed``.
+RETRIED_FAILURES = ("missing_data", "disk_full", "out_of_memory", WORKER_DIED)
 
 
 def data_root_for(suite: Suite, data_root: str | None) -> str:
@@ -309,17 +313,7 @@ def execute(
     :func:`run_loggers` (their folder too is beside the checkpoints)."""
     start = time.perf_counter()
     resolved = resolve_device(device)
-    record: dict[str, Any] = {
-        "format": RECORD_FORMAT,
-        "id": spec.run_id,
-        "spec_id": spec.spec_id,
-        "config": spec.resolved(),
-        "spec": spec.config(),
-        **provenance(resolved),
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "selection": DEFAULT_SELECTION,
-        "metric": spec.metric,
-    }
+    record = _record_head(spec, resolved)
     try:
         t = spec.task
         task = _load_task(t.benchmark, t.source, t.target, t.protocol, json.dumps(t.data, sort_keys=True), data_root,
@@ -339,6 +333,29 @@ def execute(
         )
     record["wall_seconds"] = time.perf_counter() - start
     return record
+
+
+def _record_head(spec: RunSpec, device: torch.device) -> dict[str, Any]:
+    """What every record of ``spec`` starts with: its ids, configurations and provenance."""
+    return {
+        "format": RECORD_FORMAT,
+        "id": spec.run_id,
+        "spec_id": spec.spec_id,
+        "config": spec.resolved(),
+        "spec": spec.config(),
+        **provenance(device),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "selection": DEFAULT_SELECTION,
+        "metric": spec.metric,
+    }
+
+
+def worker_death_record(spec: RunSpec, device: str) -> dict[str, Any]:
+    """The failed record of a run whose worker process died under it (the executor tried it twice)."""
+    error = ("the worker process running it died (killed, or out of memory) on both tries; the next sweep "
+             "tries it again")  # fmt: skip
+    return {**_record_head(spec, resolve_device(device)), "status": "failed", "error": f"WorkerDied: {error}",
+            "failure": WORKER_DIED, "failed_step": None, "traceback": ""}  # fmt: skip
 
 
 @functools.lru_cache(maxsize=1)
@@ -412,9 +429,16 @@ def labeled_target_split(task: Task, target_labels: int | str | None, seed: int,
 
 
 def _failure_kind(exc: Exception) -> str:
-    """'missing_data' (retried by the next sweep), 'non_finite_loss' or 'error'."""
+    """'missing_data', 'disk_full' or 'out_of_memory' (retried by the next sweep), 'non_finite_loss' or
+    'error'."""
     if isinstance(exc, (DatasetNotFoundError, DownloadError)):
         return "missing_data"
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "disk_full"
+    if isinstance(exc, RuntimeError) and "inline_container" in str(exc) and "unexpected pos" in str(exc):
+        return "disk_full"  # torch.save's report of a write cut short
+    if isinstance(exc, (MemoryError, torch.OutOfMemoryError)):
+        return "out_of_memory"
     return "non_finite_loss" if isinstance(exc, NonFiniteLossError) else "error"
 
 
@@ -432,13 +456,27 @@ def _should_run(record: dict[str, Any] | None, retry_failed: bool) -> bool:
 
 def _run_and_record(spec: RunSpec, device: str, verbose: bool | None, data_root: str | None, out: str,
                     checkpointing: Checkpointing, loggers: tuple[str, ...]) -> str:  # fmt: skip
-    """One run from start to record (in whatever process an executor picked); its status."""
-    record = execute(spec, device, data_root, verbose=verbose, checkpointing=checkpointing,
-                     source_models=cache_folder(out), loggers=loggers)  # fmt: skip
-    write_record(Path(out) / "runs" / f"{spec.run_id}.json", record)
-    if record["status"] == "ok":
-        checkpointing.done(spec)
-    return record["status"]
+    """One run from start to record (in whatever process an executor picked); its status. The run is
+    claimed first (``<out>/claims/<run id>.lock``): a run another process holds, or one that another
+    sweep into the same folder finished meanwhile, is left to it ("elsewhere")."""
+    path = Path(out) / "runs" / f"{spec.run_id}.json"
+    with claim(Path(out) / "claims" / f"{spec.run_id}.lock") as mine:
+        if not mine or _finished(path):
+            return "elsewhere"
+        record = execute(spec, device, data_root, verbose=verbose, checkpointing=checkpointing,
+                         source_models=cache_folder(out), loggers=loggers)  # fmt: skip
+        write_record(path, record)
+        if record["status"] == "ok":
+            checkpointing.done(spec)
+        return record["status"]
+
+
+def _finished(path: Path) -> bool:
+    """Whether ``path`` holds a finished record (written by another sweep since this one looked)."""
+    try:
+        return json.loads(path.read_text()).get("status") == "ok"
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 @dataclass(frozen=True)
@@ -502,6 +540,8 @@ def run_sweep(suite: Suite, out: str | os.PathLike[str], options: SweepOptions |
         "skipped": len(runs) - len(pending),
         "ok": 0,
         "failed": 0,
+        # claimed or finished by another sweep into the same folder while this one ran
+        "elsewhere": 0,
         "failed_before": _failed_before(runs, pending, existing),
         "stale": len(stale.records),
         "stale_summary": stale.summary(),
@@ -512,6 +552,9 @@ def run_sweep(suite: Suite, out: str | os.PathLike[str], options: SweepOptions |
                              loggers=tuple(options.loggers))  # fmt: skip
     try:
         for spec, status in _results(pending, options, work, progress.bars):
+            if status == WORKER_DIED:  # no record from the run itself: the sweep writes its failure
+                write_record(out / "runs" / f"{spec.run_id}.json", worker_death_record(spec, options.device))
+                status = "failed"
             counts[status] += 1
             progress.update(spec, status)
     finally:
@@ -520,13 +563,18 @@ def run_sweep(suite: Suite, out: str | os.PathLike[str], options: SweepOptions |
 
 
 def _prepare_folder(suite: Suite, out: Path) -> None:
-    """The sweep's folder, with the suite's card and published numbers, and without what a kill left."""
-    (out / "runs").mkdir(parents=True, exist_ok=True)
+    """The sweep's folder, with the suite's card and published numbers, and without what killed processes
+    left (another sweep's live temporary files stay: :func:`adapt._files.remove_orphans`)."""
+    for folder in (out / "runs", out / "claims"):
+        folder.mkdir(parents=True, exist_ok=True)
+        if not os.access(folder, os.W_OK | os.X_OK):  # known now, not after the first run has trained
+            raise ValueError(f"{folder} is not writable; the sweep writes its records there (fix its "
+                             "permissions or pick another --out)")  # fmt: skip
     if suite.published:
         write_record(out / "published.json", suite.published)
     write_record(out / "suite.json", suite_card(suite))
-    for leftover in [*(out / "runs").glob(".*.tmp"), *(out / "checkpoints").glob(".*.tmp")]:
-        leftover.unlink(missing_ok=True)
+    for folder in (out / "runs", out / "checkpoints"):  # what killed processes left; never a live one's
+        remove_orphans(folder)
 
 
 def _failed_before(runs: list[RunSpec], pending: list[RunSpec], existing: dict[str, dict[str, Any]]) -> int:

@@ -259,7 +259,9 @@ def load_suite(name_or_path: str) -> Suite:
     """Read and fully validate a suite before anything runs."""
     path = resolve_suite(name_or_path)
     try:
-        raw = tomllib.loads(path.read_text())
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise SuiteError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8") from exc
     except tomllib.TOMLDecodeError as exc:
         raise SuiteError(f"{path}: not valid TOML: {exc}") from exc
     _check_keys(path, "", raw, TOP_KEYS)
@@ -274,6 +276,7 @@ def load_suite(name_or_path: str) -> Suite:
         raise _fail(path, "checkpoints", "set either checkpoints or eval_every, not both")
     backbones = _check_backbones(path, raw.get("backbones", {}))
     tasks = [_check_task(path, f"tasks[{i}]", t, backbones) for i, t in enumerate(_task_tables(path, raw))]
+    _check_distinct_tasks(path, tasks)
     methods = _check_methods(path, raw["methods"], protocol)
     validators = _check_validators(path, raw, scalars, protocol)
     search = _check_search(path, raw, methods, protocol)
@@ -394,6 +397,18 @@ def _check_task(path: Path, where: str, t: Any, backbones: dict[str, dict[str, A
         _check_keys(path, f"{where}.model", t.get("model", {}), MODEL_KEYS),
         t.get("protocol"),
     )
+
+
+def _check_distinct_tasks(path: Path, tasks: list[TaskSpec]) -> None:
+    """The same task (benchmark, domains, data, backbone, training and model options) listed twice would
+    announce runs that share one record."""
+    seen: dict[str, int] = {}
+    for i, t in enumerate(tasks):
+        key = repr((t.name, sorted(t.data.items()), sorted(t.backbone.items()), sorted(t.train.items()),
+                    sorted(t.model.items()), t.protocol))  # fmt: skip
+        if key in seen:
+            raise _fail(path, f"tasks[{i}]", f"the same task as tasks[{seen[key]}] ({t.name}); list it once")
+        seen[key] = i
 
 
 def _check_methods(path: Path, table: Any, protocol: Protocol) -> dict[str, dict[str, Any]]:

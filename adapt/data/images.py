@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -73,15 +74,34 @@ def scan_folder(
     unknown = sorted(set(found) - set(index))
     if unknown:
         raise ValueError(f"{root} has class folders not in the class list: {', '.join(unknown[:10])}")
-    samples = [
-        (str(path), index[c])
-        for c in found
-        for path in sorted((root / c).rglob("*"))
-        if path.suffix.lower() in IMAGE_EXTENSIONS
-    ]
+    samples, empty = [], []
+    for c in found:
+        paths = sorted((root / c).rglob("*"))
+        _warn_about_links(root, paths)
+        images = [(str(path), index[c]) for path in paths if path.suffix.lower() in IMAGE_EXTENSIONS]
+        empty += [] if images else [c]
+        samples += images
     if not samples:
         raise ValueError(f"{root} holds no images ({', '.join(IMAGE_EXTENSIONS)}) in class folders")
+    if empty:
+        warnings.warn(f"{root}: class folder(s) without images: {', '.join(empty[:10])}"
+                      f"{' ...' if len(empty) > 10 else ''} (classes with no examples in this domain)",
+                      stacklevel=2)  # fmt: skip
     return samples, classes
+
+
+def _warn_about_links(root: Path, paths: list[Path]) -> None:
+    """Symbolic links in an image folder: linked folders are not followed, and linked files that point
+    outside the folder are read from where they point; both are named, since neither is visible in the
+    folder itself."""
+    folders = [p for p in paths if p.is_symlink() and p.is_dir()]
+    outside = [p for p in paths if p.is_symlink() and p.is_file() and not p.resolve().is_relative_to(root.resolve())]
+    if folders:
+        warnings.warn(f"{root}: linked folder(s) not followed (their images are left out): "
+                      f"{', '.join(str(p.relative_to(root)) for p in folders[:5])}", stacklevel=3)  # fmt: skip
+    if outside:
+        warnings.warn(f"{root}: {len(outside)} linked file(s) point outside the folder and are read from there, "
+                      f"e.g. {outside[0].relative_to(root)} -> {outside[0].resolve()}", stacklevel=3)  # fmt: skip
 
 
 def read_image_list(list_file: str | os.PathLike[str], image_root: str | os.PathLike[str]) -> list[tuple[str, int]]:

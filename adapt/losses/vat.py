@@ -48,7 +48,7 @@ def virtual_adversarial_loss(
     epsilon : L2 norm of the adversarial perturbation, per example, in input units.
     xi : L2 norm of the probe perturbation of the power iteration. The VAT paper's 1e-6, added in
         float32 to a few thousand inputs in [0, 1], leaves most of them unchanged (checked in
-        ``tests/test_catalogue.py``); the default 1e-3 changes every one.
+        ``tests/methods/test_vat_vada_dirt_t.py``); the default 1e-3 changes every one.
     power_iterations : number of power iterations.
     """
     with float32_region(x):  # every pass in float32: clean and perturbed predictions of one precision

@@ -15,8 +15,10 @@ from __future__ import annotations
 import inspect
 import numbers
 import os
+import pickle
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -25,12 +27,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._files import write_atomically
 from .._version import __version__
 from ..batch import Batch, Outputs
 from ..data import dataset_labels
+from ..data.base import is_labeled
 from ..models.heads import Bottleneck
 from ..models.rebuild import backbone_spec, describe, rebuild_backbone
-from ..train.data import InputError, iterate_inputs
+from ..train.data import InputError, _to_tensor, check_labels, iterate_inputs
 from ..train.engine import Callback, Stepper, TrainConfig, train
 from ..validators import VALIDATORS, ValidationCallback
 from ..validators.scores import prediction_accuracy
@@ -480,10 +484,16 @@ class Adapter(nn.Module):
     def score(self, x: Any, y: Any = None, batch_size: int = 256) -> float:
         """Accuracy of :meth:`predict` against labels ``y``, or against the labels of a labeled
         Dataset ``x`` (for example ``task.target_test``) when ``y`` is None."""
+        if y is None and (isinstance(x, (np.ndarray, torch.Tensor)) or not is_labeled(x)):
+            raise InputError("score(x) of unlabeled inputs needs their labels: score(x, y), or a labeled Dataset")
         if y is None:
             y = dataset_labels(x)
-        y = torch.as_tensor(np.asarray(y) if not isinstance(y, torch.Tensor) else y)
-        return prediction_accuracy(torch.as_tensor(self.predict(x, batch_size)), y)[0]
+        y = check_labels(_to_tensor(np.asarray(y) if not isinstance(y, torch.Tensor) else y, "score labels"),
+                         self.num_classes, "score labels")  # fmt: skip
+        predictions = torch.as_tensor(self.predict(x, batch_size))
+        if len(predictions) != len(y):
+            raise InputError(f"score got {len(y)} labels for {len(predictions)} inputs")
+        return prediction_accuracy(predictions, y)[0]
 
     # ----------------------------------------------------------------- persistence
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -501,9 +511,7 @@ class Adapter(nn.Module):
             "backbone_class": type(self.backbone).__name__,
             "state_dict": {k: v.detach().cpu() for k, v in self.state_dict().items()},
         }
-        tmp = f"{os.fspath(path)}.tmp"
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
+        write_atomically(Path(path), lambda handle: torch.save(payload, handle))
 
     @classmethod
     def load(
@@ -562,11 +570,24 @@ def _read_checkpoint(path: str | os.PathLike[str], map_location: str | torch.dev
         raise FileNotFoundError(f"no checkpoint at {os.fspath(path)!r}")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:  # torch's advice (weights_only=False) would run the file's code
+        raise InputError(
+            f"{os.fspath(path)!r} is not an adapt checkpoint: it holds Python objects that loading would execute "
+            f"({_refusal(exc)}). adapt loads checkpoints with weights_only=True only; do not "
+            "unpickle this file yourself unless you trust where it came from"
+        ) from None
     except Exception as exc:
         raise InputError(f"{os.fspath(path)!r} is not an adapt checkpoint (torch.load failed: {exc})") from exc
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise InputError(f"{os.fspath(path)!r} is not an adapt checkpoint (format {CHECKPOINT_FORMAT})")
     return payload
+
+
+def _refusal(exc: Exception) -> str:
+    """The line of torch's weights-only refusal that names what the file holds (not its advice)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    named = [line for line in lines if "Unsupported" in line or "GLOBAL" in line]
+    return (named or lines or ["refused"])[0][:200]
 
 
 def _saved_backbone(payload: dict[str, Any]) -> str:

@@ -48,6 +48,9 @@ def _to_tensor(value: Any, what: str) -> torch.Tensor:
     if isinstance(value, np.ndarray):
         if value.dtype == object:
             raise InputError(f"{what} is a numpy array of dtype object; pass a numeric array")
+        if value.dtype.kind in "USV":  # strings or bytes: class names, not indices
+            raise InputError(f"{what} is a numpy array of strings ({value.dtype}); pass integer class indices "
+                             "(for names, np.unique(names, return_inverse=True)[1])")  # fmt: skip
         value = torch.from_numpy(np.ascontiguousarray(value))
     if not isinstance(value, torch.Tensor):
         raise InputError(f"{what} must be a tensor or numpy array, got {type(value).__name__}")
@@ -170,6 +173,9 @@ def as_domain(data: Any, role: str, labeled: bool, num_classes: int | None = Non
             raise InputError(f"the {role} dataset is empty")
         return Domain(role, labeled, num_classes, dataset=data)
     if isinstance(data, (tuple, list)):
+        if len(data) != 2 and not labeled and all(isinstance(row, (list, tuple)) for row in data[:1]):
+            raise InputError(f"{role} is a list of {len(data)} lists; pass an array or tensor "
+                             "(np.asarray(rows, dtype=np.float32))")  # fmt: skip
         if len(data) != 2:
             raise InputError(f"{role} must be a pair (x, y); got a sequence of length {len(data)}")
         x = check_inputs(_to_tensor(data[0], f"{role} x"), f"{role} x")

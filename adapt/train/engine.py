@@ -162,6 +162,11 @@ class TrainConfig:
         if not (math.isfinite(self.labeled_target_weight) and self.labeled_target_weight >= 0):
             raise ValueError(f"labeled_target_weight must be a finite number >= 0, got {self.labeled_target_weight}")
         lr_factor(self.lr_schedule, 0.0, 0)  # validates the name
+        for callback in self.callbacks:
+            every = getattr(callback, "every", None)
+            if not isinstance(every, int) or isinstance(every, bool) or every < 1:
+                raise ValueError(f"callback {type(callback).__name__} must have an integer `every` >= 1 (the steps "
+                                 f"between its calls), got {every!r}")  # fmt: skip
 
 
 #: TrainConfig fields that do not change what is learned: where it runs, what watches it and how it is

@@ -7,15 +7,14 @@ run's identity is: defaults and revisions included); parallel runs of one task a
 
 from __future__ import annotations
 
-import contextlib
 import os
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from ..._files import claim
 from ...data import Task
 from ...errors import InputError
 from ...methods import create
@@ -35,24 +34,6 @@ def source_model_key(config: dict[str, Any]) -> str:
     return digest({**{k: config.get(k) for k in keys}, "revisions": revisions})
 
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """One process at a time (parallel runs of one task and seed share a source model); without
-    ``fcntl`` (Windows) parallel runs may each train it, to the same weights."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        import fcntl
-    except ImportError:
-        yield
-        return
-    with open(path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def source_model(
     config: dict[str, Any], task: Task, folder: Path, device: torch.device, verbose: bool | None
 ) -> tuple[Adapter, bool]:
@@ -63,7 +44,9 @@ def source_model(
     path = folder / f"{key}.pt"
     torch.manual_seed(config["seed"])  # the initial weights, whatever ran before in this process
     backbone = build_backbone(config["backbone"], task.input_shape)
-    with _locked(folder / f".{key}.lock"):
+    # one process at a time: parallel runs of one task and seed share the model (without fcntl, on
+    # Windows, parallel runs may each train it, to the same weights)
+    with claim(folder / f".{key}.lock", wait=True):
         if path.exists():
             try:
                 return Adapter.load(path, backbone=backbone).to(device), True

@@ -21,6 +21,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..._files import claim
 from ..records import read_records
 from .backends import backend_comparison, write_backends
 from .catalogue import method_table, write_method_table
@@ -200,16 +201,18 @@ def write_report(
     out = Path(out) if out else results / "report"
     out.mkdir(parents=True, exist_ok=True)
     # Every file is written into a staging folder, then renamed into place: a crash or a full disk
-    # leaves the previous report whole, never a truncated file.
-    for stale in out.glob(".staging-*"):  # left by a report that was killed
-        shutil.rmtree(stale, ignore_errors=True)
-    staging = Path(tempfile.mkdtemp(dir=out, prefix=".staging-"))
-    try:
-        report = _build_report(records, results, staging, figures)
-        for path in sorted(staging.iterdir()):
-            os.replace(path, out / path.name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    # leaves the previous report whole, never a truncated file. Reports into one folder take turns (two
+    # sweeps that finish together), so a staging folder left over is a killed report's.
+    with claim(out / ".report.lock", wait=True):
+        for stale in out.glob(".staging-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        staging = Path(tempfile.mkdtemp(dir=out, prefix=".staging-"))
+        try:
+            report = _build_report(records, results, staging, figures)
+            for path in sorted(staging.iterdir()):
+                os.replace(path, out / path.name)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     return dataclasses.replace(report, out=out, figures=[out / p.name for p in report.figures])
 
 

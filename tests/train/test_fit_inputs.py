@@ -217,3 +217,27 @@ def test_predict_names_inputs_that_do_not_match_what_the_model_was_fitted_on(tmp
         InputError, match=r"inputs of shape \(N, 3, 8, 8\) but SourceOnly was fitted on inputs of shape \(N, 1, 8, 8\)"
     ):
         images.predict(torch.randn(2, 3, 8, 8))
+
+
+@pytest.mark.parametrize("method", [DeepCORAL, DAN])
+def test_a_dataloader_ending_in_a_batch_of_one_is_fine_for_pairwise_losses(method):
+    x, y = torch.randn(33, 3), torch.randint(0, 2, (33,))
+    source = DataLoader(TensorDataset(x, y), batch_size=16)  # epochs end with a batch of 1
+    target = DataLoader(TensorDataset(x + 1), batch_size=16)
+    model = method(nn.Linear(3, 4), 2)
+    history = model.fit(source, target, steps=10, verbose=False)  # 10 steps cross several epoch ends
+    assert len(history) and np.isfinite(history["total"]).all()
+
+
+def test_a_dataloader_with_only_batches_of_one_is_a_clear_error():
+    x, y = torch.randn(5, 3), torch.randint(0, 2, (5,))
+    with pytest.raises(InputError, match="needs at least 2 source examples per batch"):
+        DeepCORAL(nn.Linear(3, 4), 2).fit(DataLoader(TensorDataset(x, y), batch_size=1), x, steps=3, verbose=False)
+
+
+def test_source_only_with_batchnorm_and_batch_size_one_is_a_clear_error():
+    x, y = torch.randn(10, 3), torch.randint(0, 2, (10,))
+    model = SourceOnly(nn.Linear(3, 4), 2, bottleneck_dim=8)
+    with pytest.raises(InputError, match=r"at least 2 source examples.*BatchNorm.*'bottleneck.1'"):
+        model.fit((x, y), x, batch_size=1, steps=3, verbose=False)
+    DANN(nn.Linear(3, 4), 2, bottleneck_dim=8).fit((x, y), x, batch_size=1, steps=3, verbose=False)  # 1 + 1 is fine

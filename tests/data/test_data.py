@@ -12,8 +12,8 @@ import torch
 from PIL import Image
 from torch.utils.data import TensorDataset
 
-from adapt import SourceOnly, data
-from adapt.data import DatasetNotFoundError, DownloadError
+from adapt import InputError, SourceOnly, data
+from adapt.data import DatasetNotFoundError, DownloadError, custom_task, moons_shift
 from adapt.data.digits import load_digits_domain, read_idx
 from adapt.data.download import download_verified, fetch, mark_complete
 from adapt.models import MLP
@@ -337,3 +337,51 @@ def test_make_mnistm_from_mnist_and_photos(digits_root, tmp_path):
         make_mnistm(digits_root, photos, tmp_path / "built")
     with pytest.raises(DatasetNotFoundError, match="no photos found"):
         make_mnistm(digits_root, tmp_path / "empty", tmp_path / "other")
+
+
+@pytest.mark.parametrize("target", ["array", "tensor", "pair_with_none", "dataset_of_inputs"])
+def test_custom_task_accepts_an_unlabeled_target(target):
+    xs, ys, xt, _ = moons_shift()
+    given = {
+        "array": xt,
+        "tensor": torch.as_tensor(xt),
+        "pair_with_none": (xt, None),
+        "dataset_of_inputs": [torch.as_tensor(x, dtype=torch.float32) for x in xt],
+    }[target]
+    if target == "dataset_of_inputs":
+        rows = given
+
+        class Inputs(torch.utils.data.Dataset):
+            def __len__(self):
+                return len(rows)
+
+            def __getitem__(self, i):
+                return rows[i]  # x alone, no label
+
+        given = Inputs()
+    task = custom_task((xs, ys), given)
+    assert task.target_test is None and len(task.target_train) == len(xt) and task.classes == ["0", "1"]
+    assert "unlabeled" in repr(task)
+    model = SourceOnly(MLP(2, (8,)), 2)
+    model.fit(task.source_train, task.target_train, steps=5, verbose=False)
+    assert model.predict(task.target_train).shape == (len(xt),)
+
+
+def test_custom_task_names_what_is_wrong():
+    xs, ys, xt, _ = moons_shift()
+    with pytest.raises(InputError, match="source must be labeled"):
+        custom_task(xs, xt)
+    with pytest.raises(InputError, match=r"target: pass a class-folder path.*inputs x alone.*got dict"):
+        custom_task((xs, ys), {"x": xt})
+    with pytest.raises(InputError, match=r"source labels must be 300 integers.*shape \(5,\)"):
+        custom_task((xs, ys[:5]), xt)
+    with pytest.raises(ValueError, match="unlabeled target supports only the transductive protocol"):
+        custom_task((xs, ys), xt, protocol="inductive")
+
+
+def test_show_draws_an_unlabeled_target(tmp_path):
+    pytest.importorskip("seaborn")
+    from adapt.data import show
+
+    xs, ys, xt, _ = moons_shift()
+    assert show(custom_task((xs, ys), xt), tmp_path / "moons.png").stat().st_size > 0

@@ -9,8 +9,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from helpers import cli
-from test_bench import write_suite
+from helpers import cli, write_suite
 
 from adapt import methods
 from adapt.data import moons_shift

@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers import ROOT
 
 from adapt.bench import load_suite
 from adapt.bench.results import DATA, PAGE_LIST, STUDIES, check_pages, fill_blocks, provenance_line
 from adapt.bench.runner import expand
 from adapt.bench.studies import Study, StudySettings
 
-ROOT = Path(__file__).resolve().parents[1]
 SWEEPS = [p.name for p in PAGE_LIST if p.name not in STUDIES]
 
 

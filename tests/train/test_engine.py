@@ -222,3 +222,19 @@ def test_cuda_fast_paths_stay_close_to_fp32_eager():
     eager = run(fused=False)
     fast = run(amp="bf16", channels_last=True, fused=True, compile=True)
     pd.testing.assert_frame_equal(eager, fast, atol=0.05, rtol=0.05)
+
+
+def test_loss_log_averages_each_term_over_the_steps_that_returned_it():
+    """A method may change its terms mid-run (ADDA after pre-training): each is logged by name."""
+    from adapt.train.engine import _LossLog
+
+    log = _LossLog()
+    log.add({"classification": torch.tensor(1.0)}, 0)
+    log.add({"classification": torch.tensor(3.0), "confusion": torch.tensor(2.0)}, 1)
+    row = log.flush(2)
+    assert row == {"classification": 2.0, "confusion": 2.0, "total": 4.0}
+    log.add({"confusion": torch.tensor(4.0), "classification": torch.tensor(0.5)}, 2)  # another order
+    assert log.flush(3) == {"classification": 0.5, "confusion": 4.0, "total": 4.5}
+    log.add({"classification": torch.tensor(1.0)}, 3)
+    row = log.flush(4)
+    assert row["classification"] == 1.0 and math.isnan(row["confusion"]) and row["total"] == 1.0

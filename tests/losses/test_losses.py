@@ -9,6 +9,7 @@ import torch
 from helpers import assert_same_value_and_grad
 
 from adapt import losses
+from adapt.losses import entropy, mcc_loss, mmd
 
 
 # ---------------------------------------------------------------- gradient reversal
@@ -230,3 +231,29 @@ def test_multi_kernel_families_match_closed_form(multipliers):
     got = losses.mmd(x, y, multipliers=multipliers, bandwidth=1.7, estimator="unbiased")
     expected = _numpy_mmd(x.numpy(), y.numpy(), [1.7 * m for m in multipliers], "unbiased")
     assert math.isclose(float(got), expected, rel_tol=1e-5, abs_tol=1e-6)
+
+
+def test_entropy_gradient_is_finite_with_minus_inf_logits():
+    logits = torch.tensor([[0.0, 1.0, -math.inf], [2.0, -math.inf, 1.0]], requires_grad=True)
+    entropy(logits).backward()
+    assert torch.isfinite(logits.grad).all()
+    assert logits.grad[0, 2] == 0 and logits.grad[1, 1] == 0
+
+
+def test_mcc_is_finite_when_a_class_probability_underflows():
+    logits = torch.tensor([[0.0, 1.0, -1e4], [2.0, 0.0, -1e4], [1.0, 1.0, -1e4]], requires_grad=True)
+    loss = mcc_loss(logits)
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(logits.grad).all()
+
+
+def test_mmd_keeps_its_precision_when_features_share_a_large_offset():
+    g = torch.Generator().manual_seed(0)
+    x = 1000 + 0.01 * torch.randn(64, 8, generator=g, dtype=torch.float64)
+    y = 1000 + 0.01 * torch.randn(64, 8, generator=g, dtype=torch.float64) + 0.01
+    reference = float(mmd(x - 1000, y - 1000))  # the same samples without the offset
+    assert reference > 0.01
+    assert float(mmd(x.float(), y.float())) == pytest.approx(reference, rel=1e-3)
+    assert float(mmd(x.float(), y.float(), estimator="linear")) == pytest.approx(
+        float(mmd(x - 1000, y - 1000, estimator="linear")), rel=1e-3
+    )
