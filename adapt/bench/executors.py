@@ -12,7 +12,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -28,12 +28,9 @@ from ..train.engine import resolve_device
 #: ``work(spec, device, verbose) -> status``
 Work = Callable[..., str]
 EXECUTORS = ("local", "ray")
-#: The status of a run whose worker process died under it (killed, out of memory) :data:`WORKER_DEATHS`
-#: times: the sweep records it (a failure the next sweep retries by itself) and goes on with a fresh worker.
+#: The status of a run whose worker process died under it (killed, out of memory), also when it ran alone:
+#: the sweep records it (a failure the next sweep retries by itself) and goes on with a fresh worker.
 WORKER_DIED = "worker_died"
-#: A run is tried again in a fresh pool until its worker died this many times (a worker's death also
-#: breaks the runs queued beside it, which deserve another try).
-WORKER_DEATHS = 2
 
 
 @dataclass(frozen=True)
@@ -79,13 +76,26 @@ def _exit_with_parent(parent: int) -> None:
             os._exit(1)
 
 
-def _worker_init(threads: int, parent: int) -> None:
+#: In a worker process: where it says which run it starts (the pool's parent reads it after a worker died).
+_STARTED: Any = None
+
+
+def _worker_init(threads: int, parent: int, started: Any = None) -> None:
+    global _STARTED
     # Ctrl-C is the parent's to handle: it cancels the queue and stops the workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(threads)
+    _STARTED = started
     if os.getppid() != parent:  # the parent died while this worker started
         os._exit(1)
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True, name="exit-with-parent").start()
+
+
+def _started_work(work: Work, position: int, *args: Any) -> str:
+    """``work(*args)`` in a worker, after telling the parent that run ``position`` started."""
+    if _STARTED is not None:
+        _STARTED.put(position)
+    return work(*args)
 
 
 def local_results(pending: list[Any], jobs: int, device: str, work: Work, show: bool) -> Iterator[tuple[Any, str]]:
@@ -110,39 +120,55 @@ def local_results(pending: list[Any], jobs: int, device: str, work: Work, show: 
 
 def _pool_results(pending: list[Any], jobs: int, devices: list[str], threads: int,
                   work: Work) -> Iterator[tuple[Any, str]]:  # fmt: skip
-    """Run ``pending`` in ``jobs`` worker processes; a pool whose worker died is replaced by a fresh one
-    and the runs it broke are tried again there (see :data:`WORKER_DEATHS`)."""
-    broken: dict[int, int] = {}  # run position -> how many times a worker died under it
-    todo = list(enumerate(pending))
-    while todo:
-        pool = ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_worker_init,
-                                   initargs=(threads, os.getpid()))  # fmt: skip
-        try:
-            futures = {pool.submit(work, spec, devices[i % jobs], False): (i, spec) for i, spec in todo}
-            todo = []
-            remaining = set(futures)
-            while remaining:
-                done, remaining = wait(remaining, return_when=FIRST_COMPLETED)
-                for future in done:
-                    i, spec = futures[future]
-                    try:
-                        status = future.result()
-                    except BrokenProcessPool:  # a worker died (killed, out of memory): the pool is gone
-                        broken[i] = broken.get(i, 0) + 1
-                        if broken[i] < WORKER_DEATHS:
-                            todo.append((i, spec))  # once more, in a fresh pool
-                            continue
-                        status = WORKER_DIED
-                    yield spec, status
-        except BaseException:
-            # On Ctrl-C or SIGTERM do not wait for queued or running runs: finished records are already
-            # on disk, and a record is written atomically, so stopping a worker cannot corrupt one.
-            workers = list(getattr(pool, "_processes", {}).values())
-            pool.shutdown(wait=False, cancel_futures=True)
-            for worker in workers:
-                worker.terminate()
-            raise
-        pool.shutdown(wait=True)
+    """Run ``pending`` in ``jobs`` worker processes. When a worker dies (killed, out of memory) its pool
+    breaks: the runs that had not started go on in a fresh pool, and each run that had started is tried
+    once more alone, in a pool of its own, where a death can only be its own (then: :data:`WORKER_DIED`)."""
+    todo, suspects = list(enumerate(pending)), []
+    while todo or suspects:
+        alone = not todo
+        batch = [suspects.pop(0)] if alone else todo
+        started, queued = yield from _one_pool(batch, 1 if alone else jobs, devices, threads, work)
+        if alone:  # it ran by itself: the death was its own
+            yield from ((spec, WORKER_DIED) for _, spec in started + queued)
+        else:
+            todo, suspects = queued, suspects + started
+
+
+def _one_pool(batch: list[tuple[int, Any]], jobs: int, devices: list[str], threads: int,
+              work: Work) -> Generator[tuple[Any, str], None, tuple[list[Any], list[Any]]]:  # fmt: skip
+    """Run ``batch`` ((position, run) pairs) in one pool, yielding each finished run's status; returns the
+    runs a dead worker broke: those that had started, and those still queued."""
+    context = get_context("spawn")
+    started_queue = context.SimpleQueue()
+    pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=_worker_init,
+                               initargs=(threads, os.getpid(), started_queue))  # fmt: skip
+    broken = []
+    try:
+        futures = {pool.submit(_started_work, work, i, spec, devices[i % len(devices)], False): (i, spec)
+                   for i, spec in batch}  # fmt: skip
+        remaining = set(futures)
+        while remaining:
+            done, remaining = wait(remaining, return_when=FIRST_COMPLETED)
+            for future in done:
+                try:
+                    status = future.result()
+                except BrokenProcessPool:  # the pool is gone: every run still in it ends here
+                    broken.append(futures[future])
+                    continue
+                yield futures[future][1], status
+    except BaseException:
+        # On Ctrl-C or SIGTERM do not wait for queued or running runs: finished records are already
+        # on disk, and a record is written atomically, so stopping a worker cannot corrupt one.
+        workers = list(getattr(pool, "_processes", {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for worker in workers:
+            worker.terminate()
+        raise
+    pool.shutdown(wait=True)
+    started = set()
+    while not started_queue.empty():
+        started.add(started_queue.get())
+    return [b for b in broken if b[0] in started], [b for b in broken if b[0] not in started]
 
 
 def _ray_run(work: Work, spec: Any, device: str, threads: int) -> str:
