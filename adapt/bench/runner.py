@@ -351,9 +351,9 @@ def _record_head(spec: RunSpec, device: torch.device) -> dict[str, Any]:
 
 
 def worker_death_record(spec: RunSpec, device: str) -> dict[str, Any]:
-    """The failed record of a run whose worker process died under it (the executor tried it twice)."""
-    error = ("the worker process running it died (killed, or out of memory) on both tries; the next sweep "
-             "tries it again")  # fmt: skip
+    """The failed record of a run whose worker process died under it, also when it ran alone."""
+    error = ("the worker process running it died (killed, or out of memory), also when it ran alone; the next "
+             "sweep tries it again")  # fmt: skip
     return {**_record_head(spec, resolve_device(device)), "status": "failed", "error": f"WorkerDied: {error}",
             "failure": WORKER_DIED, "failed_step": None, "traceback": ""}  # fmt: skip
 
