@@ -113,7 +113,7 @@ def _add_run(sub: Any) -> None:
     run.add_argument("--seeds", type=int, help="number of seeds, 0..N-1 (default: the suite's)")
     run.add_argument("--out", default="results", help="results folder; records go to <out>/runs (default: results)")
     run.add_argument(
-        "--jobs", type=int, default=1, help="parallel worker processes (CPU threads are shared fairly; one GPU each)"
+        "--jobs", type=int, default=1, help="worker processes (a run uses one torch thread: this moves no number)"
     )
     run.add_argument(
         "--device", default="auto", help="'auto' (CUDA if available), 'cpu', 'cuda', 'cuda:1' (default: auto)"

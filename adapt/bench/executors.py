@@ -17,13 +17,13 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from multiprocessing import get_context
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from .._optional import require
 from ..train.engine import resolve_device
+from .identity import RUN_THREADS
 
 #: ``work(spec, device, verbose) -> status``
 Work = Callable[..., str]
@@ -50,24 +50,6 @@ class Executor:
             raise ValueError("a run reserves at least 1 CPU and no negative number of GPUs")
 
 
-def available_cpus() -> int:
-    """The CPUs this process may use, less those other processes keep busy right now (at least 1).
-
-    Busy CPUs are the running processes in ``/proc/loadavg`` other than this one (the least of three
-    looks, 20 ms apart, since a look can catch a short-lived process); where that file does not
-    exist, every allowed CPU counts as free.
-    """
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    looks = []
-    for _ in range(3):
-        try:
-            looks.append(int(Path("/proc/loadavg").read_text().split()[3].split("/")[0]) - 1)
-        except (OSError, ValueError, IndexError):
-            return cpus
-        time.sleep(0.02)
-    return max(1, cpus - max(0, min(looks)))
-
-
 def _exit_with_parent(parent: int) -> None:
     """A worker's watchdog: when the sweep process is gone (any signal, SIGKILL included), stop too."""
     while True:
@@ -80,11 +62,11 @@ def _exit_with_parent(parent: int) -> None:
 _STARTED: Any = None
 
 
-def _worker_init(threads: int, parent: int, started: Any = None) -> None:
+def _worker_init(parent: int, started: Any = None) -> None:
     global _STARTED
     # Ctrl-C is the parent's to handle: it cancels the queue and stops the workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    torch.set_num_threads(threads)
+    torch.set_num_threads(RUN_THREADS)
     _STARTED = started
     if os.getppid() != parent:  # the parent died while this worker started
         os._exit(1)
@@ -99,27 +81,25 @@ def _started_work(work: Work, position: int, *args: Any) -> str:
 
 
 def local_results(pending: list[Any], jobs: int, device: str, work: Work, show: bool) -> Iterator[tuple[Any, str]]:
-    """Run ``pending`` in this process (``jobs`` = 1) or in ``jobs`` worker processes."""
-    free = available_cpus()
+    """Run ``pending`` in this process (``jobs`` = 1) or in ``jobs`` worker processes, each run with
+    :data:`~adapt.bench.identity.RUN_THREADS` torch threads (more jobs than CPUs only share them: with
+    one thread per process OpenMP has no team to spin)."""
     if jobs <= 1:
         threads = torch.get_num_threads()
-        torch.set_num_threads(max(1, min(threads, free)))  # no more threads than free CPUs: OpenMP spins
+        torch.set_num_threads(RUN_THREADS)
         try:
             for spec in pending:
                 yield spec, work(spec, device, show)
         finally:
             torch.set_num_threads(threads)
         return
-    # Each worker gets its share of the free CPUs: more threads than CPUs makes OpenMP spin (a 3 s run took 160 s).
-    threads = max(1, min(torch.get_num_threads(), free // jobs))  # and never above OMP_NUM_THREADS
     devices = [device] * jobs
     if resolve_device(device).type == "cuda" and torch.cuda.device_count() > 1:
         devices = [f"cuda:{i % torch.cuda.device_count()}" for i in range(jobs)]
-    yield from _pool_results(pending, jobs, devices, threads, work)
+    yield from _pool_results(pending, jobs, devices, work)
 
 
-def _pool_results(pending: list[Any], jobs: int, devices: list[str], threads: int,
-                  work: Work) -> Iterator[tuple[Any, str]]:  # fmt: skip
+def _pool_results(pending: list[Any], jobs: int, devices: list[str], work: Work) -> Iterator[tuple[Any, str]]:
     """Run ``pending`` in ``jobs`` worker processes. When a worker dies (killed, out of memory) its pool
     breaks: the runs that had not started go on in a fresh pool, and each run that had started is tried
     once more alone, in a pool of its own, where a death can only be its own (then: :data:`WORKER_DIED`)."""
@@ -127,21 +107,21 @@ def _pool_results(pending: list[Any], jobs: int, devices: list[str], threads: in
     while todo or suspects:
         alone = not todo
         batch = [suspects.pop(0)] if alone else todo
-        started, queued = yield from _one_pool(batch, 1 if alone else jobs, devices, threads, work)
+        started, queued = yield from _one_pool(batch, 1 if alone else jobs, devices, work)
         if alone:  # it ran by itself: the death was its own
             yield from ((spec, WORKER_DIED) for _, spec in started + queued)
         else:
             todo, suspects = queued, suspects + started
 
 
-def _one_pool(batch: list[tuple[int, Any]], jobs: int, devices: list[str], threads: int,
+def _one_pool(batch: list[tuple[int, Any]], jobs: int, devices: list[str],
               work: Work) -> Generator[tuple[Any, str], None, tuple[list[Any], list[Any]]]:  # fmt: skip
     """Run ``batch`` ((position, run) pairs) in one pool, yielding each finished run's status; returns the
     runs a dead worker broke: those that had started, and those still queued."""
     context = get_context("spawn")
     started_queue = context.SimpleQueue()
     pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=_worker_init,
-                               initargs=(threads, os.getpid(), started_queue))  # fmt: skip
+                               initargs=(os.getpid(), started_queue))  # fmt: skip
     broken = []
     try:
         futures = {pool.submit(_started_work, work, i, spec, devices[i % len(devices)], False): (i, spec)
@@ -171,9 +151,9 @@ def _one_pool(batch: list[tuple[int, Any]], jobs: int, devices: list[str], threa
     return [b for b in broken if b[0] in started], [b for b in broken if b[0] not in started]
 
 
-def _ray_run(work: Work, spec: Any, device: str, threads: int) -> str:
-    """One run inside a Ray task: as many torch threads as CPUs the task reserved."""
-    torch.set_num_threads(threads)
+def _ray_run(work: Work, spec: Any, device: str) -> str:
+    """One run inside a Ray task, with :data:`~adapt.bench.identity.RUN_THREADS` torch threads."""
+    torch.set_num_threads(RUN_THREADS)
     return work(spec, device, False)
 
 
@@ -192,7 +172,7 @@ def ray_results(pending: list[Any], device: str, work: Work, executor: Executor)
             if handler is not None and threading.current_thread() is threading.main_thread():
                 signal.signal(signum, handler)
     task = ray.remote(num_cpus=executor.cpus_per_run, num_gpus=executor.gpus_per_run, max_retries=1)(_ray_run)
-    refs = {task.remote(work, spec, device, executor.cpus_per_run): spec for spec in pending}
+    refs = {task.remote(work, spec, device): spec for spec in pending}
     try:
         while refs:
             done, _ = ray.wait(list(refs), num_returns=1)

@@ -23,7 +23,13 @@ from .backbones import BACKBONES, resolve_backbone
 from .protocols import BASELINE, DEFAULT_PROTOCOL, PROTOCOLS, Protocol, json_like
 from .records import digest
 
-__all__ = ["BASELINE", "LEGACY", "differences", "digest", "resolve", "resolve_data", "stale_reasons"]
+__all__ = ["BASELINE", "LEGACY", "RUN_THREADS", "differences", "digest", "resolve", "resolve_data", "stale_reasons"]
+
+#: Torch threads in every run, on every executor, however busy the machine and whatever ``--jobs`` is.
+#: A run's numbers differ in their last digits with its thread count (parallel reductions add in another
+#: order; 0.8267 at 2 threads, 0.8200 at 1), so the count is fixed here rather than taken from the load;
+#: sweeps go parallel across runs (``--jobs``, Ray), not within one. Changing it makes every record stale.
+RUN_THREADS = 1
 
 #: ``task(...)`` arguments every benchmark takes, with their defaults (see :func:`adapt.data.task`).
 DATA_DEFAULTS = {"seed": 0, "test_fraction": 0.3}
@@ -112,6 +118,9 @@ def stale_reasons(record: dict[str, Any], current: dict[str, Any] | None = None)
     """
     if "spec" not in record:
         return [LEGACY]
+    threads = record.get("threads")
+    if threads is not None and threads != RUN_THREADS:  # recorded since 0.1; not part of the resolved config
+        return [f"threads {threads!r} -> {RUN_THREADS!r}"]
     if current is None:
         try:
             current = resolve(record["spec"])

@@ -40,7 +40,7 @@ from ..errors import MissingDataError
 from ..loggers import LOGGERS, MLflowLogger, TensorBoardLogger
 from ..train.engine import RUNTIME_FIELDS, NonFiniteLossError, TrainConfig, resolve_device
 from .executors import WORKER_DIED, Executor, local_results, ray_results
-from .identity import resolve, stale_reasons
+from .identity import RUN_THREADS, resolve, stale_reasons
 from .protocols import DEFAULT_PROTOCOL, PROTOCOLS, Protocol, RunContext, cache_folder
 from .records import digest, read_records, write_record
 from .search import draw as draw_from_space
@@ -622,15 +622,19 @@ class StaleRuns:
 
 
 def find_stale(runs: list[RunSpec], existing: dict[str, dict[str, Any]]) -> StaleRuns:
-    """The runs without a record of their own id whose spec has a record under another id: made by
-    other defaults or code. A record made before 0.2.0 carries no spec id; its id was its spec's."""
+    """The runs without a record of their own id whose spec has a record under another id (made by
+    other defaults or code), and those whose own record ran with other than :data:`RUN_THREADS` torch
+    threads. A record made before 0.2.0 carries no spec id; its id was its spec's."""
     by_spec: dict[str, dict[str, Any]] = {}
     for record in existing.values():
         by_spec.setdefault(record.get("spec_id", record["id"]), record)
     records, reasons = {}, {}
     for spec in runs:
         old = by_spec.get(spec.spec_id)
-        if spec.run_id in existing or old is None or old["id"] == spec.run_id:
+        own = existing.get(spec.run_id)
+        if own is not None and own.get("threads", RUN_THREADS) != RUN_THREADS:  # same id, other thread count
+            old = own
+        elif spec.run_id in existing or old is None or old["id"] == spec.run_id:
             continue
         records[spec.run_id] = old
         name = spec.protocol.canonical(spec.method)

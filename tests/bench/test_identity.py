@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from adapt.bench import load_suite, run_sweep
-from adapt.bench.identity import LEGACY, differences, resolve, stale_reasons
+from adapt.bench.identity import LEGACY, RUN_THREADS, differences, resolve, stale_reasons
 from adapt.bench.report import write_report
 from adapt.bench.runner import expand
 from adapt.methods import DAN, DANN
@@ -131,3 +131,10 @@ def test_a_record_of_a_method_that_is_gone_is_stale(suite):
     record = {"id": spec.run_id, "spec": {**spec.config(), "method": "gone"}, "config": spec.resolved()}
     (reason,) = stale_reasons(record)
     assert reason.startswith("its configuration no longer resolves") and "gone" in reason
+
+
+def test_a_record_made_with_another_thread_count_says_so(suite):
+    spec = next(r for r in expand(suite) if r.method == "dan")
+    record = {"id": spec.run_id, "spec": spec.config(), "config": spec.resolved(), "threads": RUN_THREADS}
+    assert stale_reasons(record) == []
+    assert stale_reasons({**record, "threads": 2}) == [f"threads 2 -> {RUN_THREADS}"]

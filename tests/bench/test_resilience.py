@@ -21,7 +21,7 @@ from helpers import BIN, cli
 
 from adapt import SourceOnly
 from adapt.bench import load_suite, read_records, run_sweep, write_report
-from adapt.bench.executors import available_cpus
+from adapt.bench.identity import RUN_THREADS
 from adapt.bench.records import RecordWarning
 from adapt.bench.suite import SuiteError
 from adapt.data import DownloadError, download_verified, sources
@@ -93,12 +93,35 @@ def test_cli_names_a_bad_record_in_one_warning_line(tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def test_records_store_the_thread_count(tmp_path):
+def test_every_run_uses_the_fixed_thread_count_whatever_the_jobs_or_the_threads_before(tmp_path):
+    """The thread count is the run's, not the machine's: in process or in workers, with 3 threads set
+    before the sweep, each run uses RUN_THREADS, and the numbers are the same."""
+    suite = load_suite(str(suite_file(tmp_path, seeds=2)))
+    before = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        run_sweep(suite, tmp_path / "alone", verbose=False)
+        assert torch.get_num_threads() == 3  # given back after the sweep
+    finally:
+        torch.set_num_threads(before)
+    run_sweep(suite, tmp_path / "workers", verbose=False, jobs=2)
+    alone, workers = ({r["id"]: r for r in read_records(tmp_path / name)} for name in ("alone", "workers"))
+    assert len(alone) == 4 and alone.keys() == workers.keys()
+    assert {r["threads"] for r in [*alone.values(), *workers.values()]} == {RUN_THREADS}
+    assert {k: r["accuracy"] for k, r in alone.items()} == {k: r["accuracy"] for k, r in workers.items()}
+
+
+def test_a_record_made_with_another_thread_count_is_stale_and_reruns(tmp_path):
+    suite = load_suite(str(suite_file(tmp_path)))
     out = tmp_path / "out"
-    run_sweep(load_suite(str(suite_file(tmp_path))), out, verbose=False)
-    threads = {r["threads"] for r in read_records(out)}
-    assert threads and all(1 <= t <= (os.cpu_count() or 1) for t in threads)
-    assert 1 <= available_cpus() <= (os.cpu_count() or 1)
+    run_sweep(suite, out, verbose=False)
+    path = sorted((out / "runs").glob("*.json"))[0]
+    record = json.loads(path.read_text())
+    path.write_text(json.dumps({**record, "threads": RUN_THREADS + 1}))
+    counts = run_sweep(suite, out, verbose=False)
+    assert counts["ok"] == 1 and counts["skipped"] == 1
+    assert json.loads((out / "runs" / "stale" / path.name).read_text())["threads"] == RUN_THREADS + 1  # kept aside
+    assert json.loads(path.read_text())["threads"] == RUN_THREADS
 
 
 # ------------------------------------------------------------------ process lifecycle
