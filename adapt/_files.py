@@ -11,6 +11,7 @@ included, so no claim is ever stale.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import socket
@@ -47,6 +48,14 @@ def write_atomically(path: Path, write: Callable[[IO[bytes]], None]) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        if exc.filename is None:  # "[Errno 28] No space left on device", naming no file
+            raise OSError(exc.errno, f"{exc.strerror or exc} (writing {path})", str(path)) from exc
+        raise
+    except RuntimeError as exc:
+        if "unexpected pos" in str(exc):  # torch.save's report of a write cut short: a full disk or quota
+            raise OSError(errno.ENOSPC, f"could not write {path}: is the disk full? (torch: {exc})", str(path)) from exc
+        raise
     finally:
         if tmp.exists():
             tmp.unlink()

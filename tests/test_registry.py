@@ -26,6 +26,7 @@ def test_every_named_thing_is_in_one_kind_of_registry():
     assert SEARCH_KINDS.names() == ["choice", "log_uniform", "uniform"]
 
 
+@pytest.mark.bad_input
 def test_registry_errors_name_the_kind_and_list_what_exists():
     shapes = Registry("shape")
     shapes.add("square", 4, "box")
@@ -96,6 +97,7 @@ def test_backbone_kinds_declare_their_options():
         (["uniform", 0, 1.5], None),
     ],
 )
+@pytest.mark.bad_input
 def test_search_kinds_are_checked_where_they_are_declared(spec, problem):
     found = check_search_spec(spec)
     assert found is None if problem is None else problem in found

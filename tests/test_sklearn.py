@@ -31,6 +31,7 @@ def test_scikit_learn_estimator_checks():
     check_estimator(clf, expected_failed_checks={"check_classifiers_classes": reason})
 
 
+@pytest.mark.bad_input
 def test_one_source_sample_is_refused_by_name():
     with pytest.raises(ValueError, match="at least 2 labeled source samples; got 1 sample"):
         DomainAdaptationClassifier("dann").fit(np.ones((1, 3)), np.array([0]))
@@ -72,6 +73,7 @@ def test_grid_search_with_a_label_free_validator_scorer(moons):
     assert np.isfinite(search.cv_results_["mean_test_score"]).all()
 
 
+@pytest.mark.bad_input
 def test_bad_inputs_get_clear_errors(moons):
     X, y, domain, _ = moons
     with pytest.raises(ValueError, match="needs labeled source data"):

@@ -53,6 +53,8 @@ def register_backbone(kind: str, **defaults: Any) -> Callable[[BackboneBuilder],
 
 @register_backbone("mlp", hidden=[64], activation="relu")
 def _mlp(options: dict[str, Any], input_shape: tuple[int, ...]) -> nn.Module:
+    if options["activation"] not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {options['activation']!r}; allowed: {', '.join(ACTIVATIONS)}")
     return MLP(int(np.prod(input_shape)), tuple(options["hidden"]), ACTIVATIONS[options["activation"]])
 
 

@@ -66,7 +66,7 @@ def check_device(device: str) -> None:
     """A device this machine has, or a one-line error saying which ones it has (before any run)."""
     try:
         resolved = resolve_device(device)
-    except RuntimeError as exc:
+    except ValueError as exc:
         raise ValueError(f"--device {device!r} is not a device; use auto, cpu, cuda or cuda:N") from exc
     if resolved.type == "cuda":
         count = torch.cuda.device_count()

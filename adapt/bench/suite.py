@@ -35,6 +35,7 @@ A suite is a TOML file; the ones shipped with the package are in ``adapt/bench/s
 
 from __future__ import annotations
 
+import re
 import tomllib
 import types
 import typing
@@ -52,8 +53,6 @@ from .protocols import BASELINE, DEFAULT_PROTOCOL, MODEL_KEYS, PROTOCOLS, REFUSE
 from .search import check_search_spec
 
 TASK_KEYS = {"benchmark", "source", "target", "backbone", "train", "data", "model", "protocol"}
-#: ``data`` keys every benchmark takes (``adapt.data.task`` arguments) besides its own options.
-DATA_KEYS = {"seed", "test_fraction"}
 # Fields a suite may not set: they belong to the command line or the harness.
 TRAIN_RESERVED = {"seed", "device", "callbacks", "verbose", "checkpoint_path", "checkpoint_every", "checkpoint_seconds",
                   "checkpoint_delete"}  # fmt: skip
@@ -269,6 +268,8 @@ def load_suite(name_or_path: str) -> Suite:
         if key not in raw:
             raise _fail(path, key, "missing")
     scalars = {**_check_scalars(path, raw), "name": raw.get("name", path.stem)}
+    if not scalars["name"].strip() or re.search(r"[/\\]", scalars["name"]) or scalars["name"] in (".", ".."):
+        raise _fail(path, "name", f"must be a name without '/' or '\\' (it names files), got {scalars['name']!r}")
     scalars["target_labels"] = _check_target_labels(path, scalars["target_labels"])
     protocol = PROTOCOLS.get(_check_choice(path, "protocol", scalars["protocol"], tuple(PROTOCOLS)))
     _check_protocol_keys(path, raw, protocol)
@@ -393,7 +394,7 @@ def _check_task(path: Path, where: str, t: Any, backbones: dict[str, dict[str, A
         dict(backbones[t["backbone"]]),
         t["backbone"],
         _check_train(path, f"{where}.train", t.get("train", {})),
-        _check_keys(path, f"{where}.data", t.get("data", {}), set(BENCHMARKS[t["benchmark"]].options) | DATA_KEYS),
+        _check_data(path, f"{where}.data", t.get("data", {}), t["benchmark"]),
         _check_keys(path, f"{where}.model", t.get("model", {}), MODEL_KEYS),
         t.get("protocol"),
     )
@@ -409,6 +410,24 @@ def _check_distinct_tasks(path: Path, tasks: list[TaskSpec]) -> None:
         if key in seen:
             raise _fail(path, f"tasks[{i}]", f"the same task as tasks[{seen[key]}] ({t.name}); list it once")
         seen[key] = i
+
+
+def _check_data(path: Path, where: str, data: Any, benchmark: str) -> dict[str, Any]:
+    """A task's data options: keys the benchmark takes, each of its default's type; fractions in range."""
+    defaults = {"seed": 0, "test_fraction": 0.3, **BENCHMARKS[benchmark].options}
+    _check_keys(path, where, data, set(defaults))
+    for key, value in data.items():
+        default = defaults[key]
+        if isinstance(default, bool):
+            _check_type(path, f"{where}.{key}", value, bool, "a boolean")
+        elif isinstance(default, (int, float)):
+            kinds = (int,) if isinstance(default, int) else (int, float)
+            _check_type(path, f"{where}.{key}", value, kinds, "an integer" if kinds == (int,) else "a number")
+        elif isinstance(default, str):
+            _check_type(path, f"{where}.{key}", value, str, "a string")
+    if not 0 < data.get("test_fraction", 0.3) < 1:
+        raise _fail(path, f"{where}.test_fraction", f"must be a fraction in (0, 1), got {data['test_fraction']}")
+    return data
 
 
 def _check_methods(path: Path, table: Any, protocol: Protocol) -> dict[str, dict[str, Any]]:

@@ -83,11 +83,25 @@ def scan_folder(
         samples += images
     if not samples:
         raise ValueError(f"{root} holds no images ({', '.join(IMAGE_EXTENSIONS)}) in class folders")
+    _refuse_unreadable(root, [Path(path) for path, _ in samples])
     if empty:
         warnings.warn(f"{root}: class folder(s) without images: {', '.join(empty[:10])}"
                       f"{' ...' if len(empty) > 10 else ''} (classes with no examples in this domain)",
                       stacklevel=2)  # fmt: skip
     return samples, classes
+
+
+def _refuse_unreadable(root: Path, paths: list[Path]) -> None:
+    """Images that can never be read -- links whose target is gone, files of 0 bytes -- are refused by
+    name when the folder is scanned, not when a batch first draws them mid-training."""
+    broken = [p for p in paths if not p.exists()]
+    if broken:
+        raise ValueError(f"{root}: {len(broken)} linked image(s) whose target is gone, e.g. "
+                         f"{broken[0].relative_to(root)} -> {os.readlink(broken[0])}; remove them")  # fmt: skip
+    blank = [p for p in paths if p.stat().st_size == 0]
+    if blank:
+        raise ValueError(f"{root}: {len(blank)} image file(s) of 0 bytes (an interrupted copy?), e.g. "
+                         f"{blank[0].relative_to(root)}; remove or replace them")  # fmt: skip
 
 
 def _warn_about_links(root: Path, paths: list[Path]) -> None:

@@ -12,6 +12,11 @@ from ._utils import float32_region
 Reduction = Literal["mean", "sum", "none"]
 
 
+def _check_logits(logits: torch.Tensor, loss: str) -> None:
+    if logits.ndim != 2:
+        raise ValueError(f"{loss} expects 2-D (batch, classes) logits, got shape {tuple(logits.shape)}")
+
+
 def _reduce(values: torch.Tensor, reduction: Reduction) -> torch.Tensor:
     if reduction == "mean":
         return values.mean()
@@ -42,6 +47,7 @@ def entropy(logits: torch.Tensor, reduction: Reduction = "mean") -> torch.Tensor
     >>> entropy(torch.tensor([[0.0, 0.0], [100.0, 0.0]]), reduction="none").round(decimals=4)  # log 2; sure
     tensor([0.6931, 0.0000])
     """
+    _check_logits(logits, "entropy")
     with float32_region(logits):
         log_p = torch.log_softmax(logits.float(), dim=1)
         p = log_p.exp()
@@ -62,6 +68,7 @@ def diversity_loss(logits: torch.Tensor) -> torch.Tensor:
     ----------
     logits : Tensor (B, C)
     """
+    _check_logits(logits, "diversity_loss")
     with float32_region(logits):
         mean_p = torch.softmax(logits.float(), dim=1).mean(dim=0)
         return (mean_p * torch.log(mean_p.clamp_min(torch.finfo(torch.float32).tiny))).sum()
@@ -101,6 +108,7 @@ def bnm_loss(logits: torch.Tensor) -> torch.Tensor:
     ----------
     logits : Tensor (B, C)
     """
+    _check_logits(logits, "bnm_loss")
     with float32_region(logits):
         probs = torch.softmax(logits.float(), dim=1)
         return -torch.linalg.matrix_norm(probs, ord="nuc") / probs.shape[0]
@@ -127,6 +135,7 @@ def mcc_loss(logits: torch.Tensor, temperature: float = 2.5) -> torch.Tensor:
     >>> mcc_loss(torch.zeros(4, 3))  # 2/3
     tensor(0.6667)
     """
+    _check_logits(logits, "mcc_loss")
     with float32_region(logits):
         probs = torch.softmax(logits.float() / temperature, dim=1)
         sample_entropy = entropy(logits.detach().float() / temperature, reduction="none")
@@ -152,6 +161,7 @@ def prediction_kl(reference_logits: torch.Tensor, logits: torch.Tensor) -> torch
     reference_logits : Tensor (B, C), no gradient flows into it.
     logits : Tensor (B, C).
     """
+    _check_logits(logits, "prediction_kl")
     with float32_region(logits):
         reference = reference_logits.detach().float().log_softmax(dim=1)
         return F.kl_div(logits.float().log_softmax(dim=1), reference, reduction="batchmean", log_target=True)
@@ -170,6 +180,7 @@ def minimax_entropy_loss(logits: torch.Tensor, epsilon: float = 1e-5) -> torch.T
     >>> minimax_entropy_loss(torch.zeros(3, 4)).item() < -1.38  # -log 4, the most uncertain
     True
     """
+    _check_logits(logits, "minimax_entropy_loss")
     with float32_region(logits):
         p = torch.softmax(logits.float(), dim=1)
         return (p * torch.log(p + epsilon)).sum(dim=1).mean()

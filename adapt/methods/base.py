@@ -13,6 +13,7 @@ The shared engine (:mod:`adapt.train.engine`) does the rest.
 from __future__ import annotations
 
 import inspect
+import math
 import numbers
 import os
 import pickle
@@ -61,6 +62,27 @@ class NotFittedError(RuntimeError):
 def _hparam_value(value: Any) -> Any:
     # Tuples become lists so that checkpoints hold only JSON-like types (weights_only loading).
     return list(value) if isinstance(value, tuple) else value
+
+
+def check_loss_weights(method: Any) -> None:
+    """A loss weight of ``method`` (``trade_off``, ``*_weight``) below 0 would maximize its term: refused by
+    name (at ``fit``, and when a suite names it)."""
+    for key, value in vars(method).items():
+        weight = key == "trade_off" or key.endswith("_weight")
+        if weight and isinstance(value, numbers.Real) and not (math.isfinite(value) and value >= 0):
+            raise ValueError(f"{type(method).__name__}'s {key} must be a finite number >= 0 (a weight below 0 "
+                             f"maximizes its loss term), got {value!r}")  # fmt: skip
+
+
+def _unknown_arguments(cls: type, names: list[str]) -> str:
+    """'DANN() got unknown argument(s) foo; its hyperparameters: ...' (every keyword of the ``__init__``
+    chain), and where presets go."""
+    known = sorted({p.name for klass in cls.__mro__ if "__init__" in vars(klass)
+                    for p in inspect.signature(vars(klass)["__init__"]).parameters.values()
+                    if p.kind is p.KEYWORD_ONLY or (p.kind is p.POSITIONAL_OR_KEYWORD and p.name != "self")}
+                   - {"backbone", "num_classes"})  # fmt: skip
+    hint = " (a preset is chosen by adapt.create(name, backbone, num_classes, preset=...))" if "preset" in names else ""
+    return f"{cls.__name__}() got unknown argument(s) {', '.join(names)}{hint}; its hyperparameters: {', '.join(known)}"
 
 
 def _check_fit_options(train_options: dict[str, Any]) -> None:
@@ -151,8 +173,11 @@ class Adapter(nn.Module):
         feature_dim: int | None = None,
         bottleneck_dim: int | None = None,
         regularizers: dict[str, float] | None = None,
+        **unknown: Any,
     ) -> None:
         super().__init__()
+        if unknown:
+            raise TypeError(_unknown_arguments(type(self), sorted(unknown)))
         if regularizers and not self.accepts_regularizers:
             raise ValueError(f"{type(self).__name__} does not take regularizers (see its docstring)")
         if not isinstance(backbone, nn.Module):
@@ -395,8 +420,14 @@ class Adapter(nn.Module):
         config, selection = self.train_config(steps=steps, batch_size=batch_size, seed=seed, device=device,
                                               callbacks=callbacks, select_by=select_by, select_every=select_every,
                                               evaluation=evaluation, **train_options)  # fmt: skip
+        was_built, heads = self.is_built, getattr(self, "classifier", None)
         self.is_built = False  # fresh heads; the backbone continues from its weights
-        return self._train(source, target, config, evaluation, selection, target_labeled)
+        try:
+            return self._train(source, target, config, evaluation, selection, target_labeled)
+        except BaseException:
+            if getattr(self, "classifier", None) is heads:  # refused before new heads: the model is as it was
+                self.is_built = was_built
+            raise
 
     def train_config(
         self,
@@ -413,6 +444,7 @@ class Adapter(nn.Module):
         every ``select_every`` steps), which is also returned (None without ``select_by``)."""
         options = {**type(self).fit_defaults, **self.fit_preset_, **options}
         _check_fit_options(options)
+        check_loss_weights(self)
         every = select_every or steps // 10
         selection = None if select_by is None else _selection_callback(select_by, evaluation, every)
         callbacks = (*callbacks, selection) if selection is not None else tuple(callbacks)
@@ -459,7 +491,17 @@ class Adapter(nn.Module):
             outs = []
             for b in iterate_inputs(x, batch_size):
                 self._check_inputs(b)
-                outs.append((self.embed(b.to(device)) if what == "features" else self(b.to(device))).float().cpu())
+                try:
+                    outs.append((self.embed(b.to(device)) if what == "features" else self(b.to(device))).float().cpu())
+                except RuntimeError as exc:
+                    fitted = tuple(getattr(self, "input_shape_", None) or ())
+                    if tuple(b.shape[1:]) == fitted:
+                        raise
+                    raise InputError(  # the usual cause: a fixed-size backbone given images of another size
+                        f"the backbone failed on inputs of shape (N, {', '.join(map(str, b.shape[1:]))}); "
+                        f"{type(self).__name__} was fitted on (N, {', '.join(map(str, fitted))}) and this backbone "
+                        f"may not take other sizes: resize the inputs to the fitted size ({exc})"
+                    ) from exc
         finally:
             self.train(was_training)
         return torch.cat(outs)
@@ -499,6 +541,8 @@ class Adapter(nn.Module):
     def save(self, path: str | os.PathLike[str]) -> None:
         """Save hyperparameters and weights (a state dict: plain tensors and JSON-like values)."""
         self._require_built()
+        if Path(path).is_dir():
+            raise IsADirectoryError(f"{path} is a folder; save to a file in it, e.g. {Path(path) / 'model.pt'}")
         payload = {
             "format": CHECKPOINT_FORMAT,
             "method": self.name,

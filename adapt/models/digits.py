@@ -7,6 +7,17 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..errors import InputError
+
+
+def _check_widths(net: str, **widths: Any) -> None:
+    """Every width, channel count and size a positive integer, named when not (torch's own error names none)."""
+    for name, value in widths.items():
+        many = isinstance(value, (list, tuple))
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in (value if many else [value])):
+            raise ValueError(f"{net} {name} must be {'positive integers' if many else 'a positive integer'}, "
+                             f"got {value!r}")  # fmt: skip
+
 
 class LeNet(nn.Module):
     """LeNet feature extractor for 28x28 grayscale digits (MNIST, USPS).
@@ -90,7 +101,10 @@ class MLP(nn.Module):
         self, in_features: int, hidden: tuple[int, ...] = (15,), activation: type[nn.Module] | str = nn.ReLU
     ) -> None:
         super().__init__()
+        _check_widths("MLP", in_features=in_features, hidden=hidden)
         if isinstance(activation, str):  # a torch.nn class name, as stored by config()
+            if not isinstance(getattr(nn, activation, None), type):
+                raise ValueError(f"MLP activation {activation!r} is not a torch.nn class (e.g. 'ReLU', 'Tanh')")
             activation = getattr(nn, activation)
         self.in_features, self.hidden, self.activation = in_features, tuple(hidden), activation
         layers: list[nn.Module] = [nn.Flatten()]
@@ -127,6 +141,8 @@ class ConvNet(nn.Module):
         self, in_channels: int = 1, channels: tuple[int, ...] = (16, 32), out_features: int = 64, input_size: int = 16
     ) -> None:
         super().__init__()
+        _check_widths("ConvNet", in_channels=in_channels, channels=channels, out_features=out_features,
+                      input_size=input_size)  # fmt: skip
         self.in_channels = in_channels
         self.out_features = out_features
         self.channels, self.input_size = tuple(channels), input_size
@@ -139,6 +155,12 @@ class ConvNet(nn.Module):
         self.fc = nn.Sequential(nn.Flatten(), nn.Linear(width * size * size, out_features), nn.ReLU())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim == 4 and tuple(x.shape[-2:]) != (self.input_size, self.input_size):  # else: a shapeless matmul error
+            s, (h, w) = self.input_size, x.shape[-2:]
+            raise InputError(
+                f"ConvNet(input_size={s}) takes {s}x{s} images, got {h}x{w}: build it with "
+                f"ConvNet({self.in_channels}, input_size={h}) or resize the images to {s}x{s}"
+            )
         return self.fc(self.conv(x))
 
     def config(self) -> dict[str, Any]:

@@ -67,6 +67,9 @@ def check_inputs(x: torch.Tensor, what: str) -> torch.Tensor:
         x = x.float()
     if x.ndim < 1 or x.shape[0] == 0:
         raise InputError(f"{what} is empty (shape {tuple(x.shape)})")
+    if x.ndim == 1:
+        raise InputError(f"{what} is 1-D (shape {tuple(x.shape)}): pass one row per example, e.g. x[:, None] "
+                         "for a single feature")  # fmt: skip
     if not torch.isfinite(x).all():
         bad = int((~torch.isfinite(x)).flatten(1).any(1).nonzero()[0]) if x.ndim > 1 else 0
         kind = "NaN" if torch.isnan(x).any() else "inf"
@@ -531,6 +534,8 @@ def make_streams(inputs: FitInputs, batch_sizes: dict[str, int], seed: int, devi
 
 def iterate_inputs(data: Any, batch_size: int, role: str = "input") -> Iterator[torch.Tensor]:
     """Finite, ordered iteration over inputs for prediction (labels, if any, are ignored)."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
     domain = as_domain(data, role, labeled=False)
     if domain.x is not None:
         for start in range(0, len(domain.x), batch_size):

@@ -214,7 +214,24 @@ def resolve_device(device: str | torch.device) -> torch.device:
     """'auto' picks CUDA when available, else CPU; anything else goes to ``torch.device``."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(
+            f"device {device!r} is not a torch device; use 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"
+        ) from exc
+    return resolved
+
+
+def usable_device(device: str | torch.device) -> torch.device:
+    """:func:`resolve_device`, refusing by name a CUDA device this machine does not have."""
+    resolved = resolve_device(device)
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {str(device)!r}: CUDA is not available on this machine (torch "
+                         f"{torch.__version__}); use device='auto' or 'cpu'")  # fmt: skip
+    if resolved.type == "cuda" and resolved.index is not None and resolved.index >= torch.cuda.device_count():
+        raise ValueError(f"device {str(device)!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    return resolved
 
 
 def seed_everything(seed: int) -> None:
@@ -444,7 +461,7 @@ def _prepare(
     model: Trainable, source: Any, target: Any, config: TrainConfig, target_labeled: Any = None
 ) -> tuple[torch.device, Streams, torch.optim.Optimizer, Stepper]:
     """Check the data, seed, build and place the model; the batch streams, optimizer and stepper."""
-    device, shard = resolve_device(config.device), None
+    device, shard = usable_device(config.device), None
     if config.distributed:
         shard, device = join(device)
         check_batch_size(shard, config.batch_size)

@@ -160,7 +160,8 @@ class InformationMaximization(Validator):
 
 @register_validator
 class SND(Validator):
-    """Soft neighborhood density of target predictions (Saito et al., ICCV 2021)."""
+    """Soft neighborhood density of target predictions (Saito et al., ICCV 2021). O(n^2) in the number of
+    target examples: beyond 4,096 it averages over a sample of rows (see :func:`~adapt.validators.snd_score`)."""
 
     name = "snd"
 

@@ -163,6 +163,7 @@ def test_source_model_key_depends_on_what_trains_it_and_not_on_the_method(tmp_pa
         ({**SOURCE_FREE, "methods": "[methods.shot]\n[search.shot]\nlr = [\"choice\", 0.1, 0.2]"}, "search.shot"),
     ],
 )  # fmt: skip
+@pytest.mark.bad_input
 def test_bad_protocol_suites_say_what_is_wrong(tmp_path, fields, message):
     with pytest.raises(SuiteError, match=message):
         load_suite(str(write(tmp_path, **fields)))

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import tarfile
 
+import pytest
 import torch
 from helpers import ROOT, _tiny_suite, cli, write_suite
 
@@ -49,6 +50,7 @@ backbone = "small"
 """
 
 
+@pytest.mark.bad_input
 def test_missing_data_stops_before_the_first_run_with_one_line(tmp_path):
     suite = tmp_path / "office.toml"
     suite.write_text(OFFICE_SUITE)

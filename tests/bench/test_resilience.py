@@ -81,6 +81,7 @@ def test_a_garbage_truncated_or_copied_record_never_blocks_a_sweep(tmp_path):
         assert len(read_records(out)) == 2
 
 
+@pytest.mark.bad_input
 def test_cli_names_a_bad_record_in_one_warning_line(tmp_path):
     suite = suite_file(tmp_path)
     out = tmp_path / "out"
@@ -253,6 +254,7 @@ def test_an_interrupted_extraction_leaves_nothing_where_loaders_look(tmp_path, o
         check_unpacked("office31", root)
 
 
+@pytest.mark.bad_input
 def test_a_folder_not_known_to_be_complete_is_refused_until_marked(tmp_path, office_archive):
     from adapt import data
     from adapt.data.download import UnverifiedDataError
@@ -312,6 +314,7 @@ def test_mirrors_must_be_https_and_downloads_need_a_checksum(tmp_path, office_ar
     (lambda s: s.replace('backbone = "mlp"', 'backbone = "mlp"\ndata = { angel = 30 }'), r"tasks\[0\]\.data\.angel: unknown key; allowed: angle"),
     (lambda s: s.replace("hidden = [8]", 'hidden = "wide"'), r"backbones\.mlp: bad option"),
 ])  # fmt: skip
+@pytest.mark.bad_input
 def test_suite_values_are_checked_before_the_first_run(tmp_path, edit, message):
     path = suite_file(tmp_path, text=edit(SUITE.format(seeds=1, steps=20)))
     with pytest.raises(SuiteError, match=message) as caught:
@@ -336,6 +339,7 @@ def test_fit_options_name_themselves_and_numpy_integers_are_numbers():
     pytest.param("cuda", "--device cuda: no CUDA GPU is visible here",
                  marks=pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is visible")),
 ])  # fmt: skip
+@pytest.mark.bad_input
 def test_bad_device_is_one_line_before_any_run(tmp_path, device, message):
     result = cli("run", "--suite", suite_file(tmp_path), "--out", tmp_path / "out", "--device", device)
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
@@ -348,6 +352,7 @@ def test_ray_on_cuda_needs_reserved_gpus(tmp_path):
     assert result.returncode == 2 and "needs --gpus-per-run" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.bad_input
 def test_out_that_is_a_file_and_a_full_disk_are_one_line(tmp_path, monkeypatch, capsys):
     (tmp_path / "results").write_text("not a folder")
     result = cli("run", "--suite", suite_file(tmp_path), "--out", tmp_path / "results")

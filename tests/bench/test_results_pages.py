@@ -11,6 +11,7 @@ import pytest
 from helpers import ROOT
 
 from adapt.bench import load_suite
+from adapt.bench.identity import RUN_THREADS
 from adapt.bench.results import DATA, PAGE_LIST, STUDIES, check_pages, fill_blocks, provenance_line
 from adapt.bench.runner import expand
 from adapt.bench.studies import Study, StudySettings
@@ -34,6 +35,7 @@ def test_committed_runs_are_what_the_library_runs_now(name):
     assert set(runs["id"]) == current, f"{name}: the summary's runs are not the suite's current runs; rerun it"
     assert not runs["stale"].any()
     assert not runs["dirty"].any() and runs["commit"].notna().all()  # made from committed code
+    assert (runs["threads"] == RUN_THREADS).all(), f"{name}: made with other thread counts; rerun it"
 
 
 @pytest.mark.parametrize("name", STUDIES)

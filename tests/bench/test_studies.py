@@ -129,6 +129,7 @@ def test_a_suite_with_target_labels_trains_on_them_and_scores_without_them(tmp_p
 
 @pytest.mark.parametrize("labels, message", [("0", "must be labeled examples per class"),
                                              ('"saito-2"', "target_labels"), ("true", "must be labeled")])  # fmt: skip
+@pytest.mark.bad_input
 def test_bad_target_labels_in_a_suite_are_named(tmp_path, labels, message):
     suite = tmp_path / "ssda.toml"
     suite.write_text(SSDA_SUITE.format(labels=labels))
@@ -160,6 +161,7 @@ def test_data_efficiency_study_on_image_files(tmp_path):
     assert len(runs) == 7 and set(runs[runs.shots.astype(str) == "1"]["labels"]) == {2}
 
 
+@pytest.mark.bad_input
 def test_a_study_task_that_cannot_load_is_named_and_claims_no_folder(tmp_path):
     done = cli("study", "training-time", "--out", tmp_path / "t", "--tasks", "moons:source:sideways", "--quiet")
     assert done.returncode == 2 and "unknown moons target domain 'sideways'" in done.stderr

@@ -32,6 +32,7 @@ def test_zoo_suites_split_the_shifts_and_run_two_budgets():
     (lambda s: s.replace("discriminator_hidden = [16]", "discriminator_width = 16"), r"methods.dann.discriminator_width: unknown key; allowed: .*discriminator_hidden"),
     (lambda s: s.replace("lr = 0.05", "learning_rate = 0.05"), r"train.learning_rate: unknown key; allowed: .*lr"),
 ])  # fmt: skip
+@pytest.mark.bad_input
 def test_bad_suite_files_name_file_key_and_allowed_values(tmp_path, finished_sweep, mutation, message):
     import shutil
 
@@ -74,6 +75,7 @@ def test_shipped_suites_are_valid():
     ('data_root = ["a"]', r"data_root: must be a string, got list"),
     ('protocol = "offline"', r"protocol: unknown protocol 'offline'; allowed: online, source-free, uda"),
 ])  # fmt: skip
+@pytest.mark.bad_input
 def test_scalar_suite_keys_are_checked_against_the_suite_fields(tmp_path, line, message):
     """Each scalar key is checked by its ``Suite`` field's type (``description`` had no check before)."""
     path = write_suite(tmp_path)

@@ -63,6 +63,7 @@ def test_cifar10_c_reads_the_clean_source_and_one_severity_block(cifar_root):
     assert len(reverse.target_test) == 6  # clean as a target: the test batch
 
 
+@pytest.mark.bad_input
 def test_cifar10_c_errors_name_the_file_and_the_layout(tmp_path, cifar_root):
     with pytest.raises(DatasetNotFoundError, match=r"missing .*data_batch_1(.|\n)*Expected layout(.|\n)*CIFAR-10-C"):
         data.task("cifar10-c", "clean", "fog-5", root=tmp_path / "empty")

@@ -44,6 +44,7 @@ def test_each_corruption_is_deterministic_in_range_and_grows_with_severity(digit
     assert distances[0] > 0.005  # severity 1 changes the images
 
 
+@pytest.mark.bad_input
 def test_unknown_corruption_or_severity_is_an_error(digits):
     with pytest.raises(ValueError, match="unknown corruption 'mist'"):
         corrupt(digits, "mist", 1)

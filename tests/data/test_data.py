@@ -81,6 +81,7 @@ def office_root(tmp_path):
 
 
 # ------------------------------------------------------------------ digits
+@pytest.mark.bad_input
 def test_idx_reader_rejects_bad_magic(tmp_path):
     (tmp_path / "bad").write_bytes(b"\x01\x02\x03\x04")
     with pytest.raises(ValueError, match="not an IDX file"):
@@ -105,6 +106,7 @@ def test_digits_task_uses_official_test_split(digits_root):
     assert data.task("digits", "svhn", "mnist", root=digits_root).input_shape == (3, 32, 32)
 
 
+@pytest.mark.bad_input
 def test_missing_digits_name_layout_and_download_option(tmp_path):
     with pytest.raises(DatasetNotFoundError, match=r"(?s)mnist not found.*MNIST/raw.*download=True"):
         data.task("digits", "mnist", "usps", root=tmp_path)
@@ -121,6 +123,7 @@ def test_office31_folder_layout_transductive(office_root):
     assert x.shape == (3, 224, 224) and 0 <= y < 3
 
 
+@pytest.mark.bad_input
 def test_missing_image_root_names_layout(tmp_path):
     with pytest.raises(
         DatasetNotFoundError, match=r"(?s)office31 domain 'amazon' not found.*images/<class>.*download=True"
@@ -128,6 +131,7 @@ def test_missing_image_root_names_layout(tmp_path):
         data.task("office31", "amazon", "webcam", root=tmp_path)
 
 
+@pytest.mark.bad_input
 def test_corrupt_image_error_names_the_file(office_root):
     bad = office_root / "office31" / "webcam" / "images" / "bike" / "frame_9.jpg"
     bad.write_bytes(b"not a jpeg")
@@ -167,6 +171,7 @@ def test_visda_and_domainnet_image_lists(tmp_path):
         assert task.classes[:2] == ["cls0", "cls1"]
 
 
+@pytest.mark.bad_input
 def test_bad_list_line_is_named(tmp_path):
     base = tmp_path / "visda2017" / "train"
     base.mkdir(parents=True)
@@ -177,6 +182,7 @@ def test_bad_list_line_is_named(tmp_path):
 
 
 # ------------------------------------------------------------------ downloads
+@pytest.mark.bad_input
 def test_checksum_mismatch_leaves_no_file(tmp_path):
     payload = tmp_path / "remote.bin"
     payload.write_bytes(b"hello")
@@ -253,6 +259,7 @@ def test_custom_task_from_folders_arrays_and_datasets(tmp_path):
         data.custom_task(tmp_path / "nowhere", tmp_path / "night")
 
 
+@pytest.mark.bad_input
 def test_task_errors_list_valid_names():
     with pytest.raises(ValueError, match="unknown benchmark 'office32'; available: blobs-conditional"):
         data.task("office32", "a", "b")
@@ -367,6 +374,7 @@ def test_custom_task_accepts_an_unlabeled_target(target):
     assert model.predict(task.target_train).shape == (len(xt),)
 
 
+@pytest.mark.bad_input
 def test_custom_task_names_what_is_wrong():
     xs, ys, xt, _ = moons_shift()
     with pytest.raises(InputError, match="source must be labeled"):

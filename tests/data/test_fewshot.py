@@ -26,6 +26,7 @@ def test_k_shot_split_is_stratified_seeded_and_kept_out_of_what_is_scored():
     assert torch.equal(again.target_labeled.tensors[0], x) and not torch.equal(other.target_labeled.tensors[0], x)
 
 
+@pytest.mark.bad_input
 def test_all_labels_need_the_inductive_protocol_and_few_examples_get_an_error():
     with pytest.raises(InputError, match="nothing is left to score under the transductive protocol"):
         few_shot_split(task("moons", "source", "rotated"), "all")

@@ -111,6 +111,7 @@ def test_file_cache_is_reused_and_keyed_by_files_and_size(tmp_path, monkeypatch)
     assert len(list((tmp_path / "cache").iterdir())) == 3
 
 
+@pytest.mark.bad_input
 def test_bad_inputs_get_named_errors(tmp_path):
     images = write_images(tmp_path / "imgs")
     with pytest.raises(TypeError, match="needs an ImageList"):

@@ -120,6 +120,7 @@ def test_chunked_quadratic_equals_full(estimator):
     assert_same_value_and_grad(chunked, full, x, y, atol=1e-6)
 
 
+@pytest.mark.bad_input
 def test_chunked_rejects_median_bandwidth():
     with pytest.raises(ValueError, match="median"):
         losses.mmd(torch.randn(8, 2), torch.randn(8, 2), bandwidth="median", chunk_size=4)
@@ -141,6 +142,7 @@ def test_mmd_is_float32_under_autocast_and_accepts_float64():
     assert torch.isfinite(losses.mmd(x.double(), y.double()))
 
 
+@pytest.mark.bad_input
 def test_mmd_input_errors():
     with pytest.raises(ValueError, match="same feature width"):
         losses.mmd(torch.randn(4, 2), torch.randn(4, 3))
@@ -159,6 +161,7 @@ def test_coral_closed_form_numpy():
     torch.testing.assert_close(losses.covariance(x), torch.from_numpy(cs))
 
 
+@pytest.mark.bad_input
 def test_coral_errors():
     with pytest.raises(ValueError, match="at least 2 rows"):
         losses.coral_loss(torch.randn(1, 3), torch.randn(4, 3))

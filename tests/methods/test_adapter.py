@@ -32,6 +32,7 @@ def test_numpy_in_numpy_out_tensor_in_tensor_out(fitted):
     assert isinstance(model.predict(torch.utils.data.TensorDataset(torch.as_tensor(xt))), torch.Tensor)
 
 
+@pytest.mark.bad_input
 def test_predict_names_a_feature_mismatch(fitted):
     model, _ = fitted
     with pytest.raises(InputError, match=r"inputs of shape \(N, 5\) but DANN was fitted on inputs of shape \(N, 2\)"):
@@ -52,6 +53,7 @@ def test_standard_backbones_are_rebuilt_by_load(tmp_path, backbone):
     torch.testing.assert_close(loaded.predict_logits(x), model.predict_logits(x))
 
 
+@pytest.mark.bad_input
 def test_load_names_a_missing_or_wrong_backbone(tmp_path, fitted):
     model, xt = fitted
     model.save(tmp_path / "mlp.pt")

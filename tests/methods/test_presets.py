@@ -46,6 +46,7 @@ def test_presets_build_the_cited_discriminators():
     assert [type(m).__name__ for m in tllib.discriminator.net][:3] == ["Linear", "BatchNorm1d", "ReLU"]
 
 
+@pytest.mark.bad_input
 def test_unknown_preset_names_the_valid_ones():
     with pytest.raises(ValueError, match=r"has no preset 'paper'.*tllib"):
         methods.create("dan", nn.Linear(2, 2), num_classes=2, preset="paper")

@@ -52,6 +52,7 @@ def test_regularizer_terms_are_weighted_and_on_the_same_forward_pass():
     assert model._outputs is None  # no graph kept between steps
 
 
+@pytest.mark.bad_input
 def test_bad_regularizers_are_named():
     with pytest.raises(ValueError, match="unknown regularizer 'bsq'; available: afn, bnm, bsp"):
         methods.create("dann", default_backbone(), 3, regularizers={"bsq": 1.0})
@@ -110,6 +111,7 @@ def test_a_composed_method_trains_in_a_suite(tmp_path):
     assert {r["config"]["method"] for r in records} == {"dann", "dann+bsp+mcc"}
 
 
+@pytest.mark.bad_input
 def test_a_suite_names_a_bad_composed_method(tmp_path):
     path = tmp_path / "bad.toml"
     path.write_text(COMPOSED_SUITE.replace('"dann+bsp+mcc"', '"dann+bsq"'))
@@ -117,6 +119,7 @@ def test_a_suite_names_a_bad_composed_method(tmp_path):
         load_suite(path)
 
 
+@pytest.mark.bad_input
 def test_a_regularizer_given_twice_is_an_error():
     with pytest.raises(ValueError, match="regularizer 'minent' is given twice"):
         methods.create("dann", default_backbone(), 3, regularizers={"entropy": 0.1, "minent": 0.2})

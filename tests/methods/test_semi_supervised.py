@@ -51,6 +51,7 @@ def test_the_labeled_target_weight_scales_its_term(toy):
     assert terms[1] == pytest.approx(0.25 * terms[0], rel=1e-6)
 
 
+@pytest.mark.bad_input
 def test_bad_labeled_target_examples_get_errors_that_name_them(toy):
     source, target = (toy["xs"], toy["ys"]), toy["xt"]
     with pytest.raises(InputError, match=r"labeled target labels must lie in \[0, 3\)"):

@@ -18,6 +18,7 @@ def test_resnet_features_without_download():
     assert net.eval()(torch.randn(2, 3, 64, 64)).shape == (2, 512)
 
 
+@pytest.mark.bad_input
 def test_resnet_rejects_unknown_arch():
     import pytest
 

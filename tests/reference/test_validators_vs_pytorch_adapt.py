@@ -22,7 +22,7 @@ def test_scores_match_pytorch_adapt_validators():
     )
     assert math.isclose(bnm_score(logits), pa_validators.BNMValidator()(target_train={"logits": logits}), abs_tol=1e-5)
     ref_snd = pa_validators.SNDValidator()(target_train={"preds": torch.softmax(logits, 1)})
-    assert math.isclose(snd_score(logits, chunk_size=16), ref_snd, abs_tol=1e-4)
+    assert math.isclose(snd_score(logits), ref_snd, abs_tol=1e-4)
 
 
 def feat_normalizer_fn(normalize, p):

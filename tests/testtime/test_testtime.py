@@ -220,6 +220,7 @@ def test_test_time_methods_undo_a_covariate_shift(source_model):
     assert tent["batches"] == int(np.ceil(len(x) / 64))
 
 
+@pytest.mark.bad_input
 def test_registry_and_bad_inputs(source_model):
     assert TEST_TIME_METHODS.get("tent") is TENT and TEST_TIME_METHODS.get("bn") is BNAdapt
     no_bn = nn.Sequential(nn.Linear(2, 3))
@@ -338,6 +339,7 @@ def test_eata_uses_the_authors_optimizer_and_says_where_it_differs():
         create("eata", bn_net(), preset="paper")
 
 
+@pytest.mark.bad_input
 def test_eata_adapts_on_a_shift_and_says_what_is_wrong(source_model):
     x, y = target_stream()
     unadapted = float((source_model(x).argmax(1) == y).float().mean())

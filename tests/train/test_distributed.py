@@ -76,6 +76,7 @@ def test_two_gloo_processes_match_one_process_with_the_same_global_batch(tmp_pat
     assert moved > 100 * TOLERANCE  # the comparison is not between two untrained models
 
 
+@pytest.mark.bad_input
 def test_distributed_without_torchrun_and_bad_settings_get_clear_errors(monkeypatch):
     for var in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
         monkeypatch.delenv(var, raising=False)

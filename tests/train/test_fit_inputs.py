@@ -28,6 +28,7 @@ def test_channels_disagree():
         SourceOnly(conv, 3).fit((torch.randn(8, 1, 8, 8), torch.arange(8) % 3), torch.randn(8, 3, 8, 8), **FIT)
 
 
+@pytest.mark.bad_input
 def test_backbone_rejects_input_channels():
     conv = nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten())
     with pytest.raises(InputError, match=r"backbone failed on inputs of shape \(2, 1, 8, 8\)"):
@@ -44,6 +45,7 @@ def test_backbone_rejects_input_channels():
         (torch.zeros(15, dtype=torch.long), "16 rows but y has 15"),
     ],
 )
+@pytest.mark.bad_input
 def test_bad_labels(labels, message):
     xs, _, xt = data()
     with pytest.raises(InputError, match=message):
@@ -63,6 +65,7 @@ class ItemDataset(torch.utils.data.Dataset):
         return tuple(t[i] for t in self.tensors)
 
 
+@pytest.mark.bad_input
 def test_bad_labels_from_a_dataset_are_caught_per_batch():
     xs, _, xt = data()
     with pytest.raises(InputError, match=r"source batch 1 labels must lie in \[0, 3\)"):
@@ -71,6 +74,7 @@ def test_bad_labels_from_a_dataset_are_caught_per_batch():
         SourceOnly(default_backbone(), 3).fit(TensorDataset(xs, torch.full((16,), 7)), xt, **FIT)
 
 
+@pytest.mark.bad_input
 def test_empty_domains():
     xs, ys, xt = data()
     with pytest.raises(InputError, match="source x is empty"):
@@ -135,6 +139,7 @@ def test_batch_too_small_for_pairwise_methods():
         DAN(default_backbone(), 3).fit(DataLoader(TensorDataset(xs, ys), batch_size=1), xt, **FIT)
 
 
+@pytest.mark.bad_input
 def test_unknown_method_and_bad_num_classes():
     with pytest.raises(ValueError, match=r"unknown method 'foo'; available: adabn, .*, dann, .*, source_only"):
         methods.create("foo", default_backbone(), 3)
@@ -151,12 +156,14 @@ def test_backbone_must_return_2d_features():
         SourceOnly(conv, 3).fit((torch.randn(8, 1, 8, 8), torch.arange(8) % 3), torch.randn(8, 1, 8, 8), **FIT)
 
 
+@pytest.mark.bad_input
 def test_wrong_feature_dim():
     xs, ys, xt = data()
     with pytest.raises(InputError, match="feature_dim=5 but the backbone returns 8"):
         SourceOnly(default_backbone(), 3, feature_dim=5).fit((xs, ys), xt, **FIT)
 
 
+@pytest.mark.bad_input
 def test_predict_before_fit_and_bad_paths(tmp_path):
     with pytest.raises(NotFittedError, match="not fitted yet"):
         DANN(default_backbone(), 3).predict(torch.randn(2, 6))
@@ -176,6 +183,7 @@ def test_load_checks_method_class(tmp_path):
     assert isinstance(Adapter.load(tmp_path / "m.pt", backbone=default_backbone()), SourceOnly)
 
 
+@pytest.mark.bad_input
 def test_unknown_fit_option_and_bad_config():
     xs, ys, xt = data()
     with pytest.raises(TypeError, match=r"unknown fit option\(s\) learning_rate; valid:.*lr"):
@@ -186,6 +194,7 @@ def test_unknown_fit_option_and_bad_config():
         SourceOnly(default_backbone(), 3).fit((xs, ys), xt, steps=0, device="cpu")
 
 
+@pytest.mark.bad_input
 def test_unlabeled_source_and_wrong_types():
     xs, _, xt = data()
     with pytest.raises(InputError, match="source must be labeled"):
@@ -229,12 +238,14 @@ def test_a_dataloader_ending_in_a_batch_of_one_is_fine_for_pairwise_losses(metho
     assert len(history) and np.isfinite(history["total"]).all()
 
 
+@pytest.mark.bad_input
 def test_a_dataloader_with_only_batches_of_one_is_a_clear_error():
     x, y = torch.randn(5, 3), torch.randint(0, 2, (5,))
     with pytest.raises(InputError, match="needs at least 2 source examples per batch"):
         DeepCORAL(nn.Linear(3, 4), 2).fit(DataLoader(TensorDataset(x, y), batch_size=1), x, steps=3, verbose=False)
 
 
+@pytest.mark.bad_input
 def test_source_only_with_batchnorm_and_batch_size_one_is_a_clear_error():
     x, y = torch.randn(10, 3), torch.randint(0, 2, (10,))
     model = SourceOnly(nn.Linear(3, 4), 2, bottleneck_dim=8)

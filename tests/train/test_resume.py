@@ -137,6 +137,7 @@ def test_callback_state_is_found_by_its_class_when_the_list_changes(tmp_path):
     assert resumed.first == 10 and set(history["first"].dropna()) == {10.0}
 
 
+@pytest.mark.bad_input
 def test_a_checkpoint_of_another_run_is_refused(tmp_path):
     xs, ys, xt, _ = moons_shift()
     path = tmp_path / "run.pt"

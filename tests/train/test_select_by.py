@@ -47,6 +47,7 @@ def test_validation_does_not_change_how_the_model_trains():
     pd.testing.assert_series_equal(final[None], final["class_ami"])
 
 
+@pytest.mark.bad_input
 def test_fit_select_by_rejects_validators_that_need_source_labels_or_do_not_exist():
     xs, ys, xt, _ = _moons()
     model = SourceOnly(nn.Linear(2, 4), 2)

@@ -27,6 +27,7 @@ from adapt.validators import (
     entropy_score,
     im_score,
     reverse_validation_score,
+    scores,
     snd_score,
 )
 
@@ -42,7 +43,7 @@ def test_closed_forms():
     # identical predictions: every row of the similarity softmax is uniform over the n - 1 others
     assert math.isclose(snd_score(uniform), math.log(9), rel_tol=1e-5)
     logits = torch.randn(37, 5) * 2
-    assert math.isclose(snd_score(logits, chunk_size=8), snd_score(logits), rel_tol=1e-5)
+    assert math.isclose(snd_score(logits, max_rows=None), snd_score(logits), rel_tol=1e-6)  # 37 < 4096 rows
     # DEV with unit weights is the plain mean loss
     assert math.isclose(dev_risk(np.ones(5), np.arange(5.0)), 2.0)
     acc = SourceAccuracy().score(
@@ -209,8 +210,32 @@ def test_offline_sweep_records_and_reports_selection(tmp_path):
     (lambda s: s.replace('["log_uniform", 0.1, 10.0]', '["log_uniform", 0, 10.0]'), r"search.dan.trade_off: must be"),
     (lambda s: s.replace("[search.dan]\ntrade_off", "[search.dan]\ntradeoff"), r"search.dan.tradeoff: unknown key"),
 ])  # fmt: skip
+@pytest.mark.bad_input
 def test_bad_validator_and_search_settings(tmp_path, mutation, message):
     path = tmp_path / "bad.toml"
     path.write_text(mutation(SEARCH_SUITE))
     with pytest.raises(SuiteError, match=message):
         load_suite(str(path))
+
+
+def test_snd_in_blocks_is_snd_at_once(monkeypatch):
+    logits = torch.randn(37, 5) * 2
+    exact = snd_score(logits)
+    monkeypatch.setattr(scores, "SND_BLOCK", 37 * 8)  # 8 rows a block, the last one short
+    assert math.isclose(snd_score(logits), exact, rel_tol=1e-6)
+
+
+def test_snd_beyond_max_rows_averages_a_uniform_sample_of_rows():
+    """O(rows x n) instead of O(n^2): the same Eq. 4 over sampled rows, each against all n examples."""
+    logits = torch.randn(400, 6) * 3
+    exact = snd_score(logits, max_rows=None)
+    normed = torch.nn.functional.normalize(torch.softmax(logits, 1), dim=1)
+    sim = normed @ normed.t()
+    sim.fill_diagonal_(-float("inf"))
+    per_row = -(torch.softmax(sim / 0.05, 1) * torch.log_softmax(sim / 0.05, 1)).nan_to_num().sum(1)
+    assert math.isclose(float(per_row.mean()), exact, rel_tol=1e-5)
+    rows = np.sort(np.random.default_rng(3).choice(400, 50, replace=False))
+    assert math.isclose(snd_score(logits, max_rows=50, seed=3), float(per_row[rows].mean()), rel_tol=1e-5)
+    estimates = [snd_score(logits, max_rows=50, seed=s) for s in range(200)]
+    assert abs(np.mean(estimates) - exact) < 3 * np.std(estimates) / math.sqrt(200)  # unbiased
+    assert snd_score(logits, max_rows=50, seed=0) != snd_score(logits, max_rows=50, seed=1)

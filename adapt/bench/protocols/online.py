@@ -13,6 +13,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from ...data import Task
+from ...methods.base import check_loss_weights
 from ...testtime import TEST_TIME_METHODS, evaluate_batches
 from ...testtime import resolve_hyperparameters as resolve_test_time
 from .base import BASELINE, Protocol, RunContext, json_like, register_protocol
@@ -36,7 +37,7 @@ class Online(Protocol):
         cls = self.method_class(name)
         preset = hparams.get("preset")
         base = {} if preset is None else cls.presets[preset]
-        cls(PROBE_MODEL, **{**base, **{k: v for k, v in hparams.items() if k != "preset"}})
+        check_loss_weights(cls(PROBE_MODEL, **{**base, **{k: v for k, v in hparams.items() if k != "preset"}}))
 
     def settings(self, method: str, hparams: dict[str, Any], model: dict[str, Any],
                  train: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:  # fmt: skip

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from torch import nn
 
 from ...data import Task
+from ...methods.base import check_loss_weights
 from ...methods.registry import SOURCE_FREE_METHODS
 from ...train.engine import resolve_train
 from ..scoring import target_scores
@@ -32,7 +33,8 @@ class SourceFree(Protocol):
     def probe(self, name: str, hparams: dict[str, Any]) -> None:
         preset = hparams.get("preset")
         base = {} if preset is None else self.method_class(name).preset(preset)[0]
-        self.method_class(name)(nn.Identity(), 2, **base, **{k: v for k, v in hparams.items() if k != "preset"})
+        given = {k: v for k, v in hparams.items() if k != "preset"}
+        check_loss_weights(self.method_class(name)(nn.Identity(), 2, **base, **given))
 
     def settings(self, method: str, hparams: dict[str, Any], model: dict[str, Any],
                  train: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:  # fmt: skip

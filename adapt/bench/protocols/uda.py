@@ -12,6 +12,7 @@ from torch import nn
 
 from ...data import Task
 from ...methods import create
+from ...methods.base import check_loss_weights
 from ...methods.registry import (
     METHODS,
     canonical_name,
@@ -60,7 +61,7 @@ class UnsupervisedDomainAdaptation(Protocol):
         return set(self.hyperparameters(name)) - MODEL_KEYS | {"preset"}
 
     def probe(self, name: str, hparams: dict[str, Any]) -> None:
-        create(name, nn.Identity(), 2, **hparams)
+        check_loss_weights(create(name, nn.Identity(), 2, **hparams))
 
     def settings(self, method: str, hparams: dict[str, Any], model: dict[str, Any],
                  train: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:  # fmt: skip
