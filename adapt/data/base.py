@@ -188,6 +188,12 @@ def _split_target(
     return unlabeled(subset(target_data, train_idx)), subset(target_eval_data, test_idx), scoring, unlabeled(scoring)
 
 
+def _check_fraction(name: str, fraction: Any, zero: bool) -> None:
+    low_ok = isinstance(fraction, (int, float)) and (fraction >= 0.0 if zero else fraction > 0.0)
+    if not low_ok or fraction >= 1.0:
+        raise ValueError(f"{name} must be a fraction in {'[0, 1)' if zero else '(0, 1)'}, got {fraction!r}")
+
+
 def make_task(
     benchmark: str,
     source: str,
@@ -222,11 +228,8 @@ def make_task(
         raise ValueError(f"{benchmark}: target domain {target!r} is empty")
     if protocol not in ("transductive", "inductive"):
         raise ValueError(f"protocol must be 'transductive' or 'inductive', got {protocol!r}")
-    for name, fraction in (("test_fraction", test_fraction), ("source_holdout", source_holdout)):
-        low = 0.0 if name == "source_holdout" else 1e-12
-        if not isinstance(fraction, (int, float)) or not low <= fraction < 1.0:
-            raise ValueError(f"{name} must be a fraction in {'(0, 1)' if name == 'test_fraction' else '[0, 1)'}, "
-                             f"got {fraction!r}")  # fmt: skip
+    _check_fraction("test_fraction", test_fraction, zero=False)
+    _check_fraction("source_holdout", source_holdout, zero=True)
     target_eval_data = target_eval_data if target_eval_data is not None else target_data
     source_eval_data = source_eval_data if source_eval_data is not None else source_data
     source_data, source_val, source_train_eval = _hold_out_source(source_data, source_eval_data, source_holdout, seed)

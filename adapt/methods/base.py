@@ -12,13 +12,14 @@ The shared engine (:mod:`adapt.train.engine`) does the rest.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import math
 import numbers
 import os
 import pickle
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -420,12 +421,19 @@ class Adapter(nn.Module):
         config, selection = self.train_config(steps=steps, batch_size=batch_size, seed=seed, device=device,
                                               callbacks=callbacks, select_by=select_by, select_every=select_every,
                                               evaluation=evaluation, **train_options)  # fmt: skip
-        was_built, heads = self.is_built, getattr(self, "classifier", None)
-        self.is_built = False  # fresh heads; the backbone continues from its weights
-        try:
+        with self._fresh_heads():
             return self._train(source, target, config, evaluation, selection, target_labeled)
+
+    @contextlib.contextmanager
+    def _fresh_heads(self) -> Iterator[None]:
+        """Not built while ``fit`` builds fresh heads (the backbone continues from its weights); a fit
+        refused before it built them (bad inputs) leaves the model as it was."""
+        was_built, heads = self.is_built, getattr(self, "classifier", None)
+        self.is_built = False
+        try:
+            yield
         except BaseException:
-            if getattr(self, "classifier", None) is heads:  # refused before new heads: the model is as it was
+            if getattr(self, "classifier", None) is heads:
                 self.is_built = was_built
             raise
 
