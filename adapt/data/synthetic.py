@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import numpy as np
 import torch
@@ -10,6 +11,7 @@ import torch.nn.functional as F
 from torchvision.transforms.functional import InterpolationMode, gaussian_blur, rotate
 
 from .base import stratified_split
+from .rendered import dead_leaves, printed_digits
 
 
 def _rotate(points: np.ndarray, degrees: float) -> np.ndarray:
@@ -169,22 +171,45 @@ def _sklearn_photos() -> list[np.ndarray]:
     return [img.astype(np.float32) / 255.0 for img in load_sample_images().images]
 
 
-def optdigits_shift(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def optdigits_shift(
+    seed: int = 0, backgrounds: Literal["photos", "leaves"] = "photos"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """optdigits -> optdigits-m: the MNIST-M recipe (Ganin et al., JMLR 2016, Sec. 5.2.1) on UCI digits.
 
     The 1797 digits are split (stratified, seeded) into two disjoint halves. The source half is the
     plain digit (white on black) repeated over three channels; the target half is the per-channel
-    absolute difference between the digit and a random 16x16 patch of one of the colour photos
-    bundled with scikit-learn. Values in [-1, 1], shape (N, 3, 16, 16).
+    absolute difference between the digit and a background: a random 16x16 patch of one of the colour
+    photos bundled with scikit-learn (``backgrounds="photos"``), or a dead-leaves image
+    (``"leaves"``, :func:`adapt.data.rendered.dead_leaves`). Values in [-1, 1], shape (N, 3, 16, 16).
     """
-
     images, labels = _optdigits(seed)
     rng = np.random.default_rng(seed)
     source_idx, target_idx = stratified_split(labels, 0.5, seed)
     xs = np.repeat(images[source_idx], 3, axis=1)
     digits = images[target_idx]
-    xt = blend_with_photos(digits, photo_patches(_sklearn_photos(), len(target_idx), 16, rng))
+    if backgrounds == "photos":
+        patches = photo_patches(_sklearn_photos(), len(target_idx), 16, rng)
+    elif backgrounds == "leaves":
+        patches = dead_leaves(len(target_idx), rng)
+    else:
+        raise ValueError(f"backgrounds must be 'photos' or 'leaves', got {backgrounds!r}")
+    xt = blend_with_photos(digits, patches)
     return (xs - 0.5) / 0.5, labels[source_idx], ((xt - 0.5) / 0.5).astype(np.float32), labels[target_idx]
+
+
+def printed_digit_shift(
+    source: str, target: str, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Two digit collections at one size: scikit-learn's handwritten UCI digits ("optdigits", all
+    1797) and digits printed in a font family ("sans" or "serif", 900 each, seeded; see
+    :func:`adapt.data.rendered.printed_digits`). Gray 16x16, values in [-1, 1]."""
+
+    def domain(name: str, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        return _optdigits(seed) if name == "optdigits" else printed_digits(name, 90, rng)
+
+    rng = np.random.default_rng(seed)
+    (xs, ys), (xt, yt) = domain(source, rng), domain(target, rng)
+    return ((xs - 0.5) / 0.5).astype(np.float32), ys, ((xt - 0.5) / 0.5).astype(np.float32), yt
 
 
 def rotated_optdigits(
