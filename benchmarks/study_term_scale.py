@@ -3,14 +3,15 @@
 Issue 31, item 1: a default weight that works at one feature width or scale may do nothing at
 another. For each term at the library's default weight this prints the norm of its gradient with
 respect to the features, divided by the norm of the source cross-entropy's gradient on the same
-features (the term's pull relative to the classification loss: what SGD sees at the start of
-training; Adam rescales the sum, not the ratio).
+features: the term's pull relative to the classification loss (what SGD sees; Adam rescales the
+sum, not the ratio).
 
 Features are real: a ``ConvNet`` at initialization (seeded) with ``out_features`` = width, fed the
-offline ``optdigits`` shift (UCI digits -> the MNIST-M recipe), batch 64 + 64, then multiplied by a
-scale (the effect of a different backbone, normalization or training stage). The classifier is a
-fresh ``nn.Linear(width, 10)`` as in every method. A ratio that changes by orders of magnitude along
-a row is a default that cannot hold at every width or scale.
+offline ``optdigits`` shift (UCI digits -> the MNIST-M recipe), batch 64 + 64. The classifier is a
+fresh ``nn.Linear(width, 10)`` as in every method. "Scale" multiplies the features by s and divides
+the classifier's weights by s: the same predictions and cross-entropy from features expressed at
+another scale (another backbone, normalization or stage of training). A ratio that moves by orders
+of magnitude along a row is a default that cannot hold at every width or scale.
 
     python benchmarks/study_term_scale.py [--widths 16,64,256,1024,2048] [--scales 0.1,1,10] [--seeds 3]
 """
@@ -43,7 +44,8 @@ def default(method: str, argument: str = "trade_off") -> float:
 # term name -> (method whose default weight it uses, the term of (source features, target features, classifier))
 Term = Callable[[torch.Tensor, torch.Tensor, nn.Module], torch.Tensor]
 TERMS: dict[str, tuple[str, Term]] = {
-    "coral": ("coral", lambda fs, ft, head: losses.coral_loss(fs, ft)),
+    "coral (Sun & Saenko, Eq. 1)": ("coral", lambda fs, ft, head: losses.coral_loss(fs, ft)),
+    "coral (scale-free)": ("coral", lambda fs, ft, head: losses.scale_free_coral_loss(fs, ft)),
     "mmd (dan)": ("dan", lambda fs, ft, head: losses.mmd(fs, ft)),
     "jmmd (jan)": ("jan", lambda fs, ft, head: losses.jmmd([fs, head(fs).softmax(1)], [ft, head(ft).softmax(1)])),
     "mcc": ("mcc", lambda fs, ft, head: losses.mcc_loss(head(ft))),
@@ -68,6 +70,8 @@ def pull(width: int, scale: float, seed: int) -> dict[str, float]:
     fs0, ft0, ys = features(width, seed)
     torch.manual_seed(seed)
     head = nn.Linear(width, 10)
+    with torch.no_grad():
+        head.weight /= scale  # the same logits from the rescaled features
     fs = (fs0 * scale).requires_grad_()
     (ce_grad,) = torch.autograd.grad(F.cross_entropy(head(fs), ys), fs)
     ce = ce_grad.norm()

@@ -10,7 +10,7 @@ from .adversarial import (
     multilinear_map,
     randomized_multilinear_map,
 )
-from .coral import coral_loss, covariance
+from .coral import coral_loss, covariance, scale_free_coral_loss
 from .discrepancy import classifier_discrepancy, domain_confusion_loss, margin_disparity_discrepancy
 from .entropy import (
     bnm_loss,
@@ -52,6 +52,7 @@ __all__ = [
     "multilinear_map",
     "prediction_kl",
     "randomized_multilinear_map",
+    "scale_free_coral_loss",
     "squared_distances",
     "symmetric_category_confusion",
     "symmetric_domain_loss",

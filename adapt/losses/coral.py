@@ -60,3 +60,34 @@ def coral_loss(source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     with float32_region(source):
         diff = covariance(source.float()) - covariance(target.float())
         return diff.pow(2).sum() / (4 * dim * dim)
+
+
+def scale_free_coral_loss(source: torch.Tensor, target: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    """CORAL made independent of the features' scale and width:
+    :math:`\\frac{\\sqrt d}{4d^2\\,\\bar\\sigma^4}\\lVert C_S - C_T \\rVert_F^2`, with
+    :math:`\\bar\\sigma^2 = \\frac{\\operatorname{tr} C_S + \\operatorname{tr} C_T}{2d}` the pooled mean variance.
+
+    Sun & Saenko's Eq. 1 (:func:`coral_loss`) grows as the fourth power of the features' scale, and its
+    pull on the features (gradient norm next to the cross-entropy's) falls about as :math:`d^{-0.85}`
+    from 16 to 2048 features (``benchmarks/study_term_scale.py``), so no one weight works across
+    backbones. Dividing by :math:`\\bar\\sigma^4` (not detached) makes the loss invariant to rescaling the
+    features; the :math:`\\sqrt d` makes its pull flat across widths (within 1.3x from 16 to 2048 in
+    the same study). Not in the paper: the library's own normalization, chosen in issue 31.
+
+    Examples
+    --------
+    >>> x, y = torch.randn(64, 8), torch.randn(64, 8) * 1.5
+    >>> bool(torch.isclose(scale_free_coral_loss(x, y), scale_free_coral_loss(10 * x, 10 * y)))
+    True
+    >>> float(scale_free_coral_loss(x, x))
+    0.0
+    """
+    if source.shape[1] != target.shape[1]:
+        raise ValueError(
+            f"source and target features must have the same width, got {source.shape[1]} and {target.shape[1]}"
+        )
+    dim = source.shape[1]
+    with float32_region(source):
+        cs, ct = covariance(source.float()), covariance(target.float())
+        mean_variance = (cs.diagonal().sum() + ct.diagonal().sum()) / (2 * dim)
+        return (cs - ct).pow(2).sum() / (4 * dim**1.5 * mean_variance.pow(2).clamp_min(eps))
