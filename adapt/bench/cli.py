@@ -69,6 +69,8 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("results", help="the results folder of 'adapt-bench run' or 'adapt-bench study'")
     export.add_argument("--name", required=True, help="the suite's (or study's) name: quick, zoo-confirm, ...")
     export.add_argument("--root", default=".", help="the repository root (default: here)")
+    export.add_argument("--update", action="store_true", help="the results hold only the runs that changed: "
+                        "keep the committed summary's runs that are still current, replace the others")  # fmt: skip
     pages = actions.add_parser("pages", help="regenerate docs/results, README.md's results blocks and "
                                "docs/data/catalogue_methods.csv from the summaries")  # fmt: skip
     pages.add_argument("--root", default=".", help="the repository root (default: here)")
@@ -323,7 +325,7 @@ def cmd_results(args: argparse.Namespace) -> int:
     from . import results
 
     if args.action == "export":
-        for path in results.export(args.results, args.name, args.root):
+        for path in results.export(args.results, args.name, args.root, update=args.update):
             print(f"wrote {path}")
         return 0
     if args.check:

@@ -29,7 +29,7 @@ from .listing import methods_table
 from .records import read_records
 from .report import PERCENT_COLUMNS, Report, build_report, checkpoints_frame, runs_frame, to_markdown
 from .report.study_figures import data_efficiency_figure, training_time_figure
-from .runner import suite_card
+from .runner import expand, suite_card
 from .studies import APPROACH_LABELS, MARGIN, StudySettings, labels_needed, summarize_study, time_to_accuracy
 from .suite import load_suite
 
@@ -75,11 +75,19 @@ PAGE_LIST = (
 
 
 # ----------------------------------------------------------------------------- export
-def export(results: str | Path, name: str, root: str | Path = ".") -> list[Path]:
-    """Write the summary of the sweep or study in ``results`` as ``<root>/docs/results/data/<name>.*.csv``."""
+def export(results: str | Path, name: str, root: str | Path = ".", update: bool = False) -> list[Path]:
+    """Write the summary of the sweep or study in ``results`` as ``<root>/docs/results/data/<name>.*.csv``.
+
+    ``update``: ``results`` holds only the runs that changed (say ``adapt-bench run --methods coral`` after
+    CORAL's default moved); the committed summary's other runs are kept where the suite still runs them
+    as they are (same run id), those the suite no longer runs are dropped, and ``results``' records replace
+    or add the rest.
+    """
     results, data = Path(results), Path(root) / DATA
     data.mkdir(parents=True, exist_ok=True)
     if name in STUDIES:
+        if update:
+            raise ValueError(f"{name} is a study: export it whole (--update is for sweeps)")
         return _export_study(results, name, data)
     records = read_records(results)
     if not records:
@@ -89,13 +97,40 @@ def export(results: str | Path, name: str, root: str | Path = ".") -> list[Path]
     provenance = pd.DataFrame([_provenance(r) for r in records]).set_index("id")
     runs = runs.join(provenance.drop(columns=[c for c in provenance.columns if c in runs.columns]), on="id")
     runs = runs.assign(**{c: 100 * runs[c] for c in PERCENT_COLUMNS if c in runs})
-    written = [data / f"{name}.runs.csv"]
-    runs.to_csv(written[0], index=False)
     checkpoints = checkpoints_frame(records)
     if not checkpoints.empty:
+        checkpoints = checkpoints.assign(target_accuracy=100 * checkpoints["target_accuracy"])
+    if update:
+        runs, checkpoints = _updated(name, data, runs, checkpoints)
+    written = [data / f"{name}.runs.csv"]
+    runs.to_csv(written[0], index=False)
+    if not checkpoints.empty:
         written.append(data / f"{name}.checkpoints.csv")
-        checkpoints.assign(target_accuracy=100 * checkpoints["target_accuracy"]).to_csv(written[1], index=False)
+        checkpoints.to_csv(written[1], index=False)
     return written
+
+
+def _updated(name: str, data: Path, runs: pd.DataFrame, checkpoints: pd.DataFrame) -> tuple[pd.DataFrame, ...]:
+    """The committed summary of ``name`` with ``runs`` (and their checkpoints) in place of its stale rows."""
+    path = data / f"{name}.runs.csv"
+    if not path.exists():
+        raise FileNotFoundError(f"--update needs a committed summary to update, and {path} does not exist")
+    current = {spec.run_id for spec in expand(load_suite(name))}
+    foreign = sorted(set(runs["id"]) - current)
+    if foreign:
+        raise ValueError(f"{len(foreign)} record(s) in the results are not runs of the suite {name} as it stands "
+                         f"(first: {foreign[0]}): rerun them with the current code")  # fmt: skip
+    committed = pd.read_csv(path)
+    kept = committed[committed["id"].isin(current) & ~committed["id"].isin(runs["id"])]
+    merged = pd.concat([kept, runs], ignore_index=True).sort_values("id", kind="stable", ignore_index=True)
+    old_points = data / f"{name}.checkpoints.csv"
+    if old_points.exists():
+        points = pd.read_csv(old_points)
+        points = points[points["id"].isin(kept["id"])]
+        checkpoints = pd.concat([points, checkpoints], ignore_index=True).sort_values(
+            ["id", "step"], kind="stable", ignore_index=True
+        )
+    return merged, checkpoints
 
 
 def _provenance(record: dict[str, Any]) -> dict[str, Any]:

@@ -74,3 +74,28 @@ def test_pages_say_what_made_their_runs():
     line = provenance_line(runs)
     assert line.startswith("Runs made by adapt 0.2.0 (commit a079a6b), torch 2.14.1, on 2026-12-03 to 2026-12-04")
     assert "Linux x86_64, 2 CPUs, device cpu, 1, 2 thread(s) per run" in line
+
+
+def test_export_update_replaces_only_the_rerun_runs(tmp_path):
+    """``results export --update``: rows of runs that were rerun are replaced, the others kept, rows the
+    suite no longer runs dropped, and a record that is not a current run of the suite refused."""
+    from adapt.bench.results import _updated
+
+    data = tmp_path / DATA
+    data.mkdir(parents=True)
+    committed = pd.read_csv(ROOT / DATA / "quick.runs.csv")
+    gone = committed.iloc[[0]].assign(id="0000000000000000")  # a run of an older default
+    pd.concat([committed, gone]).to_csv(data / "quick.runs.csv", index=False)
+    points = pd.read_csv(ROOT / DATA / "quick.checkpoints.csv")
+    points.to_csv(data / "quick.checkpoints.csv", index=False)
+    rerun = committed[committed["method"] == "coral"].assign(accuracy=1.0)
+    rerun_points = points[points["id"].isin(rerun["id"])].assign(target_accuracy=1.0)
+    runs, checkpoints = _updated("quick", data, rerun, rerun_points)
+    assert sorted(runs["id"]) == sorted(committed["id"])  # the old default's row dropped, none lost
+    assert (runs.set_index("id").loc[rerun["id"], "accuracy"] == 1.0).all()
+    others = committed[committed["method"] != "coral"].set_index("id")["accuracy"]
+    assert runs.set_index("id").loc[others.index, "accuracy"].equals(others)
+    assert len(checkpoints) == len(points) and set(checkpoints["id"]) == set(points["id"])
+    assert (checkpoints[checkpoints["id"].isin(rerun["id"])]["target_accuracy"] == 1.0).all()
+    with pytest.raises(ValueError, match=r"1 record.*not runs of the suite quick as it stands"):
+        _updated("quick", data, pd.concat([rerun, gone]), rerun_points)

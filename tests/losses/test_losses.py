@@ -161,12 +161,57 @@ def test_coral_closed_form_numpy():
     torch.testing.assert_close(losses.covariance(x), torch.from_numpy(cs))
 
 
+def test_scale_free_coral_closed_form_numpy():
+    x, y = torch.randn(10, 4, dtype=torch.float64), torch.randn(12, 4, dtype=torch.float64) * 2
+    cs, ct = np.cov(x.numpy(), rowvar=False), np.cov(y.numpy(), rowvar=False)
+    mean_variance = (np.trace(cs) + np.trace(ct)) / (2 * 4)
+    expected = ((cs - ct) ** 2).sum() / (4 * 4**1.5 * mean_variance**2)
+    assert math.isclose(float(losses.scale_free_coral_loss(x, y)), expected, rel_tol=1e-5)
+
+
+def test_scale_free_coral_is_invariant_to_the_feature_scale():
+    x, y = torch.randn(32, 8), torch.randn(32, 8) * torch.linspace(0.5, 2, 8)
+    for scale in (1e-3, 10.0, 1e3):
+        torch.testing.assert_close(
+            losses.scale_free_coral_loss(scale * x, scale * y), losses.scale_free_coral_loss(x, y)
+        )
+    assert float(losses.coral_loss(10 * x, 10 * y)) > 1e3 * float(losses.coral_loss(x, y))  # the paper's: s^4
+
+
+def _coral_pull(loss, width: int) -> float:
+    """The term's pull next to the cross-entropy's (gradient norms w.r.t. the features) on the features
+    of a ConvNet at initialization, UCI digits -> the MNIST-M recipe, 64 + 64 (benchmarks/study_term_scale.py)."""
+    from adapt.data.synthetic import optdigits_shift
+    from adapt.models import ConvNet
+
+    xs, ys, xt, _ = optdigits_shift(0)
+    torch.manual_seed(0)
+    net, head = ConvNet(3, out_features=width), torch.nn.Linear(width, 10)
+    with torch.no_grad():
+        fs, ft = net(torch.from_numpy(xs[:64])), net(torch.from_numpy(xt[:64]))
+    fs, ft = fs.requires_grad_(), ft.requires_grad_()
+    (ce,) = torch.autograd.grad(torch.nn.functional.cross_entropy(head(fs), torch.from_numpy(ys[:64])), fs)
+    gs, gt = torch.autograd.grad(loss(fs, ft), [fs, ft])
+    return float(torch.cat([gs, gt]).norm() / ce.norm())
+
+
+def test_scale_free_coral_pulls_alike_at_every_width():
+    """On real features its pull moves less than 2x from 16 to 1024 features; the paper's falls over 10x
+    (without the sqrt(d), the scale-free form's would fall about 7x)."""
+    free = [_coral_pull(losses.scale_free_coral_loss, w) for w in (16, 1024)]
+    paper = [_coral_pull(losses.coral_loss, w) for w in (16, 1024)]
+    assert max(free) / min(free) < 2, free
+    assert paper[0] / paper[1] > 10, paper
+
+
 @pytest.mark.bad_input
 def test_coral_errors():
     with pytest.raises(ValueError, match="at least 2 rows"):
         losses.coral_loss(torch.randn(1, 3), torch.randn(4, 3))
     with pytest.raises(ValueError, match="same width"):
         losses.coral_loss(torch.randn(4, 3), torch.randn(4, 2))
+    with pytest.raises(ValueError, match="same width"):
+        losses.scale_free_coral_loss(torch.randn(4, 3), torch.randn(4, 2))
 
 
 # ---------------------------------------------------------------- entropy family
