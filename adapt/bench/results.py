@@ -122,14 +122,11 @@ def _updated(name: str, data: Path, runs: pd.DataFrame, checkpoints: pd.DataFram
                          f"(first: {foreign[0]}): rerun them with the current code")  # fmt: skip
     committed = pd.read_csv(path)
     kept = committed[committed["id"].isin(current) & ~committed["id"].isin(runs["id"])]
-    merged = pd.concat([kept, runs], ignore_index=True).sort_values("id", kind="stable", ignore_index=True)
+    merged = pd.concat([kept, runs], ignore_index=True)  # the kept rows in their order: a diff shows the change
     old_points = data / f"{name}.checkpoints.csv"
     if old_points.exists():
         points = pd.read_csv(old_points)
-        points = points[points["id"].isin(kept["id"])]
-        checkpoints = pd.concat([points, checkpoints], ignore_index=True).sort_values(
-            ["id", "step"], kind="stable", ignore_index=True
-        )
+        checkpoints = pd.concat([points[points["id"].isin(kept["id"])], checkpoints], ignore_index=True)
     return merged, checkpoints
 
 
