@@ -280,6 +280,25 @@ def paired_table(runs: pd.DataFrame) -> pd.DataFrame:
     return table.sort_values(["split", "steps", "method", "library"])
 
 
+def run_missing(planned: list[dict], key: list[str], worker: Callable[[dict], dict], out: Path, jobs: int,
+                describe: Callable[[dict], str]) -> None:  # fmt: skip
+    """Run the ``planned`` runs that ``out`` (a CSV) does not hold yet, ``jobs`` at a time, appending each
+    finished row (with the library's version and commit) as it comes: a rerun resumes."""
+    done = pd.read_csv(out) if out.exists() else pd.DataFrame(columns=key)
+    have = set(map(tuple, done[key].astype(str).values))
+    todo = [k for k in planned if tuple(str(k[c]) for c in key) not in have]
+    print(f"{len(todo)} runs to go ({len(done)} in {out}), {jobs} at a time", flush=True)
+    commit = source_commit() or {}
+    meta = {"adapt": adapt.__version__, "commit": commit.get("sha", "")[:7] + ("+dirty" if commit.get("dirty") else ""),
+            "torch": torch.__version__}  # fmt: skip
+    with ProcessPoolExecutor(jobs) as pool:
+        futures = [pool.submit(worker, k) for k in todo]
+        for i, future in enumerate(as_completed(futures), 1):
+            row = {**future.result(), **meta}
+            pd.DataFrame([row]).to_csv(out, mode="a", header=not out.exists(), index=False)
+            print(f"[{i}/{len(todo)}] {describe(row)}: {row['accuracy']:.1f} ({row['seconds']:.0f} s)", flush=True)
+
+
 def accuracy(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="bench_vs_pytorch_adapt.py accuracy")
     parser.add_argument("--steps", default="500,3000")
@@ -295,20 +314,8 @@ def accuracy(argv: list[str]) -> None:
     if unknown:
         parser.error(f"unknown shift or method {', '.join(unknown)}; shifts: {', '.join(SHIFTS)}; "
                      f"methods: {', '.join(ACCURACY_METHODS)}")  # fmt: skip
-    done = pd.read_csv(args.out) if args.out.exists() else pd.DataFrame(columns=KEY)
-    have = set(map(tuple, done[KEY].astype(str).values))
-    todo = [k for k in _planned(args) if tuple(str(k[c]) for c in KEY) not in have]
-    print(f"{len(todo)} runs to go ({len(done)} in {args.out}), {args.jobs} at a time", flush=True)
-    commit = source_commit() or {}
-    meta = {"adapt": adapt.__version__, "commit": commit.get("sha", "")[:7] + ("+dirty" if commit.get("dirty") else ""),
-            "torch": torch.__version__}  # fmt: skip
-    with ProcessPoolExecutor(args.jobs) as pool:
-        futures = [pool.submit(_one_run, key) for key in todo]
-        for i, future in enumerate(as_completed(futures), 1):
-            row = {**future.result(), **meta}
-            pd.DataFrame([row]).to_csv(args.out, mode="a", header=not args.out.exists(), index=False)
-            print(f"[{i}/{len(todo)}] {row['shift']} {row['method']} {row['library']} @{row['steps']} "
-                  f"seed {row['seed']}: {row['accuracy']:.1f} ({row['seconds']:.0f} s)", flush=True)  # fmt: skip
+    run_missing(_planned(args), KEY, _one_run, args.out, args.jobs,
+                lambda r: f"{r['shift']} {r['method']} {r['library']} @{r['steps']} seed {r['seed']}")  # fmt: skip
     runs = pd.read_csv(args.out)
     runs = runs[
         runs["shift"].isin(args.shifts.split(","))

@@ -25,17 +25,14 @@ from __future__ import annotations
 
 import argparse
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import torch
-from bench_vs_pytorch_adapt import BATCH, NUM_CLASSES, SHIFTS, _interval  # benchmarks/ is on sys.path
+from bench_vs_pytorch_adapt import BATCH, NUM_CLASSES, SHIFTS, _interval, run_missing  # benchmarks/ is on sys.path
 
-import adapt
 from adapt import methods
-from adapt.bench.runner import source_commit
 from adapt.models import ConvNet
 
 ADAM = {"optimizer": "adam", "lr": 1e-3, "lr_schedule": "constant", "weight_decay": 0.0}
@@ -105,20 +102,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("study_defaults.csv"))
     parser.add_argument("--half", choices=("tuning", "confirmation"), default="tuning")
     args = parser.parse_args()
-    done = pd.read_csv(args.out) if args.out.exists() else pd.DataFrame(columns=KEY)
-    have = set(map(tuple, done[KEY].astype(str).values))
-    todo = [k for k in planned(args.steps, args.seeds, args.half) if tuple(str(k[c]) for c in KEY) not in have]
-    print(f"{len(todo)} runs to go ({len(done)} in {args.out}), {args.jobs} at a time", flush=True)
-    commit = source_commit() or {}
-    meta = {"adapt": adapt.__version__, "commit": commit.get("sha", "")[:7] + ("+dirty" if commit.get("dirty") else ""),
-            "torch": torch.__version__}  # fmt: skip
-    with ProcessPoolExecutor(args.jobs) as pool:
-        futures = [pool.submit(one_run, key) for key in todo]
-        for i, future in enumerate(as_completed(futures), 1):
-            row = {**future.result(), **meta}
-            pd.DataFrame([row]).to_csv(args.out, mode="a", header=not args.out.exists(), index=False)
-            print(f"[{i}/{len(todo)}] {row['shift']} {row['variant']} w{row['width']} {row['optimizer']}: "
-                  f"{row['accuracy']:.1f} ({row['seconds']:.0f} s)", flush=True)  # fmt: skip
+    run_missing(planned(args.steps, args.seeds, args.half), KEY, one_run, args.out, args.jobs,
+                lambda r: f"{r['shift']} {r['variant']} w{r['width']} {r['optimizer']}")  # fmt: skip
     runs = pd.read_csv(args.out)
     half = runs["shift"].map(lambda name: SHIFTS[name][0])
     runs = runs[(runs["steps"] == args.steps) & (half == args.half)]
