@@ -158,13 +158,15 @@ def _rotated(seed: int) -> Arrays:
 #: The image shifts of the shift zoo (adapt/bench/suites/zoo-tune.toml, zoo-confirm.toml), by half, and
 #: three added in 0.3.1 (not yet in the zoo suites): printed -> handwritten digits and a dead-leaves
 #: blend for tuning, handwritten -> printed in other typefaces for confirmation (whose cluttered RGB
-#: blend is optdigits-m, over photos).
+#: blend is optdigits-m, over photos); and in 0.5.0 a label shift for tuning (classes 5-9 at a fifth),
+#: so that the tuning half has one of the kind the confirmation half's `imbalanced` is.
 SHIFTS: dict[str, tuple[str, Callable[[int], Arrays]]] = {
     "rotated-optdigits 0->45": ("tuning", _rotated),
     "optdigits clean->noise": ("tuning", partial(optdigits_shifts, "clean", "noise")),
     "optdigits clean->scale": ("tuning", partial(optdigits_shifts, "clean", "scale")),
     "printed-digits serif->optdigits": ("tuning", partial(printed_digit_shift, "serif", "optdigits")),
     "optdigits->optdigits-leaves": ("tuning", partial(optdigits_shift, backgrounds="leaves")),
+    "optdigits clean->minority": ("tuning", partial(optdigits_shifts, "clean", "minority")),
     "optdigits->optdigits-m": ("confirmation", optdigits_shift),
     "optdigits clean->blur": ("confirmation", partial(optdigits_shifts, "clean", "blur")),
     "optdigits clean->contrast": ("confirmation", partial(optdigits_shifts, "clean", "contrast")),

@@ -236,7 +236,7 @@ def rotated_optdigits(
 
 
 #: Domains of the ``optdigits-shifts`` benchmark: one kind of image shift each ("clean" is none).
-OPTDIGITS_SHIFTS = ("clean", "scale", "noise", "blur", "contrast", "thick", "imbalanced")
+OPTDIGITS_SHIFTS = ("clean", "scale", "noise", "blur", "contrast", "thick", "imbalanced", "minority")
 
 
 def shift_digits(
@@ -253,6 +253,8 @@ def shift_digits(
     * ``imbalanced``: no change to the images; the classes are subsampled to proportions
       :math:`0.7^c` (class 0 most frequent): a pure label shift, where aligning the marginal
       feature distributions can only hurt.
+    * ``minority``: no change to the images; classes 5 to 9 are subsampled to a fifth of their
+      examples: a label shift of another profile (a step, not a geometric fall), for the tuning half.
     """
 
     x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))
@@ -278,6 +280,13 @@ def shift_digits(
             idx = np.flatnonzero(labels == c)
             n = max(3, round(len(idx) * 0.7 ** int(c)))
             keep[rng.choice(idx, size=min(n, len(idx)), replace=False)] = True
+        return images[keep], labels[keep]
+    elif kind == "minority":
+        keep = np.ones(len(labels), dtype=bool)
+        for c in range(5, 10):
+            idx = np.flatnonzero(labels == c)
+            keep[idx] = False
+            keep[rng.choice(idx, size=max(3, round(0.2 * len(idx))), replace=False)] = True
         return images[keep], labels[keep]
     else:
         raise ValueError(f"unknown digit shift {kind!r}; choose one of {', '.join(OPTDIGITS_SHIFTS)}")

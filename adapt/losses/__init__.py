@@ -23,6 +23,7 @@ from .entropy import (
 )
 from .features import adaptive_feature_norm_loss, batch_spectral_penalty
 from .grl import gradient_reversal
+from .label_shift import label_shift_weights
 from .mmd import DAN_MULTIPLIERS, TLLIB_DAN_MULTIPLIERS, jmmd, mean_squared_distance, mmd, squared_distances
 from .symmetric import symmetric_category_confusion, symmetric_domain_loss, symmetric_entropy
 from .vat import virtual_adversarial_loss
@@ -44,6 +45,7 @@ __all__ = [
     "gradient_reversal",
     "information_maximization_loss",
     "jmmd",
+    "label_shift_weights",
     "margin_disparity_discrepancy",
     "mcc_loss",
     "mean_squared_distance",

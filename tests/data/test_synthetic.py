@@ -20,6 +20,8 @@ def test_optdigits_shifts_are_disjoint_shifted_halves(kind):
     counts = np.bincount(labels, minlength=10)
     if kind == "imbalanced":  # a pure label shift: class proportions fall as 0.7^c
         assert counts[0] > 5 * counts[9] and len(labels) < 0.5 * len(xs)
+    elif kind == "minority":  # a step label shift: classes 5-9 at a fifth
+        assert counts[:5].min() > 3 * counts[5:].max() and len(labels) < 0.7 * len(xs)
     else:  # every other shift keeps the balanced half and changes the images
         assert counts.min() > 0.8 * counts.max()
         clean = task("optdigits-shifts", "clean", "imbalanced").target_train.tensors[0]

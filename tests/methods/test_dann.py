@@ -84,3 +84,40 @@ def test_dann_default_discriminator_is_the_cdan_authors_discriminator():
     # CDAN's own default keeps the BatchNorm discriminator sized to the features
     cdan = methods.create("cdan", nn.Linear(4, 4), num_classes=2)
     assert cdan.discriminator_batch_norm and cdan.discriminator_hidden is None
+
+
+def test_the_domain_loss_weighs_each_source_example_by_its_class_importance():
+    """IWDAN (Combes et al., NeurIPS 2020): source example i enters the domain loss with weight w[y_i]."""
+    torch.manual_seed(0)
+    model = methods.create("dann", nn.Linear(4, 3), num_classes=3, discriminator_hidden=(5,), discriminator_dropout=0.0)
+    xs, xt, ys = torch.randn(9, 4), torch.randn(7, 4), torch.arange(3).repeat(3)
+    model.build(xs)
+    model.importance.weights.copy_(torch.tensor([2.0, 0.5, 0.5]))
+    term = model.loss(Batch(xs, ys, xt, step=3), 0.5)["domain"]
+    with torch.no_grad():
+        logits = model.discriminator(model.embed(torch.cat([xs, xt]))).reshape(-1)
+    w = torch.tensor([2.0, 0.5, 0.5])[ys]
+    bce_s = torch.nn.functional.softplus(-logits[:9])  # -log sigmoid
+    bce_t = torch.nn.functional.softplus(logits[9:])  # -log (1 - sigmoid)
+    expected = 0.5 * ((w * bce_s).sum() / w.sum() + bce_t.mean())
+    torch.testing.assert_close(term.detach(), expected)
+    plain = methods.create("dann", nn.Linear(4, 3), num_classes=3, importance_weighting=False)
+    plain.build(xs)
+    assert plain.importance is None and model.get_params()["importance_weighting"] is True
+
+
+def test_importance_weights_estimate_the_target_class_proportions():
+    """A pure label shift: the target holds 70/20/10 % of three separable classes, the source a third each;
+    after training, the weights estimate p_T / p_S = (2.1, 0.6, 0.3)."""
+    rng = np.random.default_rng(0)
+    means = np.array([[4.0, 0.0], [-2.0, 3.5], [-2.0, -3.5]], dtype=np.float32)
+    ys = np.repeat(np.arange(3), 200)
+    yt = np.repeat(np.arange(3), [420, 120, 60])
+    xs = (means[ys] + rng.normal(size=(600, 2))).astype(np.float32)
+    xt = (means[yt] + rng.normal(size=(600, 2))).astype(np.float32)
+    torch.manual_seed(0)
+    model = methods.create("dann", nn.Sequential(nn.Linear(2, 16), nn.ReLU()), num_classes=3,
+                           discriminator_hidden=(32,), importance_update_every=50)  # fmt: skip
+    model.fit((xs, ys), xt, steps=400, seed=0, verbose=False)
+    torch.testing.assert_close(model.importance.weights, torch.tensor([2.1, 0.6, 0.3]), atol=0.12, rtol=0.0)
+    assert model.get_params()["importance_weighting"]

@@ -19,7 +19,7 @@ register_benchmark(
         domains=OPTDIGITS_SHIFTS,
         protocol="transductive",
         description="UCI digits, gray 16x16, disjoint halves; one image shift per domain: scale, noise, blur, "
-        "contrast, thick strokes, or a label shift (imbalanced)",
+        "contrast, thick strokes, or a label shift (imbalanced: 0.7^c; minority: classes 5-9 at a fifth)",
         default_tasks=tuple(("clean", d) for d in OPTDIGITS_SHIFTS[1:]),
         offline=True,
         build=build,
