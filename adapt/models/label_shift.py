@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
@@ -19,7 +20,9 @@ class ClassImportanceWeights(nn.Module):
     ``w = (1 - momentum) * new + momentum * w`` (their ``--ma``, default 0.5). The weights start at 1,
     and the authors update once per epoch; here every ``update_every`` steps, since ``fit`` counts steps.
 
-    The weights are buffers: they are saved with the model and follow it between devices.
+    The weights are buffers: they are saved with the model and follow it between devices. Under
+    data-parallel training each process sees its share of the global batch; the batch's sums are added
+    up over the processes, so that every process holds the single-process estimate.
     """
 
     def __init__(self, num_classes: int, update_every: int = 100, momentum: float = 0.5) -> None:
@@ -38,9 +41,17 @@ class ClassImportanceWeights(nn.Module):
     def observe(self, source_logits: torch.Tensor, source_y: torch.Tensor, target_logits: torch.Tensor) -> None:
         """Add one batch's predictions to the sums of the current period."""
         one_hot = F.one_hot(source_y, self.num_classes).float()
-        self.confusion += source_logits.detach().float().softmax(1).t() @ one_hot
-        self.target_prediction += target_logits.detach().float().softmax(1).sum(0)
-        self.source_counts += one_hot.sum(0)
+        k = self.num_classes
+        sums = torch.cat([
+            (source_logits.detach().float().softmax(1).t() @ one_hot).reshape(-1),
+            target_logits.detach().float().softmax(1).sum(0),
+            one_hot.sum(0),
+        ])  # fmt: skip
+        if dist.is_available() and dist.is_initialized():
+            dist.all_reduce(sums)
+        self.confusion += sums[: k * k].reshape(k, k)
+        self.target_prediction += sums[k * k : k * k + k]
+        self.source_counts += sums[k * k + k :]
 
     @torch.no_grad()
     def step(self, step: int) -> None:
