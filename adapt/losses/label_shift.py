@@ -55,10 +55,9 @@ def label_shift_weights(
             f"got {tuple(c.shape)}, {tuple(mu.shape)}, {tuple(prior.shape)}"
         )
     gram, linear = c.T @ c, c.T @ mu
-    start = np.ones(k) / max(float(prior.sum()), 1e-12)
     solution = minimize(
         lambda w: 0.5 * w @ gram @ w - linear @ w,
-        start,
+        np.ones(k) / max(float(prior.sum()), 1e-12),
         jac=lambda w: gram @ w - linear,
         method="SLSQP",
         bounds=[(0.0, None)] * k,
@@ -66,5 +65,4 @@ def label_shift_weights(
         options={"ftol": 1e-12, "maxiter": 500},
     )
     weights = np.clip(solution.x, 0.0, None)
-    weights = weights / max(float(prior @ weights), 1e-12)
-    return torch.as_tensor(weights, dtype=torch.float32, device=confusion.device)
+    return torch.as_tensor(weights / max(float(prior @ weights), 1e-12), dtype=torch.float32, device=confusion.device)
