@@ -13,9 +13,11 @@ def label_shift_weights(
     """Class weights :math:`w_y \\approx p_T(y)/p_S(y)` from predictions, under generalized label shift.
 
     Combes, Zhao, Wang & Gordon, "Domain Adaptation with Conditional Distribution Matching and
-    Generalized Label Shift", NeurIPS 2020, Lemma 3.2 and Eq. 6: with :math:`C_{ij} = P_S(\\hat Y = i,
-    Y = j)` (the source's joint distribution of predicted and true labels) and :math:`\\mu_i =
-    P_T(\\hat Y = i)` (the target's mean prediction), the weights solve :math:`\\mu = C w`; estimated as
+    Generalized Label Shift", NeurIPS 2020 (after Lipton et al.'s black-box shift estimation, ICML 2018;
+    their code is transcribed in ``tests/reference/test_label_shift_vs_authors.py``): with
+    :math:`C_{ij} = P_S(\\hat Y = i, Y = j)` (the source's joint distribution of predicted and true labels)
+    and :math:`\\mu_i = P_T(\\hat Y = i)` (the target's mean prediction), the weights solve
+    :math:`\\mu = C w`; estimated as
 
     .. math:: \\min_w \\tfrac12 \\lVert C w - \\mu \\rVert^2 \\quad\\text{s.t.}\\quad w \\ge 0,\\;
               \\textstyle\\sum_y w_y\\, p_S(y) = 1.
@@ -23,7 +25,7 @@ def label_shift_weights(
     The authors' code (``network.py``, ``im_weights_update``) passes :math:`q = -C\\mu` to its QP
     solver where this objective's linear term is :math:`-C^\\top\\mu`; the two agree when :math:`C` is
     symmetric (an accurate source classifier: :math:`C` near diagonal), and only this form recovers
-    :math:`w` exactly when :math:`\\mu = Cw` (``tests/losses/test_label_shift.py`` shows both).
+    :math:`w` exactly when :math:`\\mu = Cw` (the reference test shows both).
 
     Parameters
     ----------
@@ -34,8 +36,7 @@ def label_shift_weights(
 
     Returns
     -------
-    Tensor (K,) float32 on the device of ``confusion``, non-negative, with
-    ``(weights * source_prior).sum() == 1``.
+    Tensor (K,) float32 on the device of ``confusion``, non-negative, ``(weights * source_prior).sum() == 1``.
 
     Examples
     --------
