@@ -26,14 +26,18 @@ from ._version import __version__ as __version__
 
 #: public name -> the module that defines it, beside the registered methods
 _LAZY = {
+    "AccuracyEstimate": "adapt.estimate",
     "Adapter": "adapt.methods",
+    "GuardDecision": "adapt.estimate",
+    "estimate_accuracy": "adapt.estimate",
+    "guard": "adapt.estimate",
     "NotFittedError": "adapt.methods",
     "InputError": "adapt.train",
     "NonFiniteLossError": "adapt.train",
     "TrainConfig": "adapt.train",
     "seed_everything": "adapt.train",
 }
-_SUBMODULES = ("bench", "data", "losses", "methods", "models", "train", "validators")
+_SUBMODULES = ("bench", "data", "estimate", "losses", "methods", "models", "train", "validators")
 
 
 def _method_exports() -> dict[str, type]:

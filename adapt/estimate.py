@@ -1,0 +1,206 @@
+"""Know before you deploy: how accurate is a model on an unlabeled target, and did adapting help?
+
+>>> from adapt import DANN, SourceOnly, estimate_accuracy, guard
+>>> from adapt.data import task
+>>> from adapt.models import MLP
+>>> t = task("moons", "source", "rotated", source_holdout=0.2)
+>>> model = DANN(MLP(2, (16,)), num_classes=2)
+>>> _ = model.fit(t.source_train, t.target_train, steps=100, device="cpu", verbose=False)
+>>> estimate = estimate_accuracy(model, t.target_eval, t.source_val)
+>>> 0.0 <= estimate.low <= estimate.accuracy <= estimate.high <= 1.0
+True
+
+The estimators are the validators of :mod:`adapt.validators.accuracy` (``atc_ne`` by default); this
+module adds the bootstrap interval over target examples, the warnings that say when an estimate cannot
+be trusted, model agreement (which needs a second model), and :func:`guard`, which keeps the source-only
+model when the adapted one is estimated to be worse.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from .validators import ModelOutputs, collect_outputs, create_validator
+from .validators.accuracy import accuracy_estimators
+
+#: The estimator :func:`estimate_accuracy` and :func:`guard` use unless told (chosen on the tuning half
+#: of the shift zoo; see docs/estimation.md).
+DEFAULT_ESTIMATOR = "atc_ne"
+#: How far (accuracy, 0 to 1) the adapted model's estimate must fall below the source-only model's
+#: before :func:`guard` keeps the source-only model (chosen on the tuning half; docs/estimation.md).
+DEFAULT_MARGIN = 0.0
+#: Fewer target (or held-out source) examples than this and an estimate comes with a warning.
+MIN_EXAMPLES = 100
+#: A bootstrap interval wider than this (accuracy, 0 to 1) comes with a warning.
+MAX_INTERVAL_WIDTH = 0.10
+
+
+@dataclass
+class AccuracyEstimate:
+    """A label-free estimate of target accuracy (0 to 1) with its bootstrap interval over target examples.
+
+    ``warnings`` name the reasons not to trust it (empty: none known); ``trusted`` is True when there are none.
+    """
+
+    estimator: str
+    accuracy: float
+    low: float
+    high: float
+    confidence: float
+    target_examples: int
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def trusted(self) -> bool:
+        return not self.warnings
+
+    def __str__(self) -> str:
+        text = (f"{self.accuracy:.3f} ({self.confidence:.0%} interval {self.low:.3f}-{self.high:.3f}; "
+                f"{self.estimator} on {self.target_examples} target examples)")  # fmt: skip
+        return text + "".join(f"\n  warning: {w}" for w in self.warnings)
+
+
+def agreement_rate(logits: torch.Tensor, reference_logits: torch.Tensor) -> float:
+    """The fraction of examples on which two models predict the same class. For two runs of the same
+    recipe that differ only in their seed, it estimates either run's accuracy (the disagreement is the
+    test error in expectation for a calibrated ensemble: Jiang et al., ICLR 2022; Baek et al., NeurIPS 2022)."""
+    return float((logits.argmax(1) == reference_logits.argmax(1)).double().mean())
+
+
+def _score(estimator: str, outputs: ModelOutputs, reference_logits: torch.Tensor | None) -> float:
+    if estimator == "agreement":
+        assert reference_logits is not None
+        return agreement_rate(outputs.target_logits, reference_logits)
+    return create_validator(estimator).score(outputs)
+
+
+def _trust_warnings(estimator: str, outputs: ModelOutputs, low: float, high: float) -> list[str]:
+    found = []
+    n = len(outputs.target_logits)
+    if n < MIN_EXAMPLES:
+        found.append(f"only {n} target examples (fewer than {MIN_EXAMPLES}): the estimate is noisy")
+    if outputs.source_val_labels is not None and estimator not in ("avg_confidence", "agreement"):
+        m = len(outputs.source_val_labels)
+        if m < MIN_EXAMPLES:
+            found.append(f"only {m} held-out source examples (fewer than {MIN_EXAMPLES}) to calibrate on")
+        if bool((outputs.source_val_logits.argmax(1) == outputs.source_val_labels).all()):
+            found.append("the model makes no error on the held-out source: the calibration cannot learn "
+                         "what an error looks like, so the estimate leans to the optimistic side")  # fmt: skip
+    if high - low > MAX_INTERVAL_WIDTH:
+        found.append(f"the interval is {high - low:.2f} wide (more than {MAX_INTERVAL_WIDTH}): more target data")
+    if len(torch.unique(outputs.target_logits.argmax(1))) == 1:
+        found.append("every target example gets the same class: a collapsed model; estimators misjudge it")
+    return found
+
+
+def estimate_accuracy(
+    model: Any,
+    target: Any,
+    source_val: Any = None,
+    estimator: str = DEFAULT_ESTIMATOR,
+    *,
+    reference: Any = None,
+    bootstrap: int = 200,
+    confidence: float = 0.95,
+    max_examples: int = 4000,
+    seed: int = 0,
+) -> AccuracyEstimate:
+    """Estimate ``model``'s accuracy on the unlabeled ``target``, with a bootstrap interval.
+
+    Parameters
+    ----------
+    model : a fitted adapter (anything with ``predict_logits`` and ``features``).
+    target : target inputs (a labeled Dataset's labels are dropped: they are never read).
+    source_val : labeled held-out source data, ``(x, y)`` or a Dataset, that the model did not train on;
+        every estimator but ``avg_confidence`` and ``agreement`` calibrates on it.
+    estimator : ``atc_ne`` (default), ``atc_mc``, ``doc``, ``nuclear``, ``avg_confidence``
+        (:mod:`adapt.validators.accuracy`), or ``agreement`` with ``reference``.
+    reference : for ``agreement``: a second model trained by the same recipe with another seed.
+    bootstrap : resamples of the target examples for the interval (0: no interval).
+    confidence : the interval's coverage.
+    max_examples : at most this many examples per split are scored (a fixed sample beyond).
+    """
+    known = [*accuracy_estimators(), "agreement"]
+    if estimator not in known:
+        raise ValueError(f"unknown accuracy estimator {estimator!r}; choose one of: {', '.join(known)}")
+    if (estimator == "agreement") != (reference is not None):
+        raise ValueError("estimator='agreement' needs reference=<a second model>, and only it takes one")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    needs_source = estimator not in ("avg_confidence", "agreement")
+    if needs_source and source_val is None:
+        raise ValueError(f"estimator {estimator!r} calibrates on labeled held-out source data: pass source_val=(x, y)")
+    outputs = collect_outputs(model, target, source_val if needs_source else None, max_examples=max_examples, seed=seed)
+    reference_logits = None
+    if reference is not None:
+        reference_logits = collect_outputs(reference, target, max_examples=max_examples, seed=seed).target_logits
+    value = _score(estimator, outputs, reference_logits)
+    low = high = value
+    if bootstrap:
+        rng = np.random.default_rng(seed)
+        n = len(outputs.target_logits)
+        draws = []
+        for _ in range(bootstrap):
+            rows = torch.from_numpy(rng.integers(0, n, n))
+            resampled = dataclasses.replace(outputs, target_logits=outputs.target_logits[rows],
+                                            target_features=outputs.target_features[rows])  # fmt: skip
+            draws.append(_score(estimator, resampled, None if reference_logits is None else reference_logits[rows]))
+        low, high = (float(q) for q in np.quantile(draws, [(1 - confidence) / 2, (1 + confidence) / 2]))
+    found = _trust_warnings(estimator, outputs, low, high)
+    return AccuracyEstimate(estimator, value, low, high, confidence, len(outputs.target_logits), found)
+
+
+@dataclass
+class GuardDecision:
+    """What :func:`guard` decided: ``kept`` is ``"adapted"`` or ``"source_only"``, ``model`` is that model."""
+
+    kept: str
+    model: Any
+    adapted: AccuracyEstimate
+    source_only: AccuracyEstimate
+    margin: float
+    message: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """The decision as plain values (what the adapted model's ``history_.attrs['guard']`` holds)."""
+        return {"kept": self.kept, "estimator": self.adapted.estimator, "margin": self.margin,
+                "adapted_estimate": self.adapted.accuracy, "source_only_estimate": self.source_only.accuracy,
+                "message": self.message}  # fmt: skip
+
+
+def guard(
+    adapted: Any,
+    source_only: Any,
+    target: Any,
+    source_val: Any,
+    estimator: str = DEFAULT_ESTIMATOR,
+    margin: float = DEFAULT_MARGIN,
+    **estimate_options: Any,
+) -> GuardDecision:
+    """Keep the source-only model when adapting likely hurt: a guard against negative transfer.
+
+    Both models' target accuracies are estimated without labels (:func:`estimate_accuracy`); when the
+    adapted model's estimate is more than ``margin`` below the source-only model's, the source-only model
+    is kept and a warning names both estimates. The decision is returned, and recorded in the adapted
+    model's ``history_.attrs['guard']`` when it has a history.
+    """
+    if not 0 <= margin < 1:
+        raise ValueError(f"margin is an accuracy difference in [0, 1), got {margin}")
+    ours = estimate_accuracy(adapted, target, source_val, estimator, **estimate_options)
+    baseline = estimate_accuracy(source_only, target, source_val, estimator, **estimate_options)
+    hurt = ours.accuracy < baseline.accuracy - margin
+    kept = "source_only" if hurt else "adapted"
+    message = (f"{estimator} estimates the adapted model at {ours.accuracy:.3f} and the source-only model at "
+               f"{baseline.accuracy:.3f} on the target: kept the {kept.replace('_', '-')} model")  # fmt: skip
+    if hurt:
+        warnings.warn(f"adapting likely hurt (negative transfer): {message}", UserWarning, stacklevel=2)
+    decision = GuardDecision(kept, source_only if hurt else adapted, ours, baseline, margin, message)
+    if getattr(adapted, "history_", None) is not None:
+        adapted.history_.attrs["guard"] = decision.as_dict()
+    return decision

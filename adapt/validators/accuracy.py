@@ -1,0 +1,161 @@
+"""Label-free accuracy estimators: validators whose score *is* an estimate of target accuracy (0 to 1).
+
+Unlike the other validators, which only rank checkpoints, these say how accurate a model is on its
+unlabeled target. All but average confidence calibrate on the labeled held-out source split: they
+learn how the model's confidence relates to its correctness there and carry that relation over.
+
+* ``avg_confidence``: the mean max-softmax probability on the target (Hendrycks & Gimpel, ICLR 2017).
+* ``doc``: difference of confidences (Guillory et al., ICCV 2021): source accuracy plus the change of
+  the mean max-softmax probability from source to target.
+* ``atc_mc`` and ``atc_ne``: average thresholded confidence (Garg et al., ICLR 2022) with the
+  max-confidence and the negative-entropy score: the threshold at which as many source examples fall
+  below it as the model gets wrong, then the fraction of target examples above it.
+* ``nuclear``: the normalized nuclear norm of the target prediction matrix (Deng et al., "Confidence
+  and Dispersity Speak", ICML 2023), which grows with both confidence and dispersity, calibrated on
+  the source as source accuracy x (target norm / source norm). The paper maps the norm to accuracy with
+  a regression fitted on synthetic shifts of the source; the ratio is this library's cheaper calibration.
+
+:func:`adapt.estimate_accuracy` gives any of them with a bootstrap interval and the warnings that say
+when not to trust it; :func:`adapt.guard` uses one to catch negative transfer.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+import torch
+
+from .validators import ModelOutputs, Validator, register_validator
+
+
+def max_confidence(probs: np.ndarray) -> np.ndarray:
+    """Each example's largest class probability."""
+    return np.max(probs, axis=-1)
+
+
+def negative_entropy(probs: np.ndarray) -> np.ndarray:
+    """Each example's :math:`\\sum_k p_k \\log p_k` (the ATC authors' ``get_entropy``, 1e-20 inside the log)."""
+    return np.sum(probs * np.log(probs + 1e-20), axis=1)
+
+
+def atc_threshold(source_scores: np.ndarray, source_correct: np.ndarray) -> float:
+    """The ATC threshold (Garg et al., ICLR 2022, Eq. 1 solved on the source): the score t at which the
+    number of held-out source examples scoring below t best matches the number the model gets wrong.
+
+    As the authors' ``find_ATC_threshold`` computes it: after sorting the scores, the score at the first
+    position where |errors still above - correct ones below| is smallest. One departure: when the model
+    makes no source error the authors return 0.0 (no position beats the start), which for the
+    negative-entropy score (always <= 0) estimates a target accuracy near 0; here the threshold is then
+    the lowest source score (every source example at or above it, as its 100% accuracy says).
+    """
+    scores = np.asarray(source_scores, dtype=np.float64)
+    correct = np.asarray(source_correct).astype(bool)
+    order = np.argsort(scores)
+    sorted_scores, sorted_correct = scores[order], correct[order]
+    errors_above = (~correct).sum() - np.cumsum(~sorted_correct)  # the authors' fp after position i
+    correct_below = np.cumsum(sorted_correct)  # their fn
+    gaps = np.abs(errors_above - correct_below)
+    best = int(np.argmin(gaps))
+    if not (~correct).any():
+        return float(sorted_scores[0])
+    return float(sorted_scores[best])  # with an error, some position always beats the start
+
+
+def atc_accuracy(threshold: float, target_scores: np.ndarray) -> float:
+    """The ATC estimate: the fraction of target examples scoring at or above ``threshold``."""
+    return float(np.mean(np.asarray(target_scores) >= threshold))
+
+
+def normalized_nuclear_norm(probs: np.ndarray) -> float:
+    """:math:`\\lVert P \\rVert_* / \\sqrt{N \\min(N, K)}` of the N x K softmax matrix (Deng et al., ICML 2023):
+    1 for confident predictions spread evenly over the classes, lower when unsure or collapsed."""
+    n, k = probs.shape
+    return float(np.linalg.svd(probs, compute_uv=False).sum() / np.sqrt(n * min(n, k)))
+
+
+def _probs(logits: torch.Tensor) -> np.ndarray:
+    return torch.softmax(logits.double(), dim=1).numpy()
+
+
+def _source(outputs: ModelOutputs) -> tuple[np.ndarray, np.ndarray]:
+    """Source-validation probabilities and which of them the model gets right."""
+    probs = _probs(outputs.source_val_logits)
+    return probs, probs.argmax(1) == outputs.source_val_labels.numpy()
+
+
+class AccuracyEstimator(Validator):
+    """A validator whose score is an estimate of target accuracy in [0, 1]."""
+
+    estimates_accuracy: ClassVar[bool] = True
+    needs_source_val = True
+
+
+@register_validator
+class AverageConfidence(AccuracyEstimator):
+    """Mean max-softmax probability on the target (no calibration: it trusts the model's confidence)."""
+
+    name = "avg_confidence"
+    needs_source_val = False
+
+    def score(self, outputs: ModelOutputs) -> float:
+        return float(max_confidence(_probs(outputs.target_logits)).mean())
+
+
+@register_validator
+class DifferenceOfConfidences(AccuracyEstimator):
+    """DoC (Guillory et al., ICCV 2021): source accuracy + mean target confidence - mean source confidence."""
+
+    name = "doc"
+
+    def score(self, outputs: ModelOutputs) -> float:
+        self.check(outputs)
+        source_probs, correct = _source(outputs)
+        target_conf = max_confidence(_probs(outputs.target_logits)).mean()
+        return float(correct.mean() + target_conf - max_confidence(source_probs).mean())
+
+
+class _ATC(AccuracyEstimator):
+    score_function = staticmethod(max_confidence)
+
+    def score(self, outputs: ModelOutputs) -> float:
+        self.check(outputs)
+        source_probs, correct = _source(outputs)
+        threshold = atc_threshold(self.score_function(source_probs), correct)
+        return atc_accuracy(threshold, self.score_function(_probs(outputs.target_logits)))
+
+
+@register_validator
+class ATCMaxConfidence(_ATC):
+    """ATC with the max-softmax score (Garg et al., ICLR 2022, "ATC-MC")."""
+
+    name = "atc_mc"
+
+
+@register_validator
+class ATCNegativeEntropy(_ATC):
+    """ATC with the negative-entropy score (Garg et al., ICLR 2022, "ATC-NE"; their best on most shifts)."""
+
+    name = "atc_ne"
+    score_function = staticmethod(negative_entropy)
+
+
+@register_validator
+class NuclearNorm(AccuracyEstimator):
+    """Normalized nuclear norm of the target predictions (Deng et al., ICML 2023), calibrated on the source:
+    source accuracy x target norm / source norm, clipped to [0, 1]."""
+
+    name = "nuclear"
+
+    def score(self, outputs: ModelOutputs) -> float:
+        self.check(outputs)
+        source_probs, correct = _source(outputs)
+        ratio = normalized_nuclear_norm(_probs(outputs.target_logits)) / normalized_nuclear_norm(source_probs)
+        return float(np.clip(correct.mean() * ratio, 0.0, 1.0))
+
+
+def accuracy_estimators() -> list[str]:
+    """The names of the registered validators that estimate accuracy."""
+    from .validators import VALIDATORS
+
+    return [name for name, cls in VALIDATORS.items() if getattr(cls, "estimates_accuracy", False)]
