@@ -10,7 +10,7 @@
 >>> 0.0 <= estimate.low <= estimate.accuracy <= estimate.high <= 1.0
 True
 
-The estimators are the validators of :mod:`adapt.validators.accuracy` (``atc_ne`` by default); this
+The estimators are the validators of :mod:`adapt.validators.accuracy` (``doc`` by default); this
 module adds the bootstrap interval over target examples, the warnings that say when an estimate cannot
 be trusted, model agreement (which needs a second model), and :func:`guard`, which keeps the source-only
 model when the adapted one is estimated to be worse.
@@ -29,12 +29,14 @@ import torch
 from .validators import ModelOutputs, collect_outputs, create_validator
 from .validators.accuracy import accuracy_estimators
 
-#: The estimator :func:`estimate_accuracy` and :func:`guard` use unless told (chosen on the tuning half
-#: of the shift zoo; see docs/estimation.md).
-DEFAULT_ESTIMATOR = "atc_ne"
-#: How far (accuracy, 0 to 1) the adapted model's estimate must fall below the source-only model's
-#: before :func:`guard` keeps the source-only model (chosen on the tuning half; docs/estimation.md).
-DEFAULT_MARGIN = 0.0
+#: The estimator :func:`estimate_accuracy` uses unless told: the lowest mean absolute error on the tuning
+#: half of the shift zoo (``benchmarks/study_guard.py``; docs/decisions.md).
+DEFAULT_ESTIMATOR = "doc"
+#: The estimator and margin (accuracy, 0 to 1) of :func:`guard`: it keeps the source-only model when the
+#: adapted model's estimate is more than the margin below the source-only model's. Chosen on the tuning
+#: half by the lowest negative transfer rate (``benchmarks/study_guard.py``; docs/decisions.md).
+GUARD_ESTIMATOR = "nuclear"
+GUARD_MARGIN = 0.0
 #: Fewer target (or held-out source) examples than this and an estimate comes with a warning.
 MIN_EXAMPLES = 100
 #: A bootstrap interval wider than this (accuracy, 0 to 1) comes with a warning.
@@ -119,7 +121,7 @@ def estimate_accuracy(
     target : target inputs (a labeled Dataset's labels are dropped: they are never read).
     source_val : labeled held-out source data, ``(x, y)`` or a Dataset, that the model did not train on;
         every estimator but ``avg_confidence`` and ``agreement`` calibrates on it.
-    estimator : ``atc_ne`` (default), ``atc_mc``, ``doc``, ``nuclear``, ``avg_confidence``
+    estimator : ``doc`` (default), ``atc_mc``, ``atc_ne``, ``nuclear``, ``avg_confidence``
         (:mod:`adapt.validators.accuracy`), or ``agreement`` with ``reference``.
     reference : for ``agreement``: a second model trained by the same recipe with another seed.
     bootstrap : resamples of the target examples for the interval (0: no interval).
@@ -179,8 +181,8 @@ def guard(
     source_only: Any,
     target: Any,
     source_val: Any,
-    estimator: str = DEFAULT_ESTIMATOR,
-    margin: float = DEFAULT_MARGIN,
+    estimator: str = GUARD_ESTIMATOR,
+    margin: float = GUARD_MARGIN,
     **estimate_options: Any,
 ) -> GuardDecision:
     """Keep the source-only model when adapting likely hurt: a guard against negative transfer.

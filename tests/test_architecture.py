@@ -28,6 +28,7 @@ ALLOWED: dict[str, set[str]] = {
         "adapt._version", "adapt._files", "adapt.errors", "adapt.batch", "adapt.registry", "adapt.losses", "adapt.models",
         "adapt.train", "adapt.data", "adapt.validators", "adapt._optional",
     },
+    "adapt.estimate": {"adapt.validators"},
     "adapt.testing": {"adapt.batch", "adapt.methods", "adapt.train"},
     "adapt.sourcefree": {"adapt.methods"},
     "adapt.sklearn": {"adapt.methods", "adapt.models", "adapt.validators"},
@@ -36,7 +37,7 @@ ALLOWED: dict[str, set[str]] = {
     "adapt.bench": {
         "adapt._version", "adapt._optional", "adapt._files", "adapt.errors", "adapt.registry", "adapt.batch", "adapt.losses",
         "adapt.models", "adapt.train", "adapt.data", "adapt.validators", "adapt.methods", "adapt.testtime",
-        "adapt.loggers",
+        "adapt.loggers", "adapt.estimate",
     },
     "adapt": {"adapt._version", "adapt.losses", "adapt.methods", "adapt.models", "adapt.train"},
 }  # fmt: skip

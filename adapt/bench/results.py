@@ -320,7 +320,8 @@ def _sweep_page(page: Page, root: Path, folder: Path, figures: bool) -> tuple[st
     # which figures the page shows follows from the report, so that a page rendered without drawing
     # them (--check) is the same text
     shown = {"heatmap.png": not report.table.empty, "gain.png": report.transfer is not None,
-             "critical_difference.png": _many(report.ranks), "validators.png": report.quality is not None}  # fmt: skip
+             "critical_difference.png": _many(report.ranks), "validators.png": report.quality is not None,
+             "estimation.png": report.estimation is not None}  # fmt: skip
     parts += [f"![{PAGE_FIGURES[name]}]({page.name}/{name})\n" for name, show in shown.items() if show]
     for png in folder.glob("*.png"):
         if not shown.get(png.name):
@@ -330,7 +331,8 @@ def _sweep_page(page: Page, root: Path, folder: Path, figures: bool) -> tuple[st
 
 #: The report's figures a sweep's page shows, with their alt text.
 PAGE_FIGURES = {"heatmap.png": "accuracy per task", "gain.png": "gain over SourceOnly",
-                "critical_difference.png": "average ranks", "validators.png": "validator quality"}  # fmt: skip
+                "critical_difference.png": "average ranks", "validators.png": "validator quality",
+                "estimation.png": "estimated against true target accuracy"}  # fmt: skip
 
 
 def _many(table: pd.DataFrame | None) -> bool:
@@ -362,6 +364,10 @@ def _sweep_sections(report: Report, folder: Path) -> list[tuple[str, Any, str | 
         by_method = folder / "validators_by_method.md"
         if by_method.exists():
             sections.append(("Validator quality, per method", by_method.read_text(), None))
+    if report.estimation is not None:
+        sections.append(("Label-free accuracy estimates", report.estimation, report.estimation_caption))
+    if report.guard is not None:
+        sections.append(("The guard against negative transfer", report.guard, report.guard_caption))
     if report.published is not None:
         sections.append(("Published numbers", *report.published))
     return sections

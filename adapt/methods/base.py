@@ -392,30 +392,23 @@ class Adapter(nn.Module):
         seed : seeds initialization and batch order; None leaves the global RNGs alone.
         device : 'auto' (CUDA if available), 'cpu', 'cuda', 'cuda:1', ...
         callbacks : objects called every ``callback.every`` steps (validators, checkpoints).
-        select_by : label-free checkpoint selection: the name of a validator that needs only the
-            target inputs ('entropy', 'im', 'snd', 'bnm', 'class_ami'; see :mod:`adapt.validators`).
-            It scores the model every ``select_every`` steps, and after training the best-scoring
-            checkpoint is loaded back (its step is ``selected_step_``). None keeps the last step.
-            Target labels are never used.
+        select_by : label-free checkpoint selection: a validator that needs only the target inputs ('entropy',
+            'im', 'snd', 'bnm', 'class_ami', 'avg_confidence'; :mod:`adapt.validators`). It scores the model every
+            ``select_every`` steps; after training the best checkpoint is loaded back (its step is
+            ``selected_step_``). None keeps the last step. Target labels are never used.
         select_every : steps between scored checkpoints (default: a tenth of ``steps``).
         target_eval : the same target inputs with evaluation transforms (no random augmentation; default:
             ``target``): what the ``select_by`` validator scores, and what a method that reads the whole
             target to decide reads (SHOT clusters it, as its authors cluster their test view). Pass it
             when ``target`` applies random augmentation (``task.target_eval`` of a :class:`~adapt.data.Task`).
         select_data : the former name of ``target_eval`` (deprecated).
-        **train_options : further :class:`~adapt.train.engine.TrainConfig` fields: ``lr``,
-            ``optimizer``, ``momentum``, ``nesterov``, ``weight_decay``, ``backbone_lr_mult``,
-            ``lr_schedule``, ``amp``, ``compile``, ``channels_last``, ``grad_clip``,
-            ``log_every``, ``num_workers``, ``verbose``, ``labeled_target_weight``,
-            ``target_batch_mult``. The method's own ``fit_defaults`` and its preset's training options
-            apply where these do not say otherwise.
+        **train_options : further :class:`~adapt.train.engine.TrainConfig` fields: ``lr``, ``optimizer``,
+            ``momentum``, ``nesterov``, ``weight_decay``, ``backbone_lr_mult``, ``lr_schedule``, ``amp``, ``compile``,
+            ``channels_last``, ``grad_clip``, ``log_every``, ``num_workers``, ``verbose``, ``labeled_target_weight``,
+            ``target_batch_mult``; the method's ``fit_defaults`` and its preset's options fill in the rest.
 
-        Returns
-        -------
-        DataFrame with one row per logged step and one column per loss term.
-
-        Each call builds fresh heads (bottleneck, classifier, discriminators); the backbone is
-        trained in place and continues from its current weights.
+        Returns the history: a DataFrame with one row per logged step and one column per loss term. Each call
+        builds fresh heads (bottleneck, classifier, discriminators); the backbone continues from its weights.
         """
         evaluation = _evaluation_view(target_eval, select_data, target, target_labeled)
         config, selection = self.train_config(steps=steps, batch_size=batch_size, seed=seed, device=device,

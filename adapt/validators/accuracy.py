@@ -26,7 +26,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from .validators import ModelOutputs, Validator, register_validator
+from .validators import VALIDATORS, ModelOutputs, Validator, register_validator
 
 
 def max_confidence(probs: np.ndarray) -> np.ndarray:
@@ -156,6 +156,4 @@ class NuclearNorm(AccuracyEstimator):
 
 def accuracy_estimators() -> list[str]:
     """The names of the registered validators that estimate accuracy."""
-    from .validators import VALIDATORS
-
     return [name for name, cls in VALIDATORS.items() if getattr(cls, "estimates_accuracy", False)]

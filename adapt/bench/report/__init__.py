@@ -26,6 +26,7 @@ from ..records import read_records
 from .backends import backend_comparison, write_backends
 from .catalogue import method_table, write_method_table
 from .common import runs_protocol, streamed_once
+from .estimation import estimation_errors, guard_table, guarded_runs, margin_sweep, write_estimation_report
 from .figures import curves_frame, make_figures, validators_figure
 from .ranks import RankTest, critical_difference_figure, friedman_nemenyi, write_ranks
 from .selection import (
@@ -72,12 +73,16 @@ __all__ = [
     "checkpoints_frame",
     "compare_published",
     "curves_frame",
+    "estimation_errors",
     "format_transfer",
     "formatted_table",
     "friedman_nemenyi",
+    "guard_table",
+    "guarded_runs",
     "headline_runs",
     "leaderboard",
     "make_figures",
+    "margin_sweep",
     "method_table",
     "paired_gains",
     "runs_frame",
@@ -92,6 +97,7 @@ __all__ = [
     "transfer_summary",
     "validator_quality",
     "write_backends",
+    "write_estimation_report",
     "write_method_table",
     "write_ranks",
     "write_report",
@@ -140,6 +146,10 @@ class Report:
         difference in the caption (:func:`write_ranks`; at least 3 methods on 2 tasks).
     backends, backends_caption : pandas.DataFrame, str or None
         Our implementation of a method beside pytorch-adapt's (``pa:<method>``), paired (:func:`write_backends`).
+    estimation, estimation_caption : pandas.DataFrame, str or None
+        Accuracy estimators x shifts of the mean absolute error at the last checkpoint (:func:`estimation_errors`).
+    guard, guard_caption : pandas.DataFrame, str or None
+        Gain and negative transfer without and with the guard, per method and budget (:func:`guard_table`).
     """
 
     runs: pd.DataFrame
@@ -165,6 +175,10 @@ class Report:
     ranks_caption: str | None = None
     backends: pd.DataFrame | None = None
     backends_caption: str | None = None
+    estimation: pd.DataFrame | None = None
+    estimation_caption: str | None = None
+    guard: pd.DataFrame | None = None
+    guard_caption: str | None = None
 
 
 def write_report(
@@ -242,6 +256,9 @@ def build_report(runs: pd.DataFrame, checkpoints: pd.DataFrame, results: Path, o
     selection = write_selection_report(runs, checkpoints, out)
     if figures and selection is not None:
         paths.append(validators_figure(selection.quality, out))
+    estimation = write_estimation_report(checkpoints, out, figures) or {}
+    if "estimation_figure" in estimation:
+        paths.append(estimation.pop("estimation_figure"))
     published = compare_published(summary, results / "published.json")
     if published is not None:
         (out / "published.md").write_text(to_markdown(*published))
@@ -249,7 +266,7 @@ def build_report(runs: pd.DataFrame, checkpoints: pd.DataFrame, results: Path, o
     # the first line of each error: a table cell cannot hold a layout listing (records keep it whole)
     failed = failed.assign(error=failed["error"].fillna("").map(lambda e: e.splitlines()[0] if e else e))
     return Report(runs=runs, summary=summary, table=text, caption=caption, failed=failed, out=out, figures=paths,
-                  published=published, **extras,
+                  published=published, **extras, **estimation,
                   **_selection_fields(selection))  # fmt: skip
 
 
