@@ -85,12 +85,12 @@ def test_scrambled_target_labels_leave_every_score_unchanged(trained):
 
 def test_validators_needing_source_validation_say_so(trained):
     t, model = trained
-    for name in ("source_accuracy", "dev", "devn", "reverse"):
+    for name in ("source_accuracy", "dev", "devn", "reverse", "doc", "atc_mc", "atc_ne", "nuclear"):
         with pytest.raises(ValueError, match=f"validator '{name}' needs a labeled source validation split"):
             create_validator(name)(model, t.target_train)
     with pytest.raises(ValueError, match="source_accuracy need a labeled source validation split"):
         ValidationCallback(["im", "source_accuracy"], t.target_train)
-    with pytest.raises(ValueError, match="unknown validator 'imm'; available: bnm, class_ami"):
+    with pytest.raises(ValueError, match=r"unknown validator 'imm'; available: .*bnm, class_ami"):
         create_validator("imm")
     assert math.isfinite(create_validator("im")(model, t.target_train))
 
