@@ -162,9 +162,10 @@ def margin_sweep(checkpoints: pd.DataFrame, margins: list[float], estimators: li
             runs = guarded_runs(checkpoints, estimator, margin)
             gains = paired_gains(runs.drop(columns="switched"))
             for rule, group in gains.groupby("rule"):
-                below = (group["gain"] < -NEGATIVE_TRANSFER_POINTS) | group["failed"]
-                rows.append({"estimator": estimator, "margin": margin, "rule": rule, "gain": group["gain"].mean(),
-                             "negative_transfer": float(below.mean()), "pairs": len(group),
+                # every method and budget as one: transfer_summary's rate over all pairs
+                pooled = transfer_summary(group.drop(columns=["rule", "budget"]).assign(method="all")).iloc[0]
+                rows.append({"estimator": estimator, "margin": margin, "rule": rule, "gain": pooled["gain"],
+                             "negative_transfer": pooled["negative_transfer"], "pairs": int(pooled["pairs"]),
                              "kept_source_only": int(runs[runs["rule"] == rule]["switched"].sum())})  # fmt: skip
     return pd.DataFrame(rows)
 
