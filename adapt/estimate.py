@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .validators import ModelOutputs, collect_outputs, create_validator
+from .validators import VALIDATORS, ModelOutputs, collect_outputs, create_validator
 from .validators.accuracy import accuracy_estimators
 
 #: The estimator :func:`estimate_accuracy` uses unless told: the lowest mean absolute error on the tuning
@@ -75,6 +75,11 @@ def agreement_rate(logits: torch.Tensor, reference_logits: torch.Tensor) -> floa
     return float((logits.argmax(1) == reference_logits.argmax(1)).double().mean())
 
 
+def _calibrates(estimator: str) -> bool:
+    """Whether the estimator reads the labeled source split (as its validator class says)."""
+    return estimator != "agreement" and VALIDATORS[estimator].needs_source_val
+
+
 def _score(estimator: str, outputs: ModelOutputs, reference_logits: torch.Tensor | None) -> float:
     if estimator == "agreement":
         assert reference_logits is not None
@@ -87,7 +92,7 @@ def _trust_warnings(estimator: str, outputs: ModelOutputs, low: float, high: flo
     n = len(outputs.target_logits)
     if n < MIN_EXAMPLES:
         found.append(f"only {n} target examples (fewer than {MIN_EXAMPLES}): the estimate is noisy")
-    if outputs.source_val_labels is not None and estimator not in ("avg_confidence", "agreement"):
+    if outputs.source_val_labels is not None and _calibrates(estimator):
         m = len(outputs.source_val_labels)
         if m < MIN_EXAMPLES:
             found.append(f"only {m} held-out source examples (fewer than {MIN_EXAMPLES}) to calibrate on")
@@ -135,7 +140,7 @@ def estimate_accuracy(
         raise ValueError("estimator='agreement' needs reference=<a second model>, and only it takes one")
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-    needs_source = estimator not in ("avg_confidence", "agreement")
+    needs_source = _calibrates(estimator)
     if needs_source and source_val is None:
         raise ValueError(f"estimator {estimator!r} calibrates on labeled held-out source data: pass source_val=(x, y)")
     outputs = collect_outputs(model, target, source_val if needs_source else None, max_examples=max_examples, seed=seed)

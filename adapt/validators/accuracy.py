@@ -69,7 +69,8 @@ def atc_accuracy(threshold: float, target_scores: np.ndarray) -> float:
 
 def normalized_nuclear_norm(probs: np.ndarray) -> float:
     """:math:`\\lVert P \\rVert_* / \\sqrt{N \\min(N, K)}` of the N x K softmax matrix (Deng et al., ICML 2023):
-    1 for confident predictions spread evenly over the classes, lower when unsure or collapsed."""
+    1 for confident predictions spread evenly over the classes, lower when unsure or collapsed. Tested against
+    closed forms only: the authors' code was not found here to check the normalization against."""
     n, k = probs.shape
     return float(np.linalg.svd(probs, compute_uv=False).sum() / np.sqrt(n * min(n, k)))
 
