@@ -39,6 +39,8 @@ def test_example_runs(example):
     if example.stem == "source_free":  # adapted without a single source example
         source, shot, tent = (float(named[k]) for k in ("source model", "SHOT", "TENT online"))
         assert shot > source + 0.1 and tent > source + 0.05, out
+        tent_sorted, lame_sorted = (float(named[f"{k} online, label-sorted"]) for k in ("TENT", "LAME"))
+        assert lame_sorted > tent_sorted, out  # the reference benchmark's direction on label-sorted streams
     if example.stem == "few_labels":  # 5 labels per class: the source model is worth it
         source, finetuned, mme, alone = (float(named[k]) for k in ("source only", "FineTune", "MME", "TargetOnly"))
         assert finetuned > source and finetuned > alone + 0.05 and mme > alone, out

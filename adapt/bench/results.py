@@ -27,7 +27,7 @@ import pandas as pd
 
 from .listing import methods_table
 from .records import read_records
-from .report import PERCENT_COLUMNS, Report, build_report, checkpoints_frame, runs_frame, to_markdown
+from .report import PERCENT_COLUMNS, Report, build_report, checkpoints_frame, runs_frame, stream_points, to_markdown
 from .report.study_figures import data_efficiency_figure, training_time_figure
 from .runner import expand, suite_card
 from .studies import APPROACH_LABELS, MARGIN, StudySettings, labels_needed, summarize_study, time_to_accuracy
@@ -67,6 +67,14 @@ PAGE_LIST = (
          "adapt-bench run --suite source-free --out results/source-free --jobs 2"),
     Page("corruptions-online", "Test-time adaptation on corrupted digits",
          "adapt-bench run --suite corruptions-online --out results/corruptions-online --jobs 2"),
+    Page("corruptions-correlated", "Test-time adaptation on a label-sorted stream",
+         "adapt-bench run --suite corruptions-correlated --out results/corruptions-correlated --jobs 2"),
+    Page("corruptions-continual", "Continual and gradual test-time adaptation",
+         "adapt-bench run --suite corruptions-continual --out results/corruptions-continual --jobs 2"),
+    Page("corruptions-mixed", "Test-time adaptation on mixed domains",
+         "adapt-bench run --suite corruptions-mixed --out results/corruptions-mixed --jobs 2"),
+    Page("corruptions-long", "A long continual stream",
+         "adapt-bench run --suite corruptions-long --out results/corruptions-long --jobs 2"),
     Page("data-efficiency", "Target labels saved by a source model",
          "adapt-bench study data-efficiency --out results/data-efficiency --jobs 2"),
     Page("training-time", "Training time saved by a source model",
@@ -321,7 +329,8 @@ def _sweep_page(page: Page, root: Path, folder: Path, figures: bool) -> tuple[st
     # them (--check) is the same text
     shown = {"heatmap.png": not report.table.empty, "gain.png": report.transfer is not None,
              "critical_difference.png": _many(report.ranks), "validators.png": report.quality is not None,
-             "estimation.png": report.estimation is not None}  # fmt: skip
+             "estimation.png": report.estimation is not None,
+             "stream.png": not stream_points(runs, checkpoints).empty}  # fmt: skip
     parts += [f"![{PAGE_FIGURES[name]}]({page.name}/{name})\n" for name, show in shown.items() if show]
     for png in folder.glob("*.png"):
         if not shown.get(png.name):
@@ -332,7 +341,8 @@ def _sweep_page(page: Page, root: Path, folder: Path, figures: bool) -> tuple[st
 #: The report's figures a sweep's page shows, with their alt text.
 PAGE_FIGURES = {"heatmap.png": "accuracy per task", "gain.png": "gain over SourceOnly",
                 "critical_difference.png": "average ranks", "validators.png": "validator quality",
-                "estimation.png": "estimated against true target accuracy"}  # fmt: skip
+                "estimation.png": "estimated against true target accuracy",
+                "stream.png": "online accuracy along the stream"}  # fmt: skip
 
 
 def _many(table: pd.DataFrame | None) -> bool:
@@ -368,6 +378,8 @@ def _sweep_sections(report: Report, folder: Path) -> list[tuple[str, Any, str | 
         sections.append(("Label-free accuracy estimates", report.estimation, report.estimation_caption))
     if report.guard is not None:
         sections.append(("The guard against negative transfer", report.guard, report.guard_caption))
+    if report.stream is not None:
+        sections.append(("Accuracy round after round", report.stream, report.stream_caption))
     if report.published is not None:
         sections.append(("Published numbers", *report.published))
     return sections

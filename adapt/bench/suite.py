@@ -241,14 +241,18 @@ def _check_scalars(path: Path, raw: dict[str, Any]) -> dict[str, Any]:
 TOP_KEYS = {f.name for f in fields(Suite)} - {"path", "source_train"} | {"source", "backbones"}
 
 
-def _check_train(path: Path, where: str, table: Any) -> dict[str, Any]:
-    table = _check_keys(path, where, table, set(TRAIN_TYPES))
+def _check_train(path: Path, where: str, table: Any, config: type = TrainConfig) -> dict[str, Any]:
+    """A ``[train]``-like table: its keys are ``config``'s fields (TrainConfig's, or a protocol's
+    :attr:`~adapt.bench.protocols.Protocol.train_table`), each of the type the field's hint allows."""
+    kinds_of = TRAIN_TYPES if config is TrainConfig else {name: _toml_types(hint) for name, hint in
+                                                          typing.get_type_hints(config).items()}  # fmt: skip
+    table = _check_keys(path, where, table, set(kinds_of))
     for key, value in table.items():
-        kinds = TRAIN_TYPES[key]
+        kinds = kinds_of[key]
         what = "a string" if kinds == (str,) else "a boolean" if kinds == (bool,) else "a number"
         _check_type(path, f"{where}.{key}", value, kinds, what)
     try:
-        TrainConfig(**table)
+        config(**table)
     except ValueError as exc:
         raise _fail(path, where, str(exc)) from exc
     return table
@@ -286,7 +290,7 @@ def load_suite(name_or_path: str) -> Suite:
     return Suite(
         **scalars,
         path=path,
-        train=_check_train(path, "train", raw.get("train", {})),
+        train=_check_train(path, "train", raw.get("train", {}), protocol.train_table or TrainConfig),
         tasks=tasks,
         methods={name: dict(hp) for name, hp in methods.items()},
         validators=validators,
@@ -300,17 +304,19 @@ def load_suite(name_or_path: str) -> Suite:
 def _check_protocol_keys(path: Path, raw: dict[str, Any], protocol: Protocol) -> None:
     """The keys only some protocols take (:data:`adapt.bench.protocols.REFUSED`), and the ``[source]``
     table a protocol that starts from a source model needs; one that trains nothing on the target takes
-    only the stream's ``batch_size`` in ``[train]``."""
+    only its own :attr:`~adapt.bench.protocols.Protocol.train_table` keys in ``[train]``."""
     for key, why in REFUSED.items():
         if key in raw and key not in protocol.suite_keys:
             raise _fail(path, key, why.format(name=protocol.name))
     if protocol.uses_source_model and "source" not in raw:
         raise _fail(path, "source", f"a {protocol.name} suite says how its source model is trained: add a [source] "
                     "table (steps, lr, batch_size, ...)")  # fmt: skip
-    extra = sorted(set(raw.get("train", {})) - {"batch_size"})
+    allowed = [f.name for f in fields(protocol.train_table)] if protocol.train_table else []
+    extra = sorted(set(raw.get("train", {})) - set(allowed))
     if not protocol.trains_on_target and extra:
         raise _fail(path, f"train.{extra[0]}", f"a {protocol.name} suite trains nothing on the target: its [train] "
-                    "table only sets the stream's batch_size (the source model's settings go in [source])")  # fmt: skip
+                    f"table only sets {', '.join(allowed) or 'nothing'} (the source model's settings go in "
+                    "[source])")  # fmt: skip
 
 
 TARGET_LABEL_SPLITS = ("saito-1", "saito-3")

@@ -99,6 +99,16 @@ def stratified_split(labels: np.ndarray, test_fraction: float, seed: int) -> tup
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
 
 
+@dataclass(frozen=True)
+class TargetDomains:
+    """A target made of several domains in sequence (a continual test-time stream): ``names[i]`` is the
+    i-th stretch's domain, ``ids[j]`` the stretch of the target's j-th example (in the order of the
+    transductive ``target_test``). Kept in ``Task.extra["target_domains"]``."""
+
+    names: list[str]
+    ids: np.ndarray
+
+
 @dataclass
 class Task:
     """An ordered (source domain, target domain) pair ready for training and scoring.

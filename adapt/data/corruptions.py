@@ -213,8 +213,32 @@ def corrupt(images: np.ndarray, name: str, severity: int, seed: int = 0) -> np.n
     return CORRUPTIONS[name](x, severity, rng).clamp(0.0, 1.0).numpy()
 
 
-#: Domains of the ``optdigits-c`` benchmark: "clean" and "<corruption>-<severity>" for every pair.
-OPTDIGITS_C_DOMAINS = ("clean", *(f"{name}-{severity}" for name in CORRUPTIONS for severity in range(1, 6)))
+#: The severities of each corruption in turn in the gradual setting of the reference TTA benchmark
+#: (mariodoebler/test-time-adaptation at 8b2ed63, ``classification/test_time.py`` line 62).
+GRADUAL_SEVERITIES = (1, 2, 3, 4, 5, 4, 3, 2, 1)
+
+#: Target-only domains that are sequences of corruptions, for continual test-time adaptation:
+#: "all-<s>" (the 15 corruptions at severity s, in the order of :data:`CORRUPTIONS`), "all-5x10" (that
+#: sequence ten times over, the long stream where methods collapse) and "gradual" (each corruption at
+#: the severities :data:`GRADUAL_SEVERITIES`).
+SEQUENCE_DOMAINS = (*(f"all-{severity}" for severity in range(1, 6)), "all-5x10", "gradual")
+
+#: Domains of the ``optdigits-c`` benchmark: "clean", "<corruption>-<severity>" for every pair, and the
+#: sequences :data:`SEQUENCE_DOMAINS`.
+OPTDIGITS_C_DOMAINS = (
+    "clean", *(f"{name}-{severity}" for name in CORRUPTIONS for severity in range(1, 6)), *SEQUENCE_DOMAINS
+)  # fmt: skip
+
+
+def domain_sequence(domain: str) -> list[str] | None:
+    """The single domains a sequence domain streams, in order (``"all-5"`` -> ``["gaussian_noise-5", ...]``);
+    None for a single domain."""
+    if domain == "gradual":
+        return [f"{name}-{severity}" for name in CORRUPTIONS for severity in GRADUAL_SEVERITIES]
+    if domain in SEQUENCE_DOMAINS:
+        severity, _, repeats = domain.removeprefix("all-").partition("x")
+        return [f"{name}-{severity}" for name in CORRUPTIONS] * int(repeats or 1)
+    return None
 
 
 def parse_domain(domain: str) -> tuple[str, int] | None:

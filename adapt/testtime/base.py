@@ -110,6 +110,18 @@ class TestTimeAdapter:
                                  "use batch_norm='all' to adapt its other BatchNorm layers")  # fmt: skip
         return layers
 
+    def norm_layers(self, batch_norm: str = "all") -> list[nn.Module]:
+        """The normalization layers a method that works on any normalization adapts: the BatchNorm layers
+        ``batch_norm`` names (as :meth:`require_batch_norm`; none is fine) and every LayerNorm and
+        GroupNorm (transformers, GroupNorm ResNets). An InputError when the model has none of them."""
+        others = [m for m in self.model.modules() if isinstance(m, (nn.LayerNorm, nn.GroupNorm))]
+        if not batch_norm_layers(self.model):
+            if not others:
+                raise InputError(f"{type(self).__name__} adapts normalization layers (BatchNorm, LayerNorm, "
+                                 "GroupNorm), and the model has none")  # fmt: skip
+            return others
+        return [*self.require_batch_norm(batch_norm), *others]
+
     def adapt_and_predict(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
@@ -170,8 +182,11 @@ def evaluate_batches(
 ) -> pd.Series:
     """:func:`evaluate_stream` on labeled ``(x, y, ...)`` batches (a list, or a DataLoader streaming a
     Dataset, read twice: once adapting, once to score the adapted model). ``adapter`` None scores
-    ``model`` as it is, the unadapted baseline; otherwise ``adapter.model`` is scored afterwards."""
+    ``model`` as it is, the unadapted baseline; otherwise ``adapter.model`` is scored afterwards.
+    Batches ``(x, y, domain)`` (a stream of several domains) add ``online_accuracy_per_domain``:
+    domain id -> online accuracy on its examples, in the order the domains first arrive."""
     correct = total = 0
+    per_domain: dict[int, list[int]] = {}
     device = next(iter(model.parameters()), torch.empty(0)).device
     for batch in batches:
         if isinstance(batch, torch.Tensor) or len(batch) < 2:
@@ -182,8 +197,11 @@ def evaluate_batches(
             predicted = _static_predictions(model, _as_batch(x), after_batch_size, device)
         else:
             predicted = adapter.predict(x)
-        correct += int((predicted == y).sum())
+        hits = predicted == y
+        correct += int(hits.sum())
         total += len(y)
+        if len(batch) > 2:
+            _count_per_domain(per_domain, torch.as_tensor(batch[2]), hits)
     if total == 0:
         raise InputError("the stream is empty: no batches to adapt on")
     if adapter is None:  # nothing adapted: the second pass would repeat the first
@@ -191,11 +209,21 @@ def evaluate_batches(
     else:
         after = sum(int((_static_predictions(adapter.model, _as_batch(x), after_batch_size, device)
                          == torch.as_tensor(y)).sum()) for x, y, *_ in batches)  # fmt: skip
+    domains = {"online_accuracy_per_domain": {d: hit / n for d, (hit, n) in per_domain.items()}} if per_domain else {}
     return pd.Series({
         "online_accuracy": correct / total,
         "after_accuracy": after / total,
         "batches": adapter.batches_seen if adapter is not None else 0,
+        **domains,
     })  # fmt: skip
+
+
+def _count_per_domain(counts: dict[int, list[int]], domains: torch.Tensor, hits: torch.Tensor) -> None:
+    for d in dict.fromkeys(domains.tolist()):  # in the order they arrive
+        mask = domains == d
+        counts.setdefault(int(d), [0, 0])
+        counts[int(d)][0] += int(hits[mask].sum())
+        counts[int(d)][1] += int(mask.sum())
 
 
 @torch.no_grad()
@@ -210,3 +238,12 @@ def _static_predictions(model: nn.Module, x: torch.Tensor, batch_size: int, devi
 
 def _params(modules: Iterable[nn.Module]) -> list[nn.Parameter]:
     return [p for m in modules for p in m.parameters(recurse=False)]
+
+
+def use_batch_statistics(layers: Iterable[nn.Module]) -> None:
+    """BatchNorm layers among ``layers`` normalize by each test batch's own statistics, in training and
+    eval mode alike, never by the source's running estimates (dropped); other layers are left alone."""
+    for layer in layers:
+        if isinstance(layer, nn.modules.batchnorm._BatchNorm):
+            layer.track_running_stats = False
+            layer.running_mean, layer.running_var = None, None

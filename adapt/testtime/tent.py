@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from ..losses import entropy
-from .base import TEST_TIME_METHODS, TestTimeAdapter, _params
+from .base import TEST_TIME_METHODS, TestTimeAdapter, _params, use_batch_statistics
 
 
 @TEST_TIME_METHODS.register("tent")
@@ -66,9 +66,7 @@ class TENT(TestTimeAdapter):
         self.model.requires_grad_(False)
         for layer in layers:
             layer.requires_grad_(True)
-            # normalize by each test batch's own statistics, never by the source's running estimates
-            layer.track_running_stats = False
-            layer.running_mean, layer.running_var = None, None
+        use_batch_statistics(layers)
         params = _params(layers)
         if not params:
             raise ValueError("the model's BatchNorm layers have no affine parameters (affine=False): nothing to adapt")

@@ -1,11 +1,13 @@
-"""Adapt a trained model with target data alone: offline (SHOT) and online, while predicting (TENT)."""
+"""Adapt a trained model with target data alone: offline (SHOT) and online, while predicting (TENT, LAME),
+on a shuffled and on a label-sorted stream."""
 
 import torch
 
 from adapt import SourceOnly, data
 from adapt.models import ConvNet
 from adapt.sourcefree import SHOT
-from adapt.testtime import TENT, evaluate_stream
+from adapt.testtime import LAME, TENT, evaluate_stream
+from adapt.testtime.streams import StreamConfig, stream_order
 
 task = data.task("optdigits-c", "clean", "fog-5")  # offline: UCI digits, clean -> heavy fog
 (xs, ys), (xt, yt) = task.source_train[:], task.target_test[:]
@@ -21,3 +23,9 @@ stream = evaluate_stream(tent, xt, yt, batch_size=64)  # one pass: each batch pr
 print(f"source model: target accuracy {source_model.score(xt, yt):.3f}")
 print(f"SHOT: target accuracy {shot.score(xt, yt):.3f}")
 print(f"TENT online: target accuracy {stream['online_accuracy']:.3f}")
+
+# the same stream sorted by label (the "correlated" setting): a batch of one class has one class's statistics
+order = stream_order(yt.numpy(), StreamConfig(order="correlated"), seed=0)
+for name, method in (("TENT", TENT), ("LAME", LAME)):
+    sorted_stream = evaluate_stream(method(source_model), xt[order], yt[order], batch_size=64)
+    print(f"{name} online, label-sorted: target accuracy {sorted_stream['online_accuracy']:.3f}")

@@ -13,6 +13,7 @@ from adapt.bench import load_suite
 from adapt.bench.protocols import source_model_key
 from adapt.bench.runner import expand
 from adapt.bench.suite import SuiteError
+from adapt.data.corruptions import CORRUPTIONS
 
 SUITE = """
 name = "{name}"
@@ -119,15 +120,36 @@ def test_online_suite_streams_the_target_once_through_each_test_time_method(tmp_
 def test_stream_batches_cover_the_target_once(tmp_path):
     from adapt.bench.protocols import stream
     from adapt.data import task
+    from adapt.testtime.streams import StreamConfig
 
     moons = task("moons", "source", "rotated")
-    loader = stream(moons.target_test, seed=3, batch_size=50)
+    config = StreamConfig(batch_size=50)
+    loader = stream(moons.target_test, seed=3, config=config)
     batches = list(loader)
     assert len(batches) == math.ceil(len(moons.target_test) / 50)
     first = torch.cat([b[0] for b in batches])
     assert first.shape[0] == len(moons.target_test)
-    assert torch.equal(first, torch.cat([b[0] for b in stream(moons.target_test, seed=3, batch_size=50)]))
-    assert not torch.equal(first, torch.cat([b[0] for b in stream(moons.target_test, seed=4, batch_size=50)]))
+    assert torch.equal(first, torch.cat([b[0] for b in stream(moons.target_test, seed=3, config=config)]))
+    assert not torch.equal(first, torch.cat([b[0] for b in stream(moons.target_test, seed=4, config=config)]))
+    sorted_labels = torch.cat([b[1] for b in stream(moons.target_test, 3, StreamConfig(50, "correlated"))])
+    assert torch.equal(sorted_labels, sorted_labels.sort().values)  # delta 0: sorted by label
+    assert sorted(sorted_labels.tolist()) == sorted(torch.cat([b[1] for b in batches]).tolist())
+
+
+def test_an_online_suite_streams_a_label_correlated_order(tmp_path):
+    fields = {**ONLINE, "train": 'batch_size = 50\norder = "correlated"\ndirichlet_delta = 0.1',
+              "methods": "[methods.source_only]\n[methods.lame]\n[methods.sar]"}  # fmt: skip
+    suite = load_suite(str(write(tmp_path, **fields)))
+    resolved = expand(suite)[1].resolved()
+    assert resolved["train"] == {"batch_size": 50, "order": "correlated", "dirichlet_delta": 0.1}
+    shuffled = expand(load_suite(str(write(tmp_path, "plain", **ONLINE))))[1].resolved()
+    assert shuffled["train"] == {"batch_size": 50, "order": "shuffled", "dirichlet_delta": 0.0}
+    out = tmp_path / "results"
+    result = cli("run", "--suite", write(tmp_path, **fields), "--out", out, "--quiet")
+    assert result.returncode == 0, result.stderr
+    runs = records(out)
+    assert {r["status"] for r in runs.values()} == {"ok"} and set(runs) == {"source_only", "lame", "sar"}
+    assert runs["lame"]["accuracy_after"] == runs["source_only"]["accuracy"]  # LAME never changes the model
 
 
 def test_source_model_key_depends_on_what_trains_it_and_not_on_the_method(tmp_path):
@@ -157,7 +179,12 @@ def test_source_model_key_depends_on_what_trains_it_and_not_on_the_method(tmp_pa
          "source_accuracy score source data"),
         ({**SOURCE_FREE, "protocol": "uda", "methods": "[methods.dann]"}, r"\[source\] table is for source-free"),
         ({**ONLINE, "extra": 'validators = ["im"]\neval_every = 10'}, "no checkpoints to select from"),
-        ({**ONLINE, "train": "batch_size = 50\nlr = 0.1"}, r"train\.lr.*only sets the stream's batch_size"),
+        ({**ONLINE, "train": "batch_size = 50\nlr = 0.1"}, r"train\.lr.*only sets batch_size, order, dirichlet_delta"),
+        ({**ONLINE, "train": 'order = "sorted"'}, "order must be 'shuffled' or 'correlated'"),
+        ({**ONLINE, "train": "dirichlet_delta = 0.1"}, "dirichlet_delta applies to order = 'correlated' only"),
+        ({**ONLINE, "train": 'order = "correlated"\ndirichlet_delta = -1'}, "dirichlet_delta must be >= 0"),
+        ({**ONLINE, "methods": '[methods.lame]\naffinity = "cosine"'}, "affinity must be one of knn, rbf, linear"),
+        ({**ONLINE, "methods": "[methods.sar]\nentropy_margin = 0"}, "entropy_margin"),
         ({**ONLINE, "methods": '[methods.tent]\noptimizer = "rmsprop"'}, "optimizer must be 'adam' or 'sgd'"),
         ({**ONLINE, "methods": "[methods.eata]\nentropy_margin = 3.0"}, "entropy_margin"),
         ({**SOURCE_FREE, "methods": "[methods.shot]\n[search.shot]\nlr = [\"choice\", 0.1, 0.2]"}, "search.shot"),
@@ -229,3 +256,30 @@ def test_a_damaged_cached_source_model_is_trained_again(tmp_path):
     assert not cached
     for name, value in first.state_dict().items():
         assert torch.equal(value, again.state_dict()[name]), name
+
+
+@pytest.mark.slow
+def test_a_continual_suite_records_the_online_accuracy_of_each_domain(tmp_path):
+    suite = tmp_path / "continual.toml"
+    suite.write_text(SUITE.format(name="continual", protocol="online", extra="", train='batch_size = 128\ndomains = "sequence"',
+                                  methods="[methods.source_only]\n[methods.bn_adapt]").replace(
+        'benchmark = "moons"\nsource = "source"\ntarget = "rotated"\nbackbone = "mlp"\nmodel = { bottleneck_dim = 8 }',
+        'benchmark = "optdigits-c"\nsource = "clean"\ntarget = "all-5x2"\nbackbone = "cnn"').replace(
+        '[backbones.mlp]\nkind = "mlp"\nhidden = [16]', '[backbones.cnn]\nkind = "convnet"'))  # fmt: skip
+    with pytest.raises(SuiteError, match="unknown optdigits-c domain 'all-5x2'"):
+        load_suite(str(suite))
+    suite.write_text(
+        suite.read_text().replace("all-5x2", "all-5x10").replace("[source]\nsteps = 120", "[source]\nsteps = 60")
+    )
+    out = tmp_path / "results"
+    result = cli("run", "--suite", suite, "--out", out, "--quiet")
+    assert result.returncode == 0, result.stderr
+    runs = records(out)
+    for r in runs.values():
+        assert [p["domain"] for p in r["curve"]] == [f"{c}-5" for c in CORRUPTIONS] * 10
+        assert [p["step"] for p in r["curve"]] == list(range(1, 151))
+        assert r["accuracy"] == pytest.approx(sum(p["target_accuracy"] for p in r["curve"]) / 150)
+    baseline = runs["source_only"]["curve"]
+    assert baseline[:15] == [{**p, "step": p["step"] - 15} for p in baseline[15:30]]  # nothing adapts: rounds repeat
+    report = out / "report"
+    assert (report / "stream.png").exists() and "round 10" in (report / "stream.md").read_text()

@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tta_models import bn_net, cnn_stream, target_stream
 
 from adapt.errors import InputError
 from adapt.testtime import (
@@ -20,41 +21,6 @@ from adapt.testtime import (
     evaluate_stream,
     resolve_hyperparameters,
 )
-
-
-def bn_net(seed: int = 0) -> nn.Module:
-    torch.manual_seed(seed)
-    return nn.Sequential(nn.Linear(2, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 16), nn.BatchNorm1d(16),
-                         nn.ReLU(), nn.Linear(16, 3))  # fmt: skip
-
-
-def blobs(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    centers = torch.tensor([[0.0, 3.0], [3.0, -2.0], [-3.0, -2.0]])
-    y = torch.arange(n) % 3
-    return centers[y] + torch.randn(n, 2, generator=g), y
-
-
-@pytest.fixture(scope="module")
-def source_model() -> nn.Module:
-    """A BatchNorm classifier trained on the source blobs (plain loop: the test-time code is what's tested)."""
-    model = bn_net()
-    x, y = blobs(600, 0)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-    g = torch.Generator().manual_seed(1)
-    for _ in range(300):
-        idx = torch.randint(0, len(x), (64,), generator=g)
-        optimizer.zero_grad()
-        F.cross_entropy(model(x[idx]), y[idx]).backward()
-        optimizer.step()
-    return model.eval()
-
-
-def target_stream(n: int = 600, seed: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
-    """The source blobs shrunk and moved (49% accuracy unadapted): a shift BatchNorm statistics can undo."""
-    x, y = blobs(n, seed)
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-    return (x * 0.5 + torch.tensor([4.0, 4.0]))[order], y[order]
 
 
 def official_tent_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor) -> torch.Tensor:
@@ -92,36 +58,6 @@ def official_tent_setup(model: nn.Module, optimizer: str = "adam") -> tuple[nn.M
     if optimizer == "sgd":
         return model, torch.optim.SGD(params, 0.00025, momentum=0.9)
     return model, torch.optim.Adam(params, lr=1e-3, betas=(0.9, 0.999), weight_decay=0.0)
-
-
-def cnn_net(seed: int = 0) -> nn.Module:
-    """A small CNN with BatchNorm2d layers and a BatchNorm1d bottleneck, as our ConvNet + bottleneck."""
-    torch.manual_seed(seed)
-    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Conv2d(4, 4, 3, stride=2),
-                         nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 3 * 3, 8), nn.BatchNorm1d(8),
-                         nn.ReLU(), nn.Linear(8, 3))  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def cnn_model() -> nn.Module:
-    """The CNN trained a little on random images (plain loop), so that its predictions are not uniform."""
-    model = cnn_net()
-    g = torch.Generator().manual_seed(3)
-    x, y = torch.randn(192, 1, 7, 7, generator=g), torch.arange(192) % 3
-    x[:, :, :3] += y.view(-1, 1, 1, 1).float()
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-    for _ in range(60):
-        optimizer.zero_grad()
-        F.cross_entropy(model(x), y).backward()
-        optimizer.step()
-    return model.eval()
-
-
-def cnn_stream() -> torch.Tensor:
-    g = torch.Generator().manual_seed(4)
-    x = torch.randn(256, 1, 7, 7, generator=g) * 1.5 + 0.5
-    x[:, :, :3] += (torch.arange(256) % 3).view(-1, 1, 1, 1).float()
-    return x
 
 
 def test_tent_matches_the_authors_forward_and_adapt(source_model):

@@ -87,6 +87,9 @@ class Protocol:
     sees_source: ClassVar[bool] = False
     #: It trains on the target (so it has checkpoints, validators and training options).
     trains_on_target: ClassVar[bool] = True
+    #: What a suite's ``[train]`` table holds when it trains nothing on the target (a dataclass whose
+    #: fields are the keys; for "online", the stream's settings).
+    train_table: ClassVar[type | None] = None
     #: The keys of :data:`REFUSED` it takes.
     suite_keys: ClassVar[frozenset[str]] = frozenset({"source"})
 

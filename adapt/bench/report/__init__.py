@@ -42,6 +42,7 @@ from .selection import (
     validator_quality,
     write_selection_report,
 )
+from .streams import round_table, stream_points, write_stream_report
 from .tables import (
     compare_published,
     formatted_table,
@@ -85,11 +86,13 @@ __all__ = [
     "margin_sweep",
     "method_table",
     "paired_gains",
+    "round_table",
     "runs_frame",
     "select_hyperparameters",
     "selection_frame",
     "selection_study",
     "selection_table",
+    "stream_points",
     "summarize",
     "task_name",
     "to_latex",
@@ -102,6 +105,7 @@ __all__ = [
     "write_ranks",
     "write_report",
     "write_selection_report",
+    "write_stream_report",
     "write_transfer",
 ]
 
@@ -150,6 +154,8 @@ class Report:
         Accuracy estimators x shifts of the mean absolute error at the last checkpoint (:func:`estimation_errors`).
     guard, guard_caption : pandas.DataFrame, str or None
         Gain and negative transfer without and with the guard, per method and budget (:func:`guard_table`).
+    stream, stream_caption : pandas.DataFrame, str or None
+        Online accuracy per round of a repeated stream, per method (:func:`round_table`).
     """
 
     runs: pd.DataFrame
@@ -179,6 +185,8 @@ class Report:
     estimation_caption: str | None = None
     guard: pd.DataFrame | None = None
     guard_caption: str | None = None
+    stream: pd.DataFrame | None = None
+    stream_caption: str | None = None
 
 
 def write_report(
@@ -259,6 +267,9 @@ def build_report(runs: pd.DataFrame, checkpoints: pd.DataFrame, results: Path, o
     estimation = write_estimation_report(checkpoints, out, figures) or {}
     if "estimation_figure" in estimation:
         paths.append(estimation.pop("estimation_figure"))
+    streams = write_stream_report(runs, checkpoints, out, figures) or {}
+    if "stream_figure" in streams:
+        paths.append(streams.pop("stream_figure"))
     published = compare_published(summary, results / "published.json")
     if published is not None:
         (out / "published.md").write_text(to_markdown(*published))
@@ -266,7 +277,7 @@ def build_report(runs: pd.DataFrame, checkpoints: pd.DataFrame, results: Path, o
     # the first line of each error: a table cell cannot hold a layout listing (records keep it whole)
     failed = failed.assign(error=failed["error"].fillna("").map(lambda e: e.splitlines()[0] if e else e))
     return Report(runs=runs, summary=summary, table=text, caption=caption, failed=failed, out=out, figures=paths,
-                  published=published, **extras, **estimation,
+                  published=published, **extras, **estimation, **streams,
                   **_selection_fields(selection))  # fmt: skip
 
 

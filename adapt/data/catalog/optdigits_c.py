@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..base import Task, stratified_split
+from ..base import TargetDomains, Task, stratified_split
 from ..benchmark import Benchmark, TaskRequest, array_task, register_benchmark
-from ..corruptions import CORRUPTIONS, OPTDIGITS_C_DOMAINS, corrupt, parse_domain
+from ..corruptions import CORRUPTIONS, OPTDIGITS_C_DOMAINS, corrupt, domain_sequence, parse_domain
 from ..digits import DIGIT_CLASSES
 from ..synthetic import _optdigits
 
@@ -19,10 +19,17 @@ def _domain_images(images: np.ndarray, domain: str, seed: int) -> np.ndarray:
 def build(request: TaskRequest) -> Task:
     images, labels = _optdigits(request.seed)
     source_idx, target_idx = stratified_split(labels, 0.5, request.seed)
+    if domain_sequence(request.source) is not None:
+        raise ValueError(f"optdigits-c domain {request.source!r} is a sequence of corruptions: a target, not a source")
     xs = _domain_images(images[source_idx], request.source, request.seed)
-    xt = _domain_images(images[target_idx], request.target, request.seed)
-    return array_task(request, (_signed(xs), labels[source_idx]), (_signed(xt), labels[target_idx]), DIGIT_CLASSES,
-                      (1, 16, 16))  # fmt: skip
+    sequence = domain_sequence(request.target) or [request.target]
+    corrupted = {domain: _domain_images(images[target_idx], domain, request.seed) for domain in dict.fromkeys(sequence)}
+    xt = np.concatenate([corrupted[domain] for domain in sequence])
+    yt = np.tile(labels[target_idx], len(sequence))
+    task = array_task(request, (_signed(xs), labels[source_idx]), (_signed(xt), yt), DIGIT_CLASSES, (1, 16, 16))
+    if len(sequence) > 1:  # which stretch of the target each example belongs to (the online protocol streams them)
+        task.extra["target_domains"] = TargetDomains(sequence, np.repeat(np.arange(len(sequence)), len(target_idx)))
+    return task
 
 
 def _signed(x: np.ndarray) -> np.ndarray:
@@ -35,7 +42,8 @@ register_benchmark(
         domains=OPTDIGITS_C_DOMAINS,
         protocol="transductive",
         description="UCI digits, gray 16x16, disjoint halves: clean source, target under one of the 15 common "
-        "corruptions (Hendrycks & Dietterich 2019) at severity 1-5, generated deterministically",
+        "corruptions (Hendrycks & Dietterich 2019) at severity 1-5, generated deterministically, or a sequence of "
+        "them for continual test-time adaptation (all-<severity>, all-5x10, gradual)",
         default_tasks=tuple(("clean", f"{name}-5") for name in CORRUPTIONS),
         offline=True,
         build=build,
