@@ -63,6 +63,13 @@ def _convnet(options: dict[str, Any], input_shape: tuple[int, ...]) -> nn.Module
     return ConvNet(input_shape[0], tuple(options["channels"]), options["out_features"], input_size=input_shape[-1])
 
 
+@register_backbone("convnet-gn", channels=[16, 32], out_features=64)
+def _convnet_gn(options: dict[str, Any], input_shape: tuple[int, ...]) -> nn.Module:
+    """The ConvNet with GroupNorm in place of BatchNorm (for test-time methods that need no batch statistics)."""
+    return ConvNet(input_shape[0], tuple(options["channels"]), options["out_features"], input_size=input_shape[-1],
+                   norm="group")  # fmt: skip
+
+
 @register_backbone("lenet")
 def _lenet(options: dict[str, Any], input_shape: tuple[int, ...]) -> nn.Module:
     return LeNet(in_channels=input_shape[0])

@@ -69,6 +69,8 @@ PAGE_LIST = (
          "adapt-bench run --suite corruptions-online --out results/corruptions-online --jobs 2"),
     Page("corruptions-correlated", "Test-time adaptation on a label-sorted stream",
          "adapt-bench run --suite corruptions-correlated --out results/corruptions-correlated --jobs 2"),
+    Page("corruptions-correlated-gn", "Test-time adaptation on a label-sorted stream, GroupNorm network",
+         "adapt-bench run --suite corruptions-correlated-gn --out results/corruptions-correlated-gn --jobs 2"),
     Page("corruptions-continual", "Continual and gradual test-time adaptation",
          "adapt-bench run --suite corruptions-continual --out results/corruptions-continual --jobs 2"),
     Page("corruptions-mixed", "Test-time adaptation on mixed domains",

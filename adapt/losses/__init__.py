@@ -20,6 +20,8 @@ from .entropy import (
     mcc_loss,
     minimax_entropy_loss,
     prediction_kl,
+    soft_likelihood_ratio,
+    symmetric_cross_entropy,
 )
 from .features import adaptive_feature_norm_loss, batch_spectral_penalty
 from .grl import gradient_reversal
@@ -55,8 +57,10 @@ __all__ = [
     "prediction_kl",
     "randomized_multilinear_map",
     "scale_free_coral_loss",
+    "soft_likelihood_ratio",
     "squared_distances",
     "symmetric_category_confusion",
+    "symmetric_cross_entropy",
     "symmetric_domain_loss",
     "symmetric_entropy",
     "virtual_adversarial_loss",

@@ -184,3 +184,44 @@ def minimax_entropy_loss(logits: torch.Tensor, epsilon: float = 1e-5) -> torch.T
     with float32_region(logits):
         p = torch.softmax(logits.float(), dim=1)
         return (p * torch.log(p + epsilon)).sum(dim=1).mean()
+
+
+def soft_likelihood_ratio(
+    logits: torch.Tensor, clip: float = 0.99, eps: float = 1e-5, reduction: Reduction = "none"
+) -> torch.Tensor:
+    """The soft likelihood ratio :math:`-\\sum_c p_c \\log\\big(\\frac{p_c}{1 - p_c} + \\epsilon\\big)`, with
+    :math:`p` clipped at ``clip`` (ROID's self-training loss: unlike entropy, its gradient does not vanish
+    for confident predictions).
+
+    Marsden, Döbler & Yang, "Universal Test-time Adaptation through Weight Ensembling, Diversity Weighting,
+    and Prior Correction", WACV 2024 (Eq. 3); as the authors' ``SoftLikelihoodRatio``
+    (mariodoebler/test-time-adaptation at 8b2ed63, ``classification/utils/losses.py`` lines 32-41).
+
+    >>> soft_likelihood_ratio(torch.zeros(1, 2)).round(decimals=4)  # p = 1/2: log(1 + eps)
+    tensor([-0.])
+    """
+    _check_logits(logits, "soft_likelihood_ratio")
+    with float32_region(logits):
+        p = torch.softmax(logits.float(), dim=1).clamp(min=0.0, max=clip)
+        values = -(p * torch.log(p / (1 - p) + eps)).sum(dim=1)
+    return _reduce(values, reduction)
+
+
+def symmetric_cross_entropy(
+    logits: torch.Tensor, reference_logits: torch.Tensor, alpha: float = 0.5, reduction: Reduction = "none"
+) -> torch.Tensor:
+    """The symmetric cross-entropy between two predictions,
+    :math:`-(1-\\alpha)\\sum_c q_c \\log p_c - \\alpha \\sum_c p_c \\log q_c` (``p`` from ``logits``, ``q`` from
+    ``reference_logits``; gradients flow into both).
+
+    Wang et al., "Symmetric Cross Entropy for Robust Learning with Noisy Labels", ICCV 2019 (Eq. 4, with
+    soft labels); ROID's consistency term, as the authors' ``SymmetricCrossEntropy``
+    (mariodoebler/test-time-adaptation at 8b2ed63, ``classification/utils/losses.py`` lines 13-19).
+    """
+    _check_logits(logits, "symmetric_cross_entropy")
+    if logits.shape != reference_logits.shape:
+        raise ValueError(f"logits {tuple(logits.shape)} and reference_logits {tuple(reference_logits.shape)} differ")
+    with float32_region(logits):
+        log_p, log_q = logits.float().log_softmax(dim=1), reference_logits.float().log_softmax(dim=1)
+        values = -(1 - alpha) * (log_q.exp() * log_p).sum(dim=1) - alpha * (log_p.exp() * log_q).sum(dim=1)
+    return _reduce(values, reduction)

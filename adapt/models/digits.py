@@ -132,24 +132,34 @@ class ConvNet(nn.Module):
 
     Stride-2 3x3 convolutions with BatchNorm and ReLU (``channels`` wide, one per block; each
     halves the resolution), then fc(``out_features``)-ReLU. Strided convolutions instead of
-    max-pooling: on a CPU they are several times faster at this size.
+    max-pooling: on a CPU they are several times faster at this size. ``norm="group"`` puts GroupNorm
+    (8 groups, or one per channel when fewer) in place of BatchNorm: no batch statistics, as the
+    GroupNorm ResNets and the transformers of the test-time benchmarks.
 
     Input (B, C, input_size, input_size) -> features (B, out_features).
     """
 
     def __init__(
-        self, in_channels: int = 1, channels: tuple[int, ...] = (16, 32), out_features: int = 64, input_size: int = 16
+        self,
+        in_channels: int = 1,
+        channels: tuple[int, ...] = (16, 32),
+        out_features: int = 64,
+        input_size: int = 16,
+        norm: str = "batch",
     ) -> None:
         super().__init__()
         _check_widths("ConvNet", in_channels=in_channels, channels=channels, out_features=out_features,
                       input_size=input_size)  # fmt: skip
+        if norm not in ("batch", "group"):
+            raise ValueError(f"ConvNet norm must be 'batch' or 'group', got {norm!r}")
         self.in_channels = in_channels
         self.out_features = out_features
-        self.channels, self.input_size = tuple(channels), input_size
+        self.channels, self.input_size, self.norm = tuple(channels), input_size, norm
         layers: list[nn.Module] = []
         width, size = in_channels, input_size
         for c in channels:
-            layers += [nn.Conv2d(width, c, kernel_size=3, stride=2, padding=1), nn.BatchNorm2d(c), nn.ReLU()]
+            normalization = nn.BatchNorm2d(c) if norm == "batch" else nn.GroupNorm(min(8, c), c)
+            layers += [nn.Conv2d(width, c, kernel_size=3, stride=2, padding=1), normalization, nn.ReLU()]
             width, size = c, (size + 1) // 2
         self.conv = nn.Sequential(*layers)
         self.fc = nn.Sequential(nn.Flatten(), nn.Linear(width * size * size, out_features), nn.ReLU())
@@ -165,5 +175,6 @@ class ConvNet(nn.Module):
 
     def config(self) -> dict[str, Any]:
         """Constructor arguments (JSON-like): ``ConvNet(**net.config())`` builds the same architecture."""
-        return {"in_channels": self.in_channels, "channels": list(self.channels), "out_features": self.out_features,
-                "input_size": self.input_size}  # fmt: skip
+        config = {"in_channels": self.in_channels, "channels": list(self.channels), "out_features": self.out_features,
+                  "input_size": self.input_size}  # fmt: skip
+        return config if self.norm == "batch" else {**config, "norm": self.norm}

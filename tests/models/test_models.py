@@ -64,3 +64,17 @@ def test_pretrained_weights_come_from_the_local_torch_cache(tmp_path, monkeypatc
     assert torch.equal(model.net.conv1.weight, reference.conv1.weight) and model.pretrained
     with pytest.raises(ValueError, match="unknown resnet18 weights 'IMAGENET9K'"):
         ResNetFeatures("resnet18", "IMAGENET9K")
+
+
+def test_a_groupnorm_convnet_has_no_batch_statistics_and_rebuilds_from_its_config():
+    from adapt.models import ConvNet
+
+    net = ConvNet(1, norm="group")
+    kinds = {type(m) for m in net.modules()}
+    assert torch.nn.GroupNorm in kinds and not any(issubclass(k, torch.nn.modules.batchnorm._BatchNorm) for k in kinds)
+    assert ConvNet(**net.config()).config() == net.config() and net.config()["norm"] == "group"
+    assert "norm" not in ConvNet(1).config()  # BatchNorm, the default, as the configs saved before
+    x = torch.randn(4, 1, 16, 16)
+    torch.testing.assert_close(net.eval()(x)[:1], net(x[:1]))  # one example's output does not depend on the batch
+    with pytest.raises(ValueError, match="norm must be 'batch' or 'group'"):
+        ConvNet(1, norm="layer")
