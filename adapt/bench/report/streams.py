@@ -37,13 +37,17 @@ def stream_points(runs: pd.DataFrame, checkpoints: pd.DataFrame) -> pd.DataFrame
 
 
 def round_table(points: pd.DataFrame) -> pd.DataFrame:
-    """Per repeated task and method: the online accuracy of each round, and the last round minus the first."""
+    """Per repeated task and method (per method when one task repeats): the online accuracy of each round, and
+    the last round minus the first."""
     repeated = points[points.groupby("task")["round"].transform("max") > 1]
     if repeated.empty:
         return pd.DataFrame()
     table = repeated.groupby(["task", "method", "round"])["accuracy (%)"].mean().unstack("round")
     table.columns = [f"round {r}" for r in table.columns]
     table["change"] = table.iloc[:, -1] - table.iloc[:, 0]
+    table.columns.name = "round"
+    if table.index.get_level_values("task").nunique() == 1:  # one repeated task: the methods name the rows
+        table.index = table.index.droplevel("task")
     return table.sort_values("change")
 
 
@@ -61,11 +65,14 @@ def stream_figure(points: pd.DataFrame, path: Path) -> Path:
                  .rename(columns={"round": "position"}))  # fmt: skip
     shown = pd.concat([per_round, points[~repeated].rename(columns={"step": "position"})], ignore_index=True)
     tasks = sorted(shown["task"].unique())
+    methods = sorted(shown["method"].unique())
+    palette = dict(zip(methods, sns.color_palette("tab10", len(methods))))  # one colour per method in every panel
     fig, axes = plt.subplots(1, len(tasks), figsize=(6.5 * len(tasks), 4), squeeze=False)
     for ax, task in zip(axes[0], tasks):
         part = shown[shown["task"] == task]
-        sns.lineplot(data=part, x="position", y="accuracy (%)", hue="method", ax=ax, errorbar=("pi", 100),
-                     marker="o" if part["position"].max() <= 20 else None, markersize=4)  # fmt: skip
+        sns.lineplot(data=part, x="position", y="accuracy (%)", hue="method", hue_order=methods, palette=palette, ax=ax,
+                     errorbar=("pi", 100), marker="o" if part["position"].max() <= 20 else None,
+                     markersize=4)  # fmt: skip
         rounds = bool(repeated[points["task"] == task].any())
         ax.set_xlabel("round of the repeated stream" if rounds else "domain in the sequence")
         if rounds or part["position"].max() <= 20:
