@@ -141,9 +141,9 @@ def test_an_online_suite_streams_a_label_correlated_order(tmp_path):
               "methods": "[methods.source_only]\n[methods.lame]\n[methods.sar]"}  # fmt: skip
     suite = load_suite(str(write(tmp_path, **fields)))
     resolved = expand(suite)[1].resolved()
-    assert resolved["train"] == {"batch_size": 50, "order": "correlated", "dirichlet_delta": 0.1}
+    assert resolved["train"] == {"batch_size": 50, "order": "correlated", "dirichlet_delta": 0.1, "domains": "sequence"}
     shuffled = expand(load_suite(str(write(tmp_path, "plain", **ONLINE))))[1].resolved()
-    assert shuffled["train"] == {"batch_size": 50, "order": "shuffled", "dirichlet_delta": 0.0}
+    assert shuffled["train"] == {"batch_size": 50, "order": "shuffled", "dirichlet_delta": 0.0, "domains": "sequence"}
     out = tmp_path / "results"
     result = cli("run", "--suite", write(tmp_path, **fields), "--out", out, "--quiet")
     assert result.returncode == 0, result.stderr
