@@ -292,3 +292,29 @@ def test_eata_adapts_on_a_shift_and_says_what_is_wrong(source_model):
     eata.reset()
     assert eata.kept == 0 and eata.mean_prediction is None
     torch.testing.assert_close(eata.predict_logits(x[:64]), first)
+
+
+@pytest.mark.parametrize("name", ["sar", "deyo", "roid", "cotta", "lame"])
+def test_methods_for_any_normalization_adapt_a_layer_norm_network(name):
+    """A ViT-like stand-in (patch embedding, LayerNorm, no BatchNorm): the methods that say they work on any
+    normalization run on it and change its LayerNorm (LAME: nothing); the BatchNorm methods refuse it."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 8, 4, stride=4), nn.Flatten(2), nn.Flatten(1), nn.LayerNorm(32), nn.GELU(),
+                        nn.Linear(32, 3)).eval()  # fmt: skip
+    with torch.no_grad():
+        net[-1].weight.mul_(20)  # confident enough for the entropy filters to keep samples
+    x = torch.randn(64, 1, 8, 8)
+    # SAR: no recovery (this confident net sits below e_m = 0.2, which would reset it after every batch)
+    adapter = create(name, net, **({"lr": 0.05, "reset_threshold": 0.0} if name == "sar" else {}))
+    for _ in range(3):
+        assert adapter.predict(x).shape == (64,)
+    changed = not torch.equal(adapter.model[3].weight, net[3].weight)
+    assert changed == (name != "lame")
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("name", ["tent", "eata", "bn_adapt"])
+def test_batch_norm_methods_refuse_a_layer_norm_network(name):
+    net = nn.Sequential(nn.Linear(4, 8), nn.LayerNorm(8), nn.Linear(8, 3))
+    with pytest.raises(InputError, match="adapts BatchNorm layers, and the model has none"):
+        create(name, net)
