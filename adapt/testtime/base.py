@@ -81,12 +81,18 @@ class TestTimeAdapter:
         """Remember the state :meth:`reset` returns to (call at the end of a subclass's ``__init__``)."""
         self._initial = copy.deepcopy(self.state_dict())
 
+    #: The optimizer of a method that learns (its state is saved and reset with the model's).
+    optimizer: torch.optim.Optimizer | None = None
+
     def state_dict(self) -> dict[str, Any]:
-        return {"model": self.model.state_dict(), "batches_seen": self.batches_seen}
+        state = {"model": self.model.state_dict(), "batches_seen": self.batches_seen}
+        return state if self.optimizer is None else {**state, "optimizer": self.optimizer.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
         self.batches_seen = int(state["batches_seen"])
+        if self.optimizer is not None:
+            self.optimizer.load_state_dict(state["optimizer"])
 
     def reset(self) -> None:
         """Forget every batch seen: back to the wrapped model as it was given."""

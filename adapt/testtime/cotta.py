@@ -86,12 +86,11 @@ class CoTTA(TestTimeAdapter):
         self._snapshot()
 
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "teacher": self.teacher.state_dict(), "optimizer": self.optimizer.state_dict()}
+        return {**super().state_dict(), "teacher": self.teacher.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
         self.teacher.load_state_dict(state["teacher"])
-        self.optimizer.load_state_dict(state["optimizer"])
 
     def adapt_and_predict(self, x: torch.Tensor) -> torch.Tensor:
         logits = self.model(x)

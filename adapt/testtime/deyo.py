@@ -107,13 +107,6 @@ class DeYO(TestTimeAdapter):
         self.optimizer = torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999))
         self._snapshot()
 
-    def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "optimizer": self.optimizer.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        self.optimizer.load_state_dict(state["optimizer"])
-
     def adapt_and_predict(self, x: torch.Tensor) -> torch.Tensor:
         logits = self.model(x)
         loss = self._loss(x, logits)

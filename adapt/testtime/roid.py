@@ -92,12 +92,10 @@ class ROID(TestTimeAdapter):
         self._snapshot()
 
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "optimizer": self.optimizer.state_dict(),
-                "class_probabilities": copy.deepcopy(self.class_probabilities)}  # fmt: skip
+        return {**super().state_dict(), "class_probabilities": copy.deepcopy(self.class_probabilities)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
-        self.optimizer.load_state_dict(state["optimizer"])
         self.class_probabilities = copy.deepcopy(state["class_probabilities"])
 
     def adapt_and_predict(self, x: torch.Tensor) -> torch.Tensor:

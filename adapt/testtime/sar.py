@@ -97,12 +97,10 @@ class SAR(TestTimeAdapter):
         self._snapshot()
 
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "optimizer": self.optimizer.state_dict(), "ema": self.ema,
-                "recoveries": self.recoveries}  # fmt: skip
+        return {**super().state_dict(), "ema": self.ema, "recoveries": self.recoveries}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
-        self.optimizer.load_state_dict(state["optimizer"])
         self.ema, self.recoveries = state["ema"], int(state["recoveries"])
 
     def _recover(self) -> None:

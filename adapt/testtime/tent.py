@@ -78,13 +78,6 @@ class TENT(TestTimeAdapter):
         )
         self._snapshot()
 
-    def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "optimizer": self.optimizer.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        self.optimizer.load_state_dict(state["optimizer"])
-
     def adapt_and_predict(self, x: torch.Tensor) -> torch.Tensor:
         for _ in range(self.steps):
             logits = self.model(x)
