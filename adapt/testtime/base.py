@@ -128,6 +128,23 @@ class TestTimeAdapter:
             return others
         return [*self.require_batch_norm(batch_norm), *others]
 
+    def adapt_norm_layers(self, batch_norm: str = "all", skip_top_layers: bool = False) -> list[nn.Parameter]:
+        """Set the copy up for methods that learn normalization affine parameters on any normalization (SAR,
+        DeYO, ROID): eval mode, every weight frozen but the affine parameters of :meth:`norm_layers` (less the
+        layers :func:`skipped_by_the_authors` names, with ``skip_top_layers``), BatchNorm by batch statistics.
+        Returns the parameters to optimize."""
+        layers = self.norm_layers(batch_norm)
+        names = {id(m): name for name, m in self.model.named_modules()}
+        params = _params([m for m in layers if not (skip_top_layers and skipped_by_the_authors(names[id(m)]))])
+        if not params:
+            raise ValueError("no normalization layer with affine parameters is left to adapt (skip_top_layers=False "
+                             "adapts the layers the authors skip by name)")  # fmt: skip
+        self.model.eval().requires_grad_(False)
+        use_batch_statistics(layers)
+        for p in params:
+            p.requires_grad_(True)
+        return params
+
     def adapt_and_predict(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
@@ -253,3 +270,9 @@ def use_batch_statistics(layers: Iterable[nn.Module]) -> None:
         if isinstance(layer, nn.modules.batchnorm._BatchNorm):
             layer.track_running_stats = False
             layer.running_mean, layer.running_var = None, None
+
+
+def skipped_by_the_authors(name: str) -> bool:
+    """The normalization layers SAR's and DeYO's authors leave alone by module name: a ResNet's last stage
+    (``layer4``), a ViT-B's last three blocks and its final norm (their ``collect_params``)."""
+    return "layer4" in name or any(f"blocks.{i}" in name for i in (9, 10, 11)) or "norm." in name or name == "norm"

@@ -10,8 +10,7 @@ import torchvision.transforms.functional as TF
 from torch import nn
 
 from ..losses import entropy
-from .base import TEST_TIME_METHODS, TestTimeAdapter, _params, use_batch_statistics
-from .sar import skipped_by_the_authors
+from .base import TEST_TIME_METHODS, TestTimeAdapter
 
 AUGMENTATIONS = ("patch", "pixel")
 
@@ -92,15 +91,7 @@ class DeYO(TestTimeAdapter):
             raise ValueError(f"augmentation must be one of {', '.join(AUGMENTATIONS)}, got {augmentation!r}")
         if isinstance(patch_len, bool) or int(patch_len) != patch_len or patch_len < 1:
             raise ValueError(f"patch_len must be a positive integer, got {patch_len!r}")
-        layers = self.norm_layers(batch_norm)
-        names = {id(m): name for name, m in self.model.named_modules()}
-        params = _params([m for m in layers if not (skip_top_layers and skipped_by_the_authors(names[id(m)]))])
-        if not params:
-            raise ValueError("no normalization layer with affine parameters is left to adapt")
-        self.model.eval().requires_grad_(False)
-        use_batch_statistics(layers)
-        for p in params:
-            p.requires_grad_(True)
+        params = self.adapt_norm_layers(batch_norm, skip_top_layers)
         self.entropy_margin, self.reweight_margin, self.plpd_threshold = entropy_margin, reweight_margin, plpd_threshold
         self.reweight_entropy, self.reweight_plpd = reweight_entropy, reweight_plpd
         self.augmentation, self.patch_len = augmentation, int(patch_len)

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..losses import entropy, soft_likelihood_ratio, symmetric_cross_entropy
-from .base import TEST_TIME_METHODS, TestTimeAdapter, _params, use_batch_statistics
+from .base import TEST_TIME_METHODS, TestTimeAdapter
 
 
 def _min_max(values: torch.Tensor) -> torch.Tensor:
@@ -77,12 +77,7 @@ class ROID(TestTimeAdapter):
             raise ValueError("source_momentum and probability_momentum are in [0, 1]")
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature!r}")
-        layers = self.norm_layers(batch_norm)
-        self.model.eval().requires_grad_(False)
-        use_batch_statistics(layers)
-        self.params = _params(layers)
-        for p in self.params:
-            p.requires_grad_(True)
+        self.params = self.adapt_norm_layers(batch_norm)
         self.source = [p.detach().clone() for p in self.params]
         self.weighting, self.prior_correction, self.augment = weighting, prior_correction, augment
         self.source_momentum, self.probability_momentum = source_momentum, probability_momentum

@@ -10,13 +10,7 @@ from torch import nn
 
 from ..losses import entropy
 from ..train.sam import SAM
-from .base import TEST_TIME_METHODS, TestTimeAdapter, _params, use_batch_statistics
-
-
-def skipped_by_the_authors(name: str) -> bool:
-    """The normalization layers SAR's authors leave alone by module name: a ResNet's last stage
-    (``layer4``), a ViT-B's last three blocks and its final norm (``collect_params``)."""
-    return "layer4" in name or any(f"blocks.{i}" in name for i in (9, 10, 11)) or "norm." in name or name == "norm"
+from .base import TEST_TIME_METHODS, TestTimeAdapter
 
 
 @TEST_TIME_METHODS.register("sar")
@@ -34,8 +28,8 @@ class SAR(TestTimeAdapter):
 
     Works on any normalization: the affine parameters of BatchNorm (normalizing by each batch's own
     statistics), LayerNorm and GroupNorm layers adapt, except those the authors skip by name
-    (:func:`skipped_by_the_authors`: a ResNet's ``layer4``, a ViT-B's last three blocks and final norm;
-    ``skip_top_layers=False`` adapts them too). The rest of the network runs in eval mode (no dropout).
+    (:func:`adapt.testtime.base.skipped_by_the_authors`: a ResNet's ``layer4``, a ViT-B's last three blocks
+    and final norm; ``skip_top_layers=False`` adapts them too). The rest of the network runs in eval mode (no dropout).
 
     Follows the reference benchmark's transcription (mariodoebler/test-time-adaptation at 8b2ed63,
     ``classification/methods/sar.py`` lines 41-140: eval mode, BatchNorm1d adapted, ``e_m`` read from the
@@ -79,17 +73,7 @@ class SAR(TestTimeAdapter):
             raise ValueError(f"entropy_margin is a fraction of ln(classes) in (0, 1], got {entropy_margin!r}")
         if int(steps) != steps or steps < 1:
             raise ValueError(f"steps must be a positive integer, got {steps!r}")
-        layers = self.norm_layers(batch_norm)
-        names = {id(m): name for name, m in self.model.named_modules()}
-        adapted = [m for m in layers if not (skip_top_layers and skipped_by_the_authors(names[id(m)]))]
-        params = _params(adapted)
-        if not params:
-            raise ValueError("no normalization layer with affine parameters is left to adapt (skip_top_layers=False "
-                             "adapts the layers the authors skip by name)")  # fmt: skip
-        self.model.eval().requires_grad_(False)
-        use_batch_statistics(layers)
-        for p in params:
-            p.requires_grad_(True)
+        params = self.adapt_norm_layers(batch_norm, skip_top_layers)
         self.entropy_margin, self.reset_threshold, self.steps = entropy_margin, reset_threshold, int(steps)
         self.optimizer = SAM(params, torch.optim.SGD, rho=rho, lr=lr, momentum=momentum)
         self.ema: float | None = None  # moving average of the second loss (model recovery)
