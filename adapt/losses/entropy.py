@@ -194,7 +194,7 @@ def soft_likelihood_ratio(
     for confident predictions).
 
     Marsden, Döbler & Yang, "Universal Test-time Adaptation through Weight Ensembling, Diversity Weighting,
-    and Prior Correction", WACV 2024 (Eq. 3); as the authors' ``SoftLikelihoodRatio``
+    and Prior Correction", WACV 2024; as the authors' ``SoftLikelihoodRatio``
     (mariodoebler/test-time-adaptation at 8b2ed63, ``classification/utils/losses.py`` lines 32-41).
 
     >>> soft_likelihood_ratio(torch.zeros(1, 2)).round(decimals=4)  # p = 1/2: log(1 + eps)
@@ -214,8 +214,8 @@ def symmetric_cross_entropy(
     :math:`-(1-\\alpha)\\sum_c q_c \\log p_c - \\alpha \\sum_c p_c \\log q_c` (``p`` from ``logits``, ``q`` from
     ``reference_logits``; gradients flow into both).
 
-    Wang et al., "Symmetric Cross Entropy for Robust Learning with Noisy Labels", ICCV 2019 (Eq. 4, with
-    soft labels); ROID's consistency term, as the authors' ``SymmetricCrossEntropy``
+    Wang et al., "Symmetric Cross Entropy for Robust Learning with Noisy Labels", ICCV 2019 (with soft
+    labels); ROID's consistency term, as the authors' ``SymmetricCrossEntropy``
     (mariodoebler/test-time-adaptation at 8b2ed63, ``classification/utils/losses.py`` lines 13-19).
     """
     _check_logits(logits, "symmetric_cross_entropy")

@@ -37,7 +37,7 @@ def affinity(features: torch.Tensor, kind: str = "rbf", knn: int = 5) -> torch.T
 
 
 def laplacian_assignment(probabilities: torch.Tensor, kernel: torch.Tensor, max_steps: int = 100) -> torch.Tensor:
-    """LAME's assignments :math:`Y` (N, K): the bound optimization of Boudiaf et al. (CVPR 2022, Eq. 9),
+    """LAME's assignments :math:`Y` (N, K): the bound optimization of Boudiaf et al. (CVPR 2022),
     :math:`y_i \\propto p_i \\odot \\exp(\\sum_j w_{ij} y_j)`, iterated from :math:`Y = P` until the energy
     :math:`\\sum_i y_i^\\top(-\\log p_i - \\sum_j w_{ij} y_j + \\log y_i)` changes by at most 1e-8 relatively.
     As fiveai/LAME at d2e5f63, ``src/adaptation/lame.py`` lines 107, 125-148 (``bound_lambda`` = 1)."""

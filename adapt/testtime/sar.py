@@ -22,9 +22,9 @@ class SAR(TestTimeAdapter):
     ICLR 2023. On each batch: the samples with entropy below :math:`E_0` (Eq. 2) give the loss
     :math:`\\frac1{|S|}\\sum_{i\\in S} H(p_i)`; SAM (:class:`adapt.train.sam.SAM`, radius :math:`\\rho`)
     moves the parameters to the worst case nearby, where the samples still below :math:`E_0` give the
-    gradient the SGD step uses (Eqs. 3-4); a moving average :math:`e \\leftarrow 0.9e + 0.1 L` of that
-    second loss below ``reset_threshold`` (:math:`e_m`) puts the model and optimizer back to where they
-    started (model recovery, Eq. 6). The batch's predictions are the first forward pass's.
+    gradient the SGD step uses (Eq. 4, as the authors' code comments say); a moving average
+    :math:`e \\leftarrow 0.9e + 0.1 L` of that second loss below ``reset_threshold`` (:math:`e_m`) puts the
+    model and optimizer back to where they started (model recovery). The batch's predictions are the first forward pass's.
 
     Works on any normalization: the affine parameters of BatchNorm (normalizing by each batch's own
     statistics), LayerNorm and GroupNorm layers adapt, except those the authors skip by name

@@ -11,8 +11,8 @@ import torch
 
 class SAM(torch.optim.Optimizer):
     """SAM around a base optimizer: :meth:`first_step` moves the parameters to
-    :math:`w + \\rho\\, g / \\lVert g \\rVert` (the worst case in a ball of radius :math:`\\rho`, Eq. 2 of the
-    paper's first-order approximation), :meth:`second_step` puts them back to :math:`w` and lets the base
+    :math:`w + \\rho\\, g / \\lVert g \\rVert` (to first order, the worst case in a ball of radius :math:`\\rho`),
+    :meth:`second_step` puts them back to :math:`w` and lets the base
     optimizer step with the gradients taken there.
 
     As davda54/sam (the implementation SAR's authors copy, mr-eggplant/SAR at 20f6e24, ``sam.py`` lines
