@@ -24,7 +24,8 @@ class SAR(TestTimeAdapter):
     moves the parameters to the worst case nearby, where the samples still below :math:`E_0` give the
     gradient the SGD step uses (Eq. 4, as the authors' code comments say); a moving average
     :math:`e \\leftarrow 0.9e + 0.1 L` of that second loss below ``reset_threshold`` (:math:`e_m`) puts the
-    model and optimizer back to where they started (model recovery). The batch's predictions are the first forward pass's.
+    model and optimizer back to where they started (model recovery). The batch's predictions are the first
+    forward pass's.
 
     Works on any normalization: the affine parameters of BatchNorm (normalizing by each batch's own
     statistics), LayerNorm and GroupNorm layers adapt, except those the authors skip by name
