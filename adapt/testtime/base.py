@@ -145,6 +145,12 @@ class TestTimeAdapter:
             p.requires_grad_(True)
         return params
 
+    @property
+    def predicting_model(self) -> nn.Module:
+        """The network whose outputs the method predicts with (a mean teacher's methods: the teacher), which
+        :func:`evaluate_batches` scores after the stream."""
+        return self.model
+
     def adapt_and_predict(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
@@ -205,7 +211,7 @@ def evaluate_batches(
 ) -> pd.Series:
     """:func:`evaluate_stream` on labeled ``(x, y, ...)`` batches (a list, or a DataLoader streaming a
     Dataset, read twice: once adapting, once to score the adapted model). ``adapter`` None scores
-    ``model`` as it is, the unadapted baseline; otherwise ``adapter.model`` is scored afterwards.
+    ``model`` as it is, the unadapted baseline; otherwise ``adapter.predicting_model`` is scored afterwards.
     Batches ``(x, y, domain)`` (a stream of several domains) add ``online_accuracy_per_domain``:
     domain id -> online accuracy on its examples, in the order the domains first arrive."""
     correct = total = 0
@@ -230,7 +236,7 @@ def evaluate_batches(
     if adapter is None:  # nothing adapted: the second pass would repeat the first
         after = correct
     else:
-        after = sum(int((_static_predictions(adapter.model, _as_batch(x), after_batch_size, device)
+        after = sum(int((_static_predictions(adapter.predicting_model, _as_batch(x), after_batch_size, device)
                          == torch.as_tensor(y)).sum()) for x, y, *_ in batches)  # fmt: skip
     domains = {"online_accuracy_per_domain": {d: hit / n for d, (hit, n) in per_domain.items()}} if per_domain else {}
     return pd.Series({

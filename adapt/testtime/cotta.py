@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from ..models.batchnorm import batch_norm_layers
+from .augment import InputScale, check_batch, resolve_augment
 from .base import TEST_TIME_METHODS, TestTimeAdapter, use_batch_statistics
 
 
@@ -31,9 +32,8 @@ class CoTTA(TestTimeAdapter):
     Follows the reference benchmark's transcription of the authors' code (mariodoebler/test-time-adaptation
     at 8b2ed63, ``classification/methods/cotta.py`` lines 16-138, built on qinenergy/cotta; ``conf.py``:
     restore 0.01, threshold 0.92, 32 views; ``cfgs/cifar10_c/cotta.yaml``: Adam, lr 1e-3, teacher momentum
-    0.999). Departure: the augmentation-averaged teacher needs ``augment`` (theirs: color jitter, affine
-    moves, blur, flips and noise for RGB images in [0, 1], wrong for digits); without it the teacher
-    predicts the batch itself.
+    0.999), with their augmentation. It takes images in [0, 1] (or ``input_scale="imagenet"``); for other
+    inputs pass ``augment=None`` (the teacher then predicts the batch itself) or a callable.
 
     Parameters
     ----------
@@ -42,7 +42,8 @@ class CoTTA(TestTimeAdapter):
     restore_probability : the stochastic restore's probability per entry (0.01).
     augment_threshold : below this mean source confidence the teacher averages augmented views (0.92).
     augmentations : how many views (32).
-    augment : a callable on a batch of inputs (None: no augmented views).
+    augment : ``"authors"`` (default), ``"none"``/None (no augmented views), or a callable on a batch.
+    input_scale : what the model takes, for the authors' augmentation: ``"unit"`` or ``"imagenet"``.
     symmetric : the symmetric cross-entropy (their ImageNet loss) instead of the cross-entropy (their CIFAR one).
     lr : Adam's learning rate (betas 0.9, 0.999).
     """
@@ -59,7 +60,8 @@ class CoTTA(TestTimeAdapter):
         restore_probability: float = 0.01,
         augment_threshold: float = 0.92,
         augmentations: int = 32,
-        augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        augment: str | Callable[[torch.Tensor], torch.Tensor] | None = "authors",
+        input_scale: InputScale = "unit",
         symmetric: bool = False,
         lr: float = 1e-3,
     ) -> None:
@@ -80,10 +82,15 @@ class CoTTA(TestTimeAdapter):
         self.teacher = copy.deepcopy(self.model).requires_grad_(False)
         self.anchor = copy.deepcopy(self.model).requires_grad_(False)
         self.teacher_momentum, self.restore_probability = teacher_momentum, restore_probability
-        self.augment_threshold, self.augmentations, self.augment = augment_threshold, int(augmentations), augment
+        self.augment_threshold, self.augmentations = augment_threshold, int(augmentations)
+        self.augment = resolve_augment(augment, input_scale)
         self.symmetric = symmetric
         self.optimizer = torch.optim.Adam(list(self.adapted.values()), lr=lr, betas=(0.9, 0.999))
         self._snapshot()
+
+    @property
+    def predicting_model(self) -> nn.Module:
+        return self.teacher
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "teacher": self.teacher.state_dict()}
@@ -93,6 +100,7 @@ class CoTTA(TestTimeAdapter):
         self.teacher.load_state_dict(state["teacher"])
 
     def adapt_and_predict(self, x: torch.Tensor) -> torch.Tensor:
+        check_batch(self.augment, x)
         logits = self.model(x)
         teacher = self._teacher_logits(x)
         loss = -(teacher.softmax(1) * logits.log_softmax(1)).sum(1)

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..losses import entropy, soft_likelihood_ratio, symmetric_cross_entropy
+from .augment import InputScale, check_batch, resolve_augment
 from .base import TEST_TIME_METHODS, TestTimeAdapter
 
 
@@ -29,25 +30,27 @@ class ROID(TestTimeAdapter):
     :math:`-H(p_i)`, each min-max normalized, give the weight :math:`\\exp(d_i c_i / T)`; samples whose
     diversity is below the batch mean get weight 0. The loss is the weighted soft likelihood ratio
     (:func:`adapt.losses.soft_likelihood_ratio`) summed over the kept samples and divided by the batch
-    size, plus (with ``augment``) the weighted symmetric cross-entropy between each kept sample's
-    prediction and that of an augmented view. After the optimizer step the adapted parameters are averaged
-    with the source's, :math:`\\theta \\leftarrow m\\theta + (1-m)\\theta_{src}` (weight ensembling). The
-    batch's logits (those of the forward pass before the step) are multiplied by the smoothed batch prior
-    :math:`(\\pi + s)/(1 + sC)`, :math:`s = \\max(1/B, 1/C)/\\max_c \\pi_c` (prior correction).
+    size, plus the weighted symmetric cross-entropy between each kept sample's prediction and that of an
+    augmented view (``augment``; by default the authors' augmentation, reflect-padded, without blur and
+    noise: :func:`adapt.testtime.augment.authors_augmentation`). After the optimizer step the adapted
+    parameters are averaged with the source's, :math:`\\theta \\leftarrow m\\theta + (1-m)\\theta_{src}`
+    (weight ensembling). The batch's logits (those of the forward pass before the step) are multiplied by
+    the smoothed batch prior :math:`(\\pi + s)/(1 + sC)`, :math:`s = \\max(1/B, 1/C)/\\max_c \\pi_c` (prior correction).
 
     Follows the authors' code (mariodoebler/test-time-adaptation at 8b2ed63, ``classification/methods/
     roid.py`` lines 20-165, with ``conf.py`` lines 262-269 and ``cfgs/cifar10_c/roid.yaml``: Adam, lr 1e-3),
-    which multiplies the *logits* by the prior (line 121), as the library does. Departures: the consistency
-    term is off unless ``augment`` is given (theirs uses color jitter, affine moves and horizontal flips
-    for RGB images in [0, 1]: wrong for digits and for inputs normalized otherwise), and the loss is divided
-    by the batch's own size (theirs: the configured one, which differs on a last, smaller batch). Adapts
-    BatchNorm (batch statistics), LayerNorm and GroupNorm affine parameters: any normalization.
+    which multiplies the *logits* by the prior (line 121), as the library does. Their augmentation takes
+    images in [0, 1] (or ``input_scale="imagenet"``); for other inputs pass ``augment=None`` (no
+    consistency term) or a callable. Departure: the loss is divided by the batch's own size (theirs: the
+    configured one, which differs on a last, smaller batch). Adapts BatchNorm (batch statistics), LayerNorm
+    and GroupNorm affine parameters: any normalization.
 
     Parameters
     ----------
     model : a trained classifier with normalization layers (deep-copied).
     weighting, prior_correction : the two components, on by default.
-    augment : a callable on a batch of inputs for the consistency term (None: off).
+    augment : the consistency term's view: ``"authors"`` (default), ``"none"``/None (off), or a callable.
+    input_scale : what the model takes, for the authors' augmentation: ``"unit"`` or ``"imagenet"``.
     source_momentum : :math:`m` of the weight ensembling (0.99).
     probability_momentum : momentum of :math:`\\bar p` (0.9).
     temperature : :math:`T` (1/3).
@@ -65,7 +68,8 @@ class ROID(TestTimeAdapter):
         *,
         weighting: bool = True,
         prior_correction: bool = True,
-        augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        augment: str | Callable[[torch.Tensor], torch.Tensor] | None = "authors",
+        input_scale: InputScale = "unit",
         source_momentum: float = 0.99,
         probability_momentum: float = 0.9,
         temperature: float = 1 / 3,
@@ -79,7 +83,8 @@ class ROID(TestTimeAdapter):
             raise ValueError(f"temperature must be > 0, got {temperature!r}")
         self.params = self.adapt_norm_layers(batch_norm)
         self.source = [p.detach().clone() for p in self.params]
-        self.weighting, self.prior_correction, self.augment = weighting, prior_correction, augment
+        self.weighting, self.prior_correction = weighting, prior_correction
+        self.augment = resolve_augment(augment, input_scale, padding_mode="reflect", cotta_augs=False)
         self.source_momentum, self.probability_momentum = source_momentum, probability_momentum
         self.temperature = temperature
         self.optimizer = torch.optim.Adam(self.params, lr=lr, betas=(0.9, 0.999))
@@ -94,6 +99,7 @@ class ROID(TestTimeAdapter):
         self.class_probabilities = copy.deepcopy(state["class_probabilities"])
 
     def adapt_and_predict(self, x: torch.Tensor) -> torch.Tensor:
+        check_batch(self.augment, x)
         logits = self.model(x)
         loss = self._loss(x, logits)
         loss.backward()

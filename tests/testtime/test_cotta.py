@@ -4,6 +4,7 @@ import copy
 
 import pytest
 import torch
+from test_augment import get_tta_transforms
 from torch import nn
 from tta_models import cnn_stream
 
@@ -126,11 +127,26 @@ def test_cotta_matches_the_reference_benchmarks_forward_and_adapt(cnn_model, aug
         torch.testing.assert_close(p, q)
 
 
+def test_cotta_with_the_authors_augmentation_matches_theirs(cnn_model):
+    """Their teacher's views: ``get_tta_transforms(img_size)`` (``methods/cotta.py`` line 41), on images in
+    [0, 1], below the confidence threshold."""
+    ours = CoTTA(cnn_model, augment_threshold=1.01, augmentations=4)
+    theirs = TheirCoTTA(cnn_model, transform=get_tta_transforms((7, 7)))
+    theirs.ap, theirs.n_augmentations = 1.01, 4
+    for i, batch in enumerate(torch.sigmoid(cnn_stream()).split(64)):
+        torch.manual_seed(i)
+        mine = ours.predict_logits(batch)
+        torch.manual_seed(i)
+        torch.testing.assert_close(mine, theirs.forward_and_adapt((batch,)).detach())
+    for p, q in zip(ours.teacher.parameters(), theirs.model_ema.parameters()):
+        torch.testing.assert_close(p, q)
+
+
 def test_the_stochastic_restore_puts_a_share_of_the_weights_back():
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(4, 64), nn.LayerNorm(64), nn.ReLU(), nn.Linear(64, 3)).eval()
     x = torch.randn(32, 4)
-    never, always = CoTTA(model, restore_probability=0.0, lr=0.1), CoTTA(model, restore_probability=1.0, lr=0.1)
+    never, always = (CoTTA(model, restore_probability=r, lr=0.1, augment=None) for r in (0.0, 1.0))
     never.predict(x), always.predict(x)
     assert all(torch.equal(p, q) for p, q in zip(always.model.parameters(), model.parameters()))
     moved = [not torch.equal(p, q) for p, q in zip(never.model.parameters(), model.parameters())]

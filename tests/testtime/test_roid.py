@@ -5,6 +5,7 @@ import copy
 import pytest
 import torch
 import torch.nn.functional as F
+from test_augment import get_tta_transforms
 from torch import nn
 from tta_models import cnn_stream
 
@@ -160,9 +161,24 @@ def test_roid_matches_the_authors_forward_and_adapt(cnn_model, augment):
 @pytest.mark.parametrize("component", ["weighting", "prior_correction", "source_momentum"])
 def test_each_component_of_roid_changes_what_it_predicts(cnn_model, component):
     off = {"weighting": False, "prior_correction": False, "source_momentum": 1.0}[component]
-    full, without = ROID(cnn_model), ROID(cnn_model, **{component: off})
+    full, without = ROID(cnn_model, augment=None), ROID(cnn_model, augment=None, **{component: off})
     outputs = [(full.predict_logits(b), without.predict_logits(b)) for b in cnn_stream().split(64)]
     assert any(not torch.allclose(a, b) for a, b in outputs)
+
+
+def test_roid_with_the_authors_augmentation_matches_theirs(cnn_model):
+    """Their consistency view: ``get_tta_transforms(img_size, padding_mode="reflect", cotta_augs=False)``
+    (``methods/roid.py`` line 33), on images in [0, 1]."""
+    ours = ROID(cnn_model)
+    theirs = TheirROID(cnn_model, num_classes=3, batch_size=64, use_consistency=True,
+                       tta_transform=get_tta_transforms((7, 7), padding_mode="reflect", cotta_augs=False))  # fmt: skip
+    for i, batch in enumerate(torch.sigmoid(cnn_stream()).split(64)):
+        torch.manual_seed(i)
+        mine = ours.predict_logits(batch)
+        torch.manual_seed(i)
+        torch.testing.assert_close(mine, theirs.forward_and_adapt((batch,)).detach())
+    for (name, p), q in zip(ours.model.named_parameters(), theirs.model.parameters()):
+        torch.testing.assert_close(p, q, msg=name)
 
 
 def test_the_losses_are_the_authors():

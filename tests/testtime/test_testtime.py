@@ -294,7 +294,11 @@ def test_eata_adapts_on_a_shift_and_says_what_is_wrong(source_model):
     torch.testing.assert_close(eata.predict_logits(x[:64]), first)
 
 
-@pytest.mark.parametrize("name", ["sar", "deyo", "roid", "cotta", "lame"])
+#: The methods that augment by default with the authors' augmentation, which takes images in [0, 1].
+AUGMENTING = ("cotta", "roid", "rotta")
+
+
+@pytest.mark.parametrize("name", ["sar", "deyo", "roid", "cotta", "lame", "rotta"])
 def test_methods_for_any_normalization_adapt_a_layer_norm_network(name):
     """A ViT-like stand-in (patch embedding, LayerNorm, no BatchNorm): the methods that say they work on any
     normalization run on it and change its LayerNorm (LAME: nothing); the BatchNorm methods refuse it."""
@@ -304,8 +308,11 @@ def test_methods_for_any_normalization_adapt_a_layer_norm_network(name):
     with torch.no_grad():
         net[-1].weight.mul_(20)  # confident enough for the entropy filters to keep samples
     x = torch.randn(64, 1, 8, 8)
+    if name in AUGMENTING:
+        x = torch.sigmoid(x * 4)  # their augmentation takes images in [0, 1]
     # SAR: no recovery (this confident net sits below e_m = 0.2, which would reset it after every batch)
-    adapter = create(name, net, **({"lr": 0.05, "reset_threshold": 0.0} if name == "sar" else {}))
+    settings = {"sar": {"lr": 0.05, "reset_threshold": 0.0}, "rotta": {"update_frequency": 32}}.get(name, {})
+    adapter = create(name, net, **settings)
     for _ in range(3):
         assert adapter.predict(x).shape == (64,)
     changed = not torch.equal(adapter.model[3].weight, net[3].weight)
@@ -323,7 +330,7 @@ def test_batch_norm_methods_refuse_a_layer_norm_network(name):
 @pytest.mark.parametrize("name", sorted(TEST_TIME_METHODS.names()))
 def test_reset_puts_every_method_back_optimizer_included(cnn_model, name):
     adapter = create(name, cnn_model)
-    batches = cnn_stream().split(64)
+    batches = (torch.sigmoid(cnn_stream()) if name in AUGMENTING else cnn_stream()).split(64)
     torch.manual_seed(0)
     first = [adapter.predict_logits(b) for b in batches]
     adapter.reset()

@@ -1,0 +1,194 @@
+"""The augmented views CoTTA, RoTTA and ROID learn from: the authors' pipeline for images in [0, 1].
+
+CoTTA's teacher averages its predictions over augmented views, RoTTA's student learns from strongly
+augmented memory samples and ROID adds a consistency term on an augmented view. All three use one
+pipeline (from KATANA, Kuzmin et al. 2021): color jitter with gamma, an edge-padded random affine move,
+a blur, a center crop back to size, a horizontal flip and Gaussian noise, for RGB images in [0, 1], each
+random draw shared by the whole batch. :func:`authors_augmentation` transcribes it;
+:class:`TestTimeAugmentation` applies it to the batches a method sees, undoing and redoing an input
+normalization, and says so when the batch is not an image batch in the expected range.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal
+
+import PIL.Image
+import torch
+import torchvision.transforms as T
+import torchvision.transforms.functional as F
+from torch import nn
+
+from ..data.images import IMAGENET_MEAN, IMAGENET_STD
+from ..errors import InputError
+
+#: How far outside [0, 1] an input may lie (rounding) before the augmentation refuses it.
+RANGE_TOLERANCE = 1e-4
+
+
+class GaussianNoise(nn.Module):
+    """Adds noise of standard deviation ``std``, drawn on the CPU by ``torch.randn`` (as theirs)."""
+
+    def __init__(self, mean: float = 0.0, std: float = 1.0) -> None:
+        super().__init__()
+        self.mean, self.std = mean, std
+
+    def forward(self, img: torch.Tensor) -> torch.Tensor:
+        return img + (torch.randn(img.size()) * self.std + self.mean).to(img.device)
+
+
+class Clip(nn.Module):
+    """Clamps to ``[min_val, max_val]``."""
+
+    def __init__(self, min_val: float = 0.0, max_val: float = 1.0) -> None:
+        super().__init__()
+        self.min_val, self.max_val = min_val, max_val
+
+    def forward(self, img: torch.Tensor) -> torch.Tensor:
+        return torch.clip(img, self.min_val, self.max_val)
+
+
+class ColorJitterPro(T.ColorJitter):
+    """Brightness, contrast, saturation, hue and gamma, each by a factor drawn uniformly from its range, in a
+    random order (``torch.randperm``), one draw per batch. Saturation and hue leave one-channel images as
+    they are (torchvision's)."""
+
+    def __init__(self, brightness: Any = 0, contrast: Any = 0, saturation: Any = 0, hue: Any = 0, gamma: Any = 0):
+        super().__init__(brightness, contrast, saturation, hue)
+        self.gamma = self._check_input(gamma, "gamma")
+
+    def forward(self, img: torch.Tensor) -> torch.Tensor:
+        adjust = (F.adjust_brightness, F.adjust_contrast, F.adjust_saturation, F.adjust_hue, _adjust_gamma)
+        ranges = (self.brightness, self.contrast, self.saturation, self.hue, self.gamma)
+        for fn_id in torch.randperm(5):
+            if ranges[fn_id] is not None:
+                low, high = ranges[fn_id]
+                img = adjust[fn_id](img, torch.tensor(1.0).uniform_(low, high).item())
+        return img
+
+
+def _adjust_gamma(img: torch.Tensor, gamma: float) -> torch.Tensor:
+    return F.adjust_gamma(img.clamp(1e-8, 1.0), gamma)  # theirs: avoids NaN gradients after a contrast change
+
+
+def authors_augmentation(
+    image_size: int, *, gaussian_std: float = 0.005, soft: bool = False, padding_mode: str = "edge",
+    cotta_augs: bool = True,
+) -> T.Compose:  # fmt: skip
+    """The test-time augmentation of the reference benchmark for images of height ``image_size`` in [0, 1].
+
+    Transcribes ``get_tta_transforms`` (mariodoebler/test-time-adaptation at 8b2ed63,
+    ``classification/augmentations/transforms_cotta.py`` lines 11-166, from qinenergy/cotta): clip,
+    :class:`ColorJitterPro`, pad by half the size, random affine (rotation 15 degrees, translation 1/16,
+    scale 0.9-1.1; ``soft``: smaller ranges), then with ``cotta_augs`` a Gaussian blur, center crop,
+    horizontal flip, noise ``gaussian_std`` and clip (without: crop, flip, clip). CoTTA and RoTTA use the
+    defaults; ROID ``padding_mode="reflect", cotta_augs=False``. Given the same torch and NumPy seeds,
+    it draws what theirs draws.
+    """
+    n_pixels = int(image_size)
+    jitter = ColorJitterPro(
+        brightness=[0.8, 1.2] if soft else [0.6, 1.4],
+        contrast=[0.85, 1.15] if soft else [0.7, 1.3],
+        saturation=[0.75, 1.25] if soft else [0.5, 1.5],
+        hue=[-0.03, 0.03] if soft else [-0.06, 0.06],
+        gamma=[0.85, 1.15] if soft else [0.7, 1.3],
+    )
+    steps: list[Callable[..., Any]] = [
+        Clip(0.0, 1.0),
+        jitter,
+        T.Pad(padding=int(n_pixels / 2), padding_mode=padding_mode),
+        T.RandomAffine(
+            degrees=[-8, 8] if soft else [-15, 15],
+            translate=(1 / 16, 1 / 16),
+            scale=(0.95, 1.05) if soft else (0.9, 1.1),
+            shear=None,
+            interpolation=PIL.Image.BILINEAR,
+            fill=0,
+        ),
+    ]
+    if cotta_augs:
+        blur = T.GaussianBlur(kernel_size=5, sigma=[0.001, 0.25] if soft else [0.001, 0.5])
+        steps += [blur, T.CenterCrop(size=n_pixels), T.RandomHorizontalFlip(p=0.5), GaussianNoise(0, gaussian_std)]
+    else:
+        steps += [T.CenterCrop(size=n_pixels), T.RandomHorizontalFlip(p=0.5)]
+    return T.Compose([*steps, Clip(0.0, 1.0)])
+
+
+InputScale = Literal["unit", "imagenet"]
+
+
+class TestTimeAugmentation:
+    """:func:`authors_augmentation` on a method's batches ``(B, C, H, W)``, C 1 or 3.
+
+    ``input_scale`` says what the model takes: ``"unit"``, images in [0, 1] (the augmentation's own
+    range); ``"imagenet"``, images normalized by the ImageNet mean and standard deviation (undone before
+    the augmentation, redone after). A batch of another shape, or out of that range, is an InputError
+    that names it and the way out (``augment=None``). ``options`` go to :func:`authors_augmentation`.
+    """
+
+    __test__ = False
+
+    def __init__(self, input_scale: InputScale = "unit", **options: Any) -> None:
+        if input_scale not in ("unit", "imagenet"):
+            raise ValueError(f"input_scale must be 'unit' (images in [0, 1]) or 'imagenet', got {input_scale!r}")
+        self.input_scale, self.options = input_scale, options
+        self._pipelines: dict[int, T.Compose] = {}
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        images = self.check(x)
+        size = x.shape[-2]
+        if size not in self._pipelines:
+            self._pipelines[size] = authors_augmentation(size, **self.options)
+        return self._from_unit(self._pipelines[size](images))
+
+    def check(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` as images in [0, 1]; an InputError when it is not an image batch in the expected range
+        (methods call it on every batch, so that a stream fails on its first batch, not mid-way)."""
+        if x.ndim != 4 or x.shape[1] not in (1, 3):
+            raise InputError(f"the authors' test-time augmentation takes image batches (B, 1 or 3, H, W), got "
+                             f"shape {tuple(x.shape)}; pass augment=None (or a callable) for other inputs")  # fmt: skip
+        images = self._to_unit(x)
+        low, high = float(images.min()), float(images.max())
+        if low < -RANGE_TOLERANCE or high > 1 + RANGE_TOLERANCE:
+            raise InputError(f"the authors' test-time augmentation takes images in [0, 1] (input_scale="
+                             f"{self.input_scale!r}), got values in [{low:.3g}, {high:.3g}]; set input_scale to "
+                             "the normalization the model takes, or pass augment=None")  # fmt: skip
+        return images
+
+    def _stats(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if x.shape[1] != 3:
+            raise InputError(f"input_scale='imagenet' is for RGB batches, got {x.shape[1]} channel(s)")
+        mean = torch.tensor(IMAGENET_MEAN, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+        std = torch.tensor(IMAGENET_STD, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+        return mean, std
+
+    def _to_unit(self, x: torch.Tensor) -> torch.Tensor:
+        if self.input_scale == "unit":
+            return x
+        mean, std = self._stats(x)
+        return x * std + mean
+
+    def _from_unit(self, x: torch.Tensor) -> torch.Tensor:
+        if self.input_scale == "unit":
+            return x
+        mean, std = self._stats(x)
+        return (x - mean) / std
+
+
+def check_batch(augment: Callable | None, x: torch.Tensor) -> None:
+    """Checks ``x`` against the authors' augmentation, when that is ``augment`` (:meth:`TestTimeAugmentation.check`)."""
+    if isinstance(augment, TestTimeAugmentation):
+        augment.check(x)
+
+
+def resolve_augment(augment: Any, input_scale: InputScale = "unit", **options: Any) -> Callable | None:
+    """A method's ``augment`` setting as a callable: ``"authors"``, :class:`TestTimeAugmentation` with
+    ``options``; ``None`` or ``"none"``, no augmentation; a callable, itself."""
+    if augment is None or augment == "none":
+        return None
+    if augment == "authors":
+        return TestTimeAugmentation(input_scale, **options)
+    if callable(augment):
+        return augment
+    raise ValueError(f"augment must be 'authors', 'none', None or a callable on a batch, got {augment!r}")
