@@ -11,8 +11,8 @@ normalization, and says so when the batch is not an image batch in the expected 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, Literal
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import PIL.Image
 import torch
@@ -115,24 +115,42 @@ def authors_augmentation(
     return T.Compose([*steps, Clip(0.0, 1.0)])
 
 
-InputScale = Literal["unit", "imagenet"]
+#: The input normalizations the augmentation can undo, by name: per-channel (mean, std) of ``(x - mean) / std``
+#: for images ``x`` in [0, 1]. "symmetric" is the digit benchmarks' [-1, 1].
+INPUT_SCALES: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
+    "unit": ((0.0,), (1.0,)),
+    "symmetric": ((0.5,), (0.5,)),
+    "imagenet": (IMAGENET_MEAN, IMAGENET_STD),
+    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+}
+InputScale = str | tuple[Sequence[float], Sequence[float]]
 
 
 class TestTimeAugmentation:
     """:func:`authors_augmentation` on a method's batches ``(B, C, H, W)``, C 1 or 3.
 
-    ``input_scale`` says what the model takes: ``"unit"``, images in [0, 1] (the augmentation's own
-    range); ``"imagenet"``, images normalized by the ImageNet mean and standard deviation (undone before
-    the augmentation, redone after). A batch of another shape, or out of that range, is an InputError
-    that names it and the way out (``augment=None``). ``options`` go to :func:`authors_augmentation`.
+    ``input_scale`` says how the model's inputs are normalized, so that the augmentation (which works on
+    images in [0, 1]) can undo the normalization before it and redo it after: a name of
+    :data:`INPUT_SCALES` (``"unit"``: images in [0, 1]; ``"symmetric"``: in [-1, 1], as the digit benchmarks;
+    ``"imagenet"``, ``"cifar10"``: standardized by those datasets' mean and standard deviation) or a
+    ``(mean, std)`` pair. A batch of another shape, or out of that range, is an InputError that names it
+    and the way out (``augment=None``). ``options`` go to :func:`authors_augmentation`.
     """
 
     __test__ = False
 
     def __init__(self, input_scale: InputScale = "unit", **options: Any) -> None:
-        if input_scale not in ("unit", "imagenet"):
-            raise ValueError(f"input_scale must be 'unit' (images in [0, 1]) or 'imagenet', got {input_scale!r}")
+        if isinstance(input_scale, str):
+            if input_scale not in INPUT_SCALES:
+                raise ValueError(f"input_scale must be one of {', '.join(INPUT_SCALES)} or a (mean, std) pair, "
+                                 f"got {input_scale!r}")  # fmt: skip
+            mean, std = INPUT_SCALES[input_scale]
+        else:
+            mean, std = input_scale
+        if len(mean) != len(std) or len(mean) not in (1, 3) or min(std) <= 0:
+            raise ValueError(f"input_scale's mean and std need 1 or 3 channels each and std > 0, got {input_scale!r}")
         self.input_scale, self.options = input_scale, options
+        self.mean, self.std = torch.tensor(mean).view(1, -1, 1, 1), torch.tensor(std).view(1, -1, 1, 1)
         self._pipelines: dict[int, T.Compose] = {}
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
@@ -140,7 +158,8 @@ class TestTimeAugmentation:
         size = x.shape[-2]
         if size not in self._pipelines:
             self._pipelines[size] = authors_augmentation(size, **self.options)
-        return self._from_unit(self._pipelines[size](images))
+        mean, std = self._stats(x)
+        return (self._pipelines[size](images) - mean) / std
 
     def check(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` as images in [0, 1]; an InputError when it is not an image batch in the expected range
@@ -148,32 +167,20 @@ class TestTimeAugmentation:
         if x.ndim != 4 or x.shape[1] not in (1, 3):
             raise InputError(f"the authors' test-time augmentation takes image batches (B, 1 or 3, H, W), got "
                              f"shape {tuple(x.shape)}; pass augment=None (or a callable) for other inputs")  # fmt: skip
-        images = self._to_unit(x)
+        mean, std = self._stats(x)
+        images = x * std + mean
         low, high = float(images.min()), float(images.max())
         if low < -RANGE_TOLERANCE or high > 1 + RANGE_TOLERANCE:
             raise InputError(f"the authors' test-time augmentation takes images in [0, 1] (input_scale="
-                             f"{self.input_scale!r}), got values in [{low:.3g}, {high:.3g}]; set input_scale to "
-                             "the normalization the model takes, or pass augment=None")  # fmt: skip
+                             f"{self.input_scale!r} maps the inputs to [{low:.3g}, {high:.3g}]); set input_scale "
+                             "to the normalization the model takes, or pass augment=None")  # fmt: skip
         return images
 
     def _stats(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if x.shape[1] != 3:
-            raise InputError(f"input_scale='imagenet' is for RGB batches, got {x.shape[1]} channel(s)")
-        mean = torch.tensor(IMAGENET_MEAN, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-        std = torch.tensor(IMAGENET_STD, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-        return mean, std
-
-    def _to_unit(self, x: torch.Tensor) -> torch.Tensor:
-        if self.input_scale == "unit":
-            return x
-        mean, std = self._stats(x)
-        return x * std + mean
-
-    def _from_unit(self, x: torch.Tensor) -> torch.Tensor:
-        if self.input_scale == "unit":
-            return x
-        mean, std = self._stats(x)
-        return (x - mean) / std
+        if self.mean.shape[1] not in (1, x.shape[1]):
+            raise InputError(f"input_scale={self.input_scale!r} normalizes {self.mean.shape[1]} channels, and the "
+                             f"batch has {x.shape[1]}")  # fmt: skip
+        return self.mean.to(x.device, x.dtype), self.std.to(x.device, x.dtype)
 
 
 def check_batch(augment: Callable | None, x: torch.Tensor) -> None:

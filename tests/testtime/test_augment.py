@@ -136,10 +136,23 @@ def test_inputs_the_augmentation_cannot_take_are_named():
         TestTimeAugmentation()(torch.rand(4, 8))
     with pytest.raises(InputError, match=r"in \[0, 1\].*input_scale"):
         TestTimeAugmentation()(torch.randn(4, 3, 8, 8) * 3)
-    with pytest.raises(InputError, match="RGB"):
+    with pytest.raises(InputError, match="normalizes 3 channels, and the batch has 1"):
         TestTimeAugmentation("imagenet")(torch.rand(4, 1, 8, 8))
-    with pytest.raises(ValueError, match="input_scale"):
+    with pytest.raises(ValueError, match="input_scale must be one of unit, symmetric"):
         TestTimeAugmentation("cifar")
+    with pytest.raises(ValueError, match="std > 0"):
+        TestTimeAugmentation(((0.5,), (0.0,)))
+
+
+def test_a_symmetric_input_scale_is_mapped_to_unit_images_and_back():
+    images = torch.rand(4, 1, 16, 16, generator=torch.Generator().manual_seed(2))
+    torch.manual_seed(5)
+    expected = authors_augmentation(16)(images) * 2 - 1
+    for scale in ("symmetric", ((0.5,), (0.5,))):
+        torch.manual_seed(5)
+        torch.testing.assert_close(TestTimeAugmentation(scale)(images * 2 - 1), expected)
+    with pytest.raises(InputError, match=r"maps the inputs to \[-0.99"):
+        TestTimeAugmentation()(images * 2 - 1)
 
 
 def test_resolve_augment():
