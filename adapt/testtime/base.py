@@ -168,6 +168,14 @@ class TestTimeAdapter:
         """Class predictions for the batch ``x``; the method adapts on the batch as it predicts."""
         return self.predict_logits(x).argmax(dim=1)
 
+    @torch.no_grad()
+    def predict_unadapted(self, x: Any) -> torch.Tensor:
+        """Class predictions for ``x`` by :attr:`predicting_model` as it stands, adapting on nothing: what a
+        method busy adapting answers under a compute-charged stream (``StreamConfig.charge_compute``)."""
+        batch = _as_batch(x).to(self.device)
+        with model_takes(batch.shape):
+            return self.predicting_model(batch).argmax(dim=1).cpu()
+
 
 def resolve_hyperparameters(name: str, hparams: dict[str, Any] | None = None) -> dict[str, Any]:
     """Every setting ``create(name, model, **hparams)`` builds a test-time method with: its defaults, the
@@ -207,23 +215,33 @@ def evaluate_stream(
 
 
 def evaluate_batches(
-    adapter: TestTimeAdapter | None, model: nn.Module, batches: Iterable[Any], after_batch_size: int = 256
+    adapter: TestTimeAdapter | None,
+    model: nn.Module,
+    batches: Iterable[Any],
+    after_batch_size: int = 256,
+    relative_speed: int = 1,
 ) -> pd.Series:
     """:func:`evaluate_stream` on labeled ``(x, y, ...)`` batches (a list, or a DataLoader streaming a
     Dataset, read twice: once adapting, once to score the adapted model). ``adapter`` None scores
     ``model`` as it is, the unadapted baseline; otherwise ``adapter.predicting_model`` is scored afterwards.
     Batches ``(x, y, domain)`` (a stream of several domains) add ``online_accuracy_per_domain``:
-    domain id -> online accuracy on its examples, in the order the domains first arrive."""
+    domain id -> online accuracy on its examples, in the order the domains first arrive. ``relative_speed``
+    :math:`k > 1` charges the method for its compute: it adapts on batches 0, k, 2k, ... only, and predicts
+    the others with :meth:`TestTimeAdapter.predict_unadapted`."""
+    if isinstance(relative_speed, bool) or int(relative_speed) != relative_speed or relative_speed < 1:
+        raise ValueError(f"relative_speed must be a positive integer, got {relative_speed!r}")
     correct = total = 0
     per_domain: dict[int, list[int]] = {}
     device = next(iter(model.parameters()), torch.empty(0)).device
-    for batch in batches:
+    for index, batch in enumerate(batches):
         if isinstance(batch, torch.Tensor) or len(batch) < 2:
             raise InputError("evaluate_batches scores labeled (x, y) batches; for an unlabeled stream call "
                              "adapter.predict(x) on each batch")  # fmt: skip
         x, y = batch[0], torch.as_tensor(batch[1])
         if adapter is None:
             predicted = _static_predictions(model, _as_batch(x), after_batch_size, device)
+        elif index % relative_speed:
+            predicted = adapter.predict_unadapted(x)
         else:
             predicted = adapter.predict(x)
         hits = predicted == y

@@ -197,6 +197,11 @@ class RoTTA(TestTimeAdapter):
     def predicting_model(self) -> nn.Module:
         return self.teacher
 
+    @torch.no_grad()
+    def predict_unadapted(self, x: Any) -> torch.Tensor:
+        self.teacher.eval()  # in training mode its robust BatchNorm statistics would move
+        return super().predict_unadapted(x)
+
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "teacher": self.teacher.state_dict(), "memory": self.memory,
                 "samples_seen": self.samples_seen}  # fmt: skip

@@ -10,10 +10,16 @@ stream sorted by label. :func:`stream_order` draws either order from a seed.
 
 from __future__ import annotations
 
+import copy
+import math
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
+import torch
+from torch import nn
 
 #: How many Dirichlet draws :func:`label_correlated_order` tries before it gives up (the reference
 #: benchmark gives up after 120 seconds).
@@ -30,12 +36,22 @@ class StreamConfig:
     (``optdigits-c``'s ``all-5``, ``gradual``, ...), ``domains`` is ``"sequence"`` (each domain in turn,
     ordered within as ``order`` says, with no reset between them: the "continual" setting) or
     ``"mixed"`` (every domain's examples in one stream, the "mixed domains" setting).
+
+    ``examples_per_domain`` streams only the first that many examples of each domain (of the target, when
+    it has one domain), in the dataset's order, as the reference benchmark's ``NUM_EX`` (None: all).
+    ``charge_compute`` charges a method for its time, as the online protocol of Alfarra et al. ("Evaluation
+    of Test-Time Adaptation Under Computational Time Constraints", ICML 2024): the stream does not wait, so
+    a method :math:`k` times slower than the source model's forward pass adapts on one batch in
+    :math:`k` and the batches between are predicted by its latest model without adapting
+    (:func:`measure_relative_speed` measures :math:`k`, the run records it).
     """
 
     batch_size: int = 64
     order: Literal["shuffled", "correlated"] = "shuffled"
     dirichlet_delta: float = 0.0
     domains: Literal["sequence", "mixed"] = "sequence"
+    examples_per_domain: int | None = None
+    charge_compute: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.batch_size, bool) or int(self.batch_size) != self.batch_size or self.batch_size < 1:
@@ -48,20 +64,62 @@ class StreamConfig:
             raise ValueError("dirichlet_delta applies to order = 'correlated' only")
         if self.domains not in ("sequence", "mixed"):
             raise ValueError(f"domains must be 'sequence' or 'mixed', got {self.domains!r}")
+        n = self.examples_per_domain
+        if n is not None and (isinstance(n, bool) or int(n) != n or n < 1):
+            raise ValueError(f"examples_per_domain must be a positive integer (or None: all), got {n!r}")
+        if not isinstance(self.charge_compute, bool):
+            raise ValueError(f"charge_compute must be true or false, got {self.charge_compute!r}")
 
 
 def stream_order(labels: np.ndarray, config: StreamConfig, seed: int, domains: np.ndarray | None = None) -> np.ndarray:
     """Indices of the examples (labels ``labels``) in the order a stream under ``config`` visits them: a
     permutation seeded by ``seed``, then, for ``"correlated"``, re-ordered by label. With ``domains`` (the
     stretch of each example, :class:`adapt.data.base.TargetDomains`) and ``config.domains == "sequence"``,
-    each stretch in turn, ordered within."""
+    each stretch in turn, ordered within. ``config.examples_per_domain`` keeps the first examples of each."""
     labels = np.asarray(labels)
     rng = np.random.RandomState(seed)
+    ids = np.zeros(len(labels), dtype=int) if domains is None else np.asarray(domains)
+    stretches = [np.flatnonzero(ids == d)[: config.examples_per_domain] for d in dict.fromkeys(ids.tolist())]
     if domains is None or config.domains == "mixed":
-        return _ordered(np.arange(len(labels)), labels, config, rng)
-    domains = np.asarray(domains)
-    stretches = [np.flatnonzero(domains == d) for d in dict.fromkeys(domains.tolist())]
+        members = np.sort(np.concatenate(stretches))
+        return _ordered(members, labels[members], config, rng)
     return np.concatenate([_ordered(members, labels[members], config, rng) for members in stretches])
+
+
+def measure_relative_speed(adapter: Any, model: nn.Module, x: torch.Tensor, repeats: int = 3) -> int:
+    """Alfarra et al.'s relative adaptation speed of ``adapter`` on the batch ``x``: how many of the source
+    ``model``'s forward passes (eval mode, no gradients) fit in one of the method's steps, rounded up. Both
+    are timed ``repeats`` times after one warm-up and the medians compared; the method steps on a copy, so
+    ``adapter`` itself is left as it was. Depends on the machine: a run records it."""
+    probe = copy.deepcopy(adapter)
+    device = next(iter(model.parameters()), torch.empty(0)).device
+    batch = x.to(device)
+
+    def synchronize() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    def forward() -> None:
+        with torch.no_grad():
+            model(batch)
+        synchronize()
+
+    def step() -> None:
+        probe.predict_logits(batch)
+        synchronize()
+
+    forward_time, step_time = _median_time(forward, repeats), _median_time(step, repeats)
+    return max(1, math.ceil(step_time / max(forward_time, 1e-9)))
+
+
+def _median_time(fn: Callable[[], None], repeats: int) -> float:
+    fn()  # warm-up: lazy initialization, allocator, kernels
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
 
 
 def _ordered(members: np.ndarray, labels: np.ndarray, config: StreamConfig, rng: np.random.RandomState) -> np.ndarray:

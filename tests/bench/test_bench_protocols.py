@@ -141,15 +141,30 @@ def test_an_online_suite_streams_a_label_correlated_order(tmp_path):
               "methods": "[methods.source_only]\n[methods.lame]\n[methods.sar]"}  # fmt: skip
     suite = load_suite(str(write(tmp_path, **fields)))
     resolved = expand(suite)[1].resolved()
-    assert resolved["train"] == {"batch_size": 50, "order": "correlated", "dirichlet_delta": 0.1, "domains": "sequence"}
+    every_example = {"domains": "sequence", "examples_per_domain": None, "charge_compute": False}
+    assert resolved["train"] == {"batch_size": 50, "order": "correlated", "dirichlet_delta": 0.1, **every_example}
     shuffled = expand(load_suite(str(write(tmp_path, "plain", **ONLINE))))[1].resolved()
-    assert shuffled["train"] == {"batch_size": 50, "order": "shuffled", "dirichlet_delta": 0.0, "domains": "sequence"}
+    assert shuffled["train"] == {"batch_size": 50, "order": "shuffled", "dirichlet_delta": 0.0, **every_example}
     out = tmp_path / "results"
     result = cli("run", "--suite", write(tmp_path, **fields), "--out", out, "--quiet")
     assert result.returncode == 0, result.stderr
     runs = records(out)
     assert {r["status"] for r in runs.values()} == {"ok"} and set(runs) == {"source_only", "lame", "sar"}
     assert runs["lame"]["accuracy_after"] == runs["source_only"]["accuracy"]  # LAME never changes the model
+
+
+def test_a_compute_charged_suite_adapts_on_one_batch_in_relative_speed(tmp_path):
+    fields = {**ONLINE, "train": "batch_size = 20\nexamples_per_domain = 100\ncharge_compute = true",
+              "methods": "[methods.source_only]\n[methods.cotta]\naugment = \"none\""}  # fmt: skip
+    out = tmp_path / "results"
+    result = cli("run", "--suite", write(tmp_path, **fields), "--out", out, "--quiet")
+    assert result.returncode == 0, result.stderr
+    runs = records(out)
+    assert {r["status"] for r in runs.values()} == {"ok"}
+    speed = runs["cotta"]["relative_speed"]
+    assert speed > 1  # a backward pass, an EMA and a restore cost more than one forward pass
+    assert runs["cotta"]["stream_batches"] == math.ceil(100 / 20 / speed)  # the first of every `speed` batches
+    assert "relative_speed" not in runs["source_only"]
 
 
 def test_source_model_key_depends_on_what_trains_it_and_not_on_the_method(tmp_path):

@@ -129,3 +129,51 @@ def test_evaluate_batches_scores_each_domain_of_a_stream():
     assert result["online_accuracy"] == 4 / 6
     assert result["online_accuracy_per_domain"] == {5: 3 / 4, 7: 1 / 2}  # in the order they arrive
     assert "online_accuracy_per_domain" not in evaluate_batches(None, model, [(x, y)])
+
+
+def test_examples_per_domain_keeps_the_first_examples_of_each_domain():
+    labels, domains = np.arange(300) % 3, np.repeat([2, 0, 1], 100)
+    sequence = stream_order(labels, StreamConfig(examples_per_domain=10), seed=0, domains=domains)
+    assert sorted(sequence.tolist()) == [*range(10), *range(100, 110), *range(200, 210)]
+    assert domains[sequence].tolist() == [2] * 10 + [0] * 10 + [1] * 10
+    mixed = stream_order(labels, StreamConfig(examples_per_domain=10, domains="mixed"), seed=0, domains=domains)
+    assert sorted(mixed.tolist()) == sorted(sequence.tolist()) and mixed.tolist() != sequence.tolist()
+    single = stream_order(labels, StreamConfig(examples_per_domain=50), seed=1)
+    assert sorted(single.tolist()) == list(range(50))
+    # all examples, as before the setting existed: the seed's permutation of the whole target
+    assert stream_order(labels, StreamConfig(), seed=1).tolist() == np.random.RandomState(1).permutation(300).tolist()
+    with pytest.raises(ValueError, match="examples_per_domain must be a positive integer"):
+        StreamConfig(examples_per_domain=0)
+    with pytest.raises(ValueError, match="charge_compute must be true or false"):
+        StreamConfig(charge_compute="yes")
+
+
+def test_a_compute_charged_stream_adapts_on_one_batch_in_k():
+    import torch
+
+    from adapt.testtime import TestTimeAdapter, evaluate_batches
+    from adapt.testtime.streams import measure_relative_speed
+
+    class Slow(TestTimeAdapter):
+        """Adapts by adding 1 to the bias of its copy, slowly."""
+
+        def __init__(self, model):
+            super().__init__(model)
+            self._snapshot()
+
+        def adapt_and_predict(self, x):
+            time.sleep(0.02)
+            with torch.no_grad():
+                self.model.bias.add_(1.0)
+            return self.model(x)
+
+    model = torch.nn.Linear(2, 3)
+    slow = Slow(model)
+    speed = measure_relative_speed(slow, model, torch.randn(8, 2))
+    assert speed >= 10 and slow.batches_seen == 0  # timed on a copy
+    batches = [(torch.randn(4, 2), torch.zeros(4, dtype=torch.long)) for _ in range(7)]
+    evaluate_batches(slow, model, batches, relative_speed=3)
+    assert slow.batches_seen == 3  # batches 0, 3 and 6; the others predicted by the latest model
+    torch.testing.assert_close(slow.model.bias, model.bias + 3)
+    with pytest.raises(ValueError, match="relative_speed must be a positive integer"):
+        evaluate_batches(slow, model, batches, relative_speed=0)

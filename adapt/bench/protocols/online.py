@@ -1,9 +1,10 @@
 """Online test-time adaptation ("online"): the cached source model (:mod:`.source_models`) is wrapped by a
 test-time method, and the labeled target test set is streamed through it once, in an order fixed by the
 run's seed, as the suite's ``[train]`` table says (:class:`adapt.testtime.streams.StreamConfig`: the batch
-size, and whether the order is shuffled or correlated by label). The record's ``accuracy`` is the online
-accuracy (each batch predicted before the method adapts on it); ``accuracy_after`` scores the adapted
-model on the whole stream afterwards. Target labels only ever score."""
+size, whether the order is shuffled or correlated by label, how many examples of each domain, and whether
+the method is charged for its compute; a charged run records its ``relative_speed``). The record's
+``accuracy`` is the online accuracy (each batch predicted before the method adapts on it);
+``accuracy_after`` scores the adapted model on the whole stream afterwards. Target labels only ever score."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from ...data.base import TargetDomains, dataset_labels
 from ...methods.base import check_loss_weights
 from ...testtime import TEST_TIME_METHODS, evaluate_batches
 from ...testtime import resolve_hyperparameters as resolve_test_time
-from ...testtime.streams import StreamConfig, stream_order
+from ...testtime.streams import StreamConfig, measure_relative_speed, stream_order
 from .base import BASELINE, Protocol, RunContext, json_like, register_protocol
 from .source_models import cached_source_model
 
@@ -65,10 +66,14 @@ class Online(Protocol):
         if domains is not None and task.protocol != "transductive":
             raise ValueError(f"{task.name}: a target of several domains streams under the transductive protocol only")
         config = StreamConfig(**context.config["train"])
-        result = evaluate_batches(adapter, model, stream(task.target_test, spec.seed, config, domains))
+        batches = stream(task.target_test, spec.seed, config, domains)
+        speed = {}
+        if config.charge_compute and adapter is not None:
+            speed = {"relative_speed": measure_relative_speed(adapter, model, next(iter(batches))[0])}
+        result = evaluate_batches(adapter, model, batches, relative_speed=speed.get("relative_speed", 1))
         return {"protocol": task.protocol, "curve": domain_curve(result, domains), "selected": None, **cached,
                 "accuracy": result["online_accuracy"], "accuracy_after": result["after_accuracy"],
-                "stream_batches": int(result["batches"]), "stream_order_seed": spec.seed}  # fmt: skip
+                "stream_batches": int(result["batches"]), "stream_order_seed": spec.seed, **speed}  # fmt: skip
 
 
 def domain_curve(result: Any, domains: TargetDomains | None) -> list[dict[str, Any]]:
