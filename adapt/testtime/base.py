@@ -283,6 +283,25 @@ def _static_predictions(model: nn.Module, x: torch.Tensor, batch_size: int, devi
         model.train(was_training)
 
 
+#: The reference benchmark's ImageNet-C optimizer (mariodoebler/test-time-adaptation at 8b2ed63,
+#: ``cfgs/imagenet_c/{tent,eata,deyo,roid}.yaml`` with ``conf.py``'s SGD defaults: momentum 0.9, Nesterov).
+IMAGENET_SGD: dict[str, Any] = {"optimizer": "sgd", "lr": 2.5e-4, "momentum": 0.9, "nesterov": True}
+
+
+def make_optimizer(
+    params: list[nn.Parameter], optimizer: str, lr: float, momentum: float = 0.9, nesterov: bool = False
+) -> torch.optim.Optimizer:
+    """A test-time method's optimizer, as the reference benchmark's ``setup_optimizer``: ``"adam"`` (betas
+    ``(momentum, 0.999)``) or ``"sgd"`` (``momentum``, ``nesterov``); no weight decay."""
+    if optimizer == "adam":
+        if nesterov:
+            raise ValueError("nesterov applies to optimizer = 'sgd' only")
+        return torch.optim.Adam(params, lr=lr, betas=(momentum, 0.999))
+    if optimizer == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=nesterov)
+    raise ValueError(f"optimizer must be 'adam' or 'sgd', got {optimizer!r}")
+
+
 def _params(modules: Iterable[nn.Module]) -> list[nn.Parameter]:
     return [p for m in modules for p in m.parameters(recurse=False)]
 

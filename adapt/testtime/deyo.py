@@ -10,7 +10,7 @@ import torchvision.transforms.functional as TF
 from torch import nn
 
 from ..losses import entropy
-from .base import TEST_TIME_METHODS, TestTimeAdapter
+from .base import IMAGENET_SGD, TEST_TIME_METHODS, TestTimeAdapter, make_optimizer
 
 AUGMENTATIONS = ("patch", "pixel")
 
@@ -63,13 +63,16 @@ class DeYO(TestTimeAdapter):
     reweight_entropy, reweight_plpd : the two terms of the weight (both on).
     augmentation : 'patch' (the default) or 'pixel'.
     patch_len : patches per side (4).
-    lr : Adam's learning rate (betas 0.9, 0.999).
+    lr, optimizer, momentum, nesterov : the step (:func:`adapt.testtime.base.make_optimizer`): Adam, lr 1e-3,
+        betas (0.9, 0.999), the reference benchmark's CIFAR setting; ``"imagenet"`` preset: its ImageNet-C SGD.
     batch_norm, skip_top_layers : as :class:`~adapt.testtime.SAR`.
     """
 
     name = "deyo"
     paper = "Lee et al., ICLR 2024"
-    presets: ClassVar[dict[str, dict[str, Any]]] = {}
+    presets: ClassVar[dict[str, dict[str, Any]]] = {
+        "imagenet": {**IMAGENET_SGD},  # the reference benchmark's cfgs/imagenet_c/deyo.yaml
+    }
 
     def __init__(
         self,
@@ -83,6 +86,9 @@ class DeYO(TestTimeAdapter):
         augmentation: str = "patch",
         patch_len: int = 4,
         lr: float = 1e-3,
+        optimizer: str = "adam",
+        momentum: float = 0.9,
+        nesterov: bool = False,
         batch_norm: str = "all",
         skip_top_layers: bool = True,
     ) -> None:
@@ -95,7 +101,7 @@ class DeYO(TestTimeAdapter):
         self.entropy_margin, self.reweight_margin, self.plpd_threshold = entropy_margin, reweight_margin, plpd_threshold
         self.reweight_entropy, self.reweight_plpd = reweight_entropy, reweight_plpd
         self.augmentation, self.patch_len = augmentation, int(patch_len)
-        self.optimizer = torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999))
+        self.optimizer = make_optimizer(params, optimizer, lr, momentum, nesterov)
         self._snapshot()
 
     def adapt_and_predict(self, x: torch.Tensor) -> torch.Tensor:

@@ -12,7 +12,7 @@ from torch import nn
 
 from ..losses import entropy, soft_likelihood_ratio, symmetric_cross_entropy
 from .augment import InputScale, check_batch, resolve_augment
-from .base import TEST_TIME_METHODS, TestTimeAdapter
+from .base import IMAGENET_SGD, TEST_TIME_METHODS, TestTimeAdapter, make_optimizer
 
 
 def _min_max(values: torch.Tensor) -> torch.Tensor:
@@ -54,13 +54,16 @@ class ROID(TestTimeAdapter):
     source_momentum : :math:`m` of the weight ensembling (0.99).
     probability_momentum : momentum of :math:`\\bar p` (0.9).
     temperature : :math:`T` (1/3).
-    lr : Adam's learning rate (betas 0.9, 0.999).
+    lr, optimizer, momentum, nesterov : the step (:func:`adapt.testtime.base.make_optimizer`): Adam, lr 1e-3,
+        betas (0.9, 0.999), the reference benchmark's CIFAR setting; ``"imagenet"`` preset: its ImageNet-C SGD.
     batch_norm : which BatchNorm layers adapt: 'all' or '2d'.
     """
 
     name = "roid"
     paper = "Marsden et al., WACV 2024"
-    presets: ClassVar[dict[str, dict[str, Any]]] = {}
+    presets: ClassVar[dict[str, dict[str, Any]]] = {
+        "imagenet": {**IMAGENET_SGD},  # the reference benchmark's cfgs/imagenet_c/roid.yaml
+    }
 
     def __init__(
         self,
@@ -74,6 +77,9 @@ class ROID(TestTimeAdapter):
         probability_momentum: float = 0.9,
         temperature: float = 1 / 3,
         lr: float = 1e-3,
+        optimizer: str = "adam",
+        momentum: float = 0.9,
+        nesterov: bool = False,
         batch_norm: str = "all",
     ) -> None:
         super().__init__(model)
@@ -87,7 +93,7 @@ class ROID(TestTimeAdapter):
         self.augment = resolve_augment(augment, input_scale, padding_mode="reflect", cotta_augs=False)
         self.source_momentum, self.probability_momentum = source_momentum, probability_momentum
         self.temperature = temperature
-        self.optimizer = torch.optim.Adam(self.params, lr=lr, betas=(0.9, 0.999))
+        self.optimizer = make_optimizer(self.params, optimizer, lr, momentum, nesterov)
         self.class_probabilities: torch.Tensor | None = None  # the moving average of the predictions
         self._snapshot()
 

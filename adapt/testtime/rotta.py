@@ -12,7 +12,7 @@ from torch import nn
 
 from ..errors import InputError
 from .augment import InputScale, check_batch, resolve_augment
-from .base import TEST_TIME_METHODS, TestTimeAdapter
+from .base import TEST_TIME_METHODS, TestTimeAdapter, make_optimizer
 
 
 class RobustBatchNorm(nn.Module):
@@ -136,7 +136,8 @@ class RoTTA(TestTimeAdapter):
     teacher_momentum : the teacher's EMA momentum, 1 - nu (0.999).
     bn_momentum : how far each batch moves the robust BatchNorm statistics, alpha (0.05).
     lambda_t, lambda_u : the memory's weights of age and uncertainty (1, 1).
-    lr : Adam's learning rate (betas 0.9, 0.999).
+    lr, optimizer, momentum, nesterov : the step (:func:`adapt.testtime.base.make_optimizer`): Adam, lr 1e-3,
+        betas (0.9, 0.999), as their CIFAR and ImageNet-C configurations.
     augment : ``"authors"`` (default), ``"none"``, or a callable on a batch: the student's strong view.
     input_scale : what the model takes, for the authors' augmentation: ``"unit"`` or ``"imagenet"``.
     """
@@ -156,6 +157,9 @@ class RoTTA(TestTimeAdapter):
         lambda_t: float = 1.0,
         lambda_u: float = 1.0,
         lr: float = 1e-3,
+        optimizer: str = "adam",
+        momentum: float = 0.9,
+        nesterov: bool = False,
         augment: Any = "authors",
         input_scale: InputScale = "unit",
     ) -> None:
@@ -171,7 +175,7 @@ class RoTTA(TestTimeAdapter):
         self.augment = resolve_augment(augment, input_scale)
         params = self._use_robust_batch_norm(bn_momentum)
         self.teacher = copy.deepcopy(self.model).requires_grad_(False)
-        self.optimizer = torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999))
+        self.optimizer = make_optimizer(params, optimizer, lr, momentum, nesterov)
         self.memory: CategoryBalancedMemory | None = None  # made when the first batch shows the classes
         self.samples_seen = 0
         self._snapshot()

@@ -37,8 +37,8 @@ class StreamConfig:
     ordered within as ``order`` says, with no reset between them: the "continual" setting) or
     ``"mixed"`` (every domain's examples in one stream, the "mixed domains" setting).
 
-    ``examples_per_domain`` streams only the first that many examples of each domain (of the target, when
-    it has one domain), in the dataset's order, as the reference benchmark's ``NUM_EX`` (None: all).
+    ``examples_per_domain`` streams only that many examples of each domain (of the target, when it has one
+    domain), a subset drawn by the run's seed, as the reference benchmark's ``NUM_EX`` (None: all).
     ``charge_compute`` charges a method for its time, as the online protocol of Alfarra et al. ("Evaluation
     of Test-Time Adaptation Under Computational Time Constraints", ICML 2024): the stream does not wait, so
     a method :math:`k` times slower than the source model's forward pass adapts on one batch in
@@ -75,11 +75,13 @@ def stream_order(labels: np.ndarray, config: StreamConfig, seed: int, domains: n
     """Indices of the examples (labels ``labels``) in the order a stream under ``config`` visits them: a
     permutation seeded by ``seed``, then, for ``"correlated"``, re-ordered by label. With ``domains`` (the
     stretch of each example, :class:`adapt.data.base.TargetDomains`) and ``config.domains == "sequence"``,
-    each stretch in turn, ordered within. ``config.examples_per_domain`` keeps the first examples of each."""
+    each stretch in turn, ordered within. ``config.examples_per_domain`` keeps a random subset of each."""
     labels = np.asarray(labels)
     rng = np.random.RandomState(seed)
     ids = np.zeros(len(labels), dtype=int) if domains is None else np.asarray(domains)
-    stretches = [np.flatnonzero(ids == d)[: config.examples_per_domain] for d in dict.fromkeys(ids.tolist())]
+    stretches = [np.flatnonzero(ids == d) for d in dict.fromkeys(ids.tolist())]
+    if config.examples_per_domain is not None:  # a subset of each, drawn by the seed, in the dataset's order
+        stretches = [np.sort(rng.permutation(m)[: config.examples_per_domain]) for m in stretches]
     if domains is None or config.domains == "mixed":
         members = np.sort(np.concatenate(stretches))
         return _ordered(members, labels[members], config, rng)

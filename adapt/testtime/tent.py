@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from ..losses import entropy
-from .base import TEST_TIME_METHODS, TestTimeAdapter, _params, use_batch_statistics
+from .base import IMAGENET_SGD, TEST_TIME_METHODS, TestTimeAdapter, _params, make_optimizer, use_batch_statistics
 
 
 @TEST_TIME_METHODS.register("tent")
@@ -35,6 +35,7 @@ class TENT(TestTimeAdapter):
         momentum 0.9 on ImageNet-C).
     optimizer : 'adam' or 'sgd'.
     momentum : SGD momentum (Adam's beta1 is 0.9).
+    nesterov : Nesterov momentum for SGD (the reference benchmark's, ``"imagenet"`` preset).
     steps : optimizer steps per batch (1).
     batch_norm : which BatchNorm layers adapt: 'all' (1-D, 2-D and 3-D) or '2d' (``nn.BatchNorm2d`` only,
         as the authors' ``configure_model`` and ``collect_params``); the others keep their source
@@ -43,7 +44,10 @@ class TENT(TestTimeAdapter):
 
     name = "tent"
     paper = "Wang et al., ICLR 2021"
-    presets: ClassVar[dict[str, dict[str, Any]]] = {"official": {"batch_norm": "2d"}}
+    presets: ClassVar[dict[str, dict[str, Any]]] = {
+        "official": {"batch_norm": "2d"},
+        "imagenet": {"batch_norm": "2d", **IMAGENET_SGD},  # the reference benchmark's cfgs/imagenet_c/tent.yaml
+    }
 
     def __init__(
         self,
@@ -52,12 +56,11 @@ class TENT(TestTimeAdapter):
         lr: float = 1e-3,
         optimizer: str = "adam",
         momentum: float = 0.9,
+        nesterov: bool = False,
         steps: int = 1,
         batch_norm: str = "all",
     ) -> None:
         super().__init__(model)
-        if optimizer not in ("adam", "sgd"):
-            raise ValueError(f"optimizer must be 'adam' or 'sgd', got {optimizer!r}")
         if int(steps) != steps or steps < 1:
             raise ValueError(f"steps must be a positive integer, got {steps!r}")
         layers = self.require_batch_norm(batch_norm)
@@ -71,11 +74,7 @@ class TENT(TestTimeAdapter):
         if not params:
             raise ValueError("the model's BatchNorm layers have no affine parameters (affine=False): nothing to adapt")
         self.lr, self.optimizer_name, self.momentum, self.steps = lr, optimizer, momentum, int(steps)
-        self.optimizer: torch.optim.Optimizer = (
-            torch.optim.Adam(params, lr=lr, betas=(momentum, 0.999))
-            if optimizer == "adam"
-            else torch.optim.SGD(params, lr=lr, momentum=momentum)
-        )
+        self.optimizer: torch.optim.Optimizer = make_optimizer(params, optimizer, lr, momentum, nesterov)
         self._snapshot()
 
     def adapt_and_predict(self, x: torch.Tensor) -> torch.Tensor:

@@ -271,7 +271,7 @@ def test_eata_uses_the_authors_optimizer_and_says_where_it_differs():
     assert (group["lr"], group["momentum"], group["nesterov"], group["weight_decay"]) == (2.5e-4, 0.9, False, 0)
     assert EATA.hyperparameter_defaults()["redundancy_margin"] == 0.4  # theirs 0.05: the preset's
     assert resolve_hyperparameters("eata", {"preset": "official"})["redundancy_margin"] == 0.05
-    with pytest.raises(ValueError, match="no preset 'paper'; its presets: official"):
+    with pytest.raises(ValueError, match="no preset 'paper'; its presets: imagenet, official"):
         create("eata", bn_net(), preset="paper")
 
 
@@ -339,3 +339,37 @@ def test_reset_puts_every_method_back_optimizer_included(cnn_model, name):
     again = [adapter.predict_logits(b) for b in batches]  # a kept Adam moment or teacher would change these
     for a, b in zip(first, again):
         torch.testing.assert_close(a, b)
+
+
+#: The reference benchmark's ImageNet-C optimizers (mariodoebler/test-time-adaptation at 8b2ed63,
+#: ``classification/cfgs/imagenet_c/<method>.yaml`` read with ``conf.py`` lines 122-143, built by
+#: ``setup_optimizer`` of ``methods/base.py`` lines 162-181): type, lr, momentum (Adam: beta1), Nesterov.
+REFERENCE_IMAGENET_OPTIMIZERS = {
+    "tent": (torch.optim.SGD, 0.00025, 0.9, True),
+    "eata": (torch.optim.SGD, 0.00025, 0.9, True),
+    "deyo": (torch.optim.SGD, 0.00025, 0.9, True),
+    "roid": (torch.optim.SGD, 0.00025, 0.9, True),
+    "cotta": (torch.optim.SGD, 0.01, 0.9, True),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCE_IMAGENET_OPTIMIZERS))
+def test_imagenet_presets_build_the_reference_benchmarks_optimizer(cnn_model, name):
+    kind, lr, momentum, nesterov = REFERENCE_IMAGENET_OPTIMIZERS[name]
+    optimizer = create(name, cnn_model, preset="imagenet").optimizer
+    group = optimizer.param_groups[0]
+    assert type(optimizer) is kind and group["lr"] == lr and group["momentum"] == momentum
+    assert group["nesterov"] is nesterov and group["dampening"] == 0 and group["weight_decay"] == 0
+
+
+def test_cotta_imagenet_preset_is_their_imagenet_configuration(cnn_model):
+    """``cfgs/imagenet_c/cotta.yaml``: RST 0.001, AP 0.1; ``methods/cotta.py`` line 40: the symmetric loss off CIFAR."""
+    cotta = create("cotta", cnn_model, preset="imagenet")
+    assert (cotta.restore_probability, cotta.augment_threshold, cotta.symmetric) == (0.001, 0.1, True)
+
+
+def test_nesterov_needs_sgd():
+    with pytest.raises(ValueError, match="nesterov applies to optimizer = 'sgd' only"):
+        create("tent", bn_net(), nesterov=True)
+    with pytest.raises(ValueError, match="optimizer must be 'adam' or 'sgd'"):
+        create("roid", bn_net(), optimizer="rmsprop")
