@@ -54,7 +54,10 @@ def revisions(protocol: Protocol, method: str, validators: list[str], backbone: 
 
 def resolve_source_model(spec: dict[str, Any]) -> dict[str, Any]:
     """How a source-free or online run's source model is trained: SourceOnly's hyperparameters and
-    training options, resolved."""
+    training options, resolved (or ``pretrained``: the backbone's pretrained classifier, nothing trained)."""
+    if spec["source_train"].get("pretrained"):
+        hparams = resolve_hyperparameters(BASELINE, spec["model"])
+        return {"pretrained": True, "hparams": hparams, "revision": METHODS.get(BASELINE).revision}
     return {
         "hparams": resolve_hyperparameters(BASELINE, spec["model"]),
         "train": resolve_train({**fit_options(BASELINE), **spec["source_train"]}),

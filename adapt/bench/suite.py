@@ -297,8 +297,23 @@ def load_suite(name_or_path: str) -> Suite:
         search=search,
         published=_check_published(path, raw.get("published", {}), {t.name for t in tasks}, set(methods)),
         budgets=_check_budgets(path, raw.get("budgets", [])),
-        source_train=_check_train(path, "source", raw.get("source", {})) if protocol.uses_source_model else {},
+        source_train=_check_source(path, raw.get("source", {})) if protocol.uses_source_model else {},
     )
+
+
+def _check_source(path: Path, table: Any) -> dict[str, Any]:
+    """``[source]``: how the source model is trained (a ``[train]``-like table), or ``pretrained = true``: the
+    backbone's own pretrained classifier is the source model and nothing trains."""
+    if not isinstance(table, dict) or "pretrained" not in table:
+        return _check_train(path, "source", table)
+    _check_type(path, "source.pretrained", table["pretrained"], (bool,), "a boolean")
+    rest = {key: value for key, value in table.items() if key != "pretrained"}
+    if not table["pretrained"]:
+        return _check_train(path, "source", rest)
+    if rest:
+        raise _fail(path, "source", f"a pretrained source model trains nothing: remove {', '.join(sorted(rest))} "
+                    "beside pretrained = true")  # fmt: skip
+    return {"pretrained": True}
 
 
 def _check_protocol_keys(path: Path, raw: dict[str, Any], protocol: Protocol) -> None:

@@ -35,6 +35,9 @@ class ResNetFeatures(nn.Module):
             require_cached_weights(arch, weights)
         net = torchvision.models.get_model(arch, weights=weights)
         self.out_features: int = net.fc.in_features
+        #: The pretrained classification layer's (weight, bias), kept out of the module's state: a source
+        #: model that is the pretrained classifier itself takes them (``[source] pretrained = true``).
+        self.pretrained_head = (net.fc.weight.detach().clone(), net.fc.bias.detach().clone()) if weights else None
         net.fc = nn.Identity()
         self.net = net
         self.arch = arch

@@ -70,6 +70,9 @@ class SAM(torch.optim.Optimizer):
             return torch.zeros(())
         return torch.norm(torch.stack(grads), p=2)
 
+    def __getstate__(self) -> dict[str, Any]:  # copy and pickle the base optimizer too (torch's keeps 3 fields)
+        return {**super().__getstate__(), "base_optimizer": self.base_optimizer}
+
     def state_dict(self) -> dict[str, Any]:
         return {"sam": super().state_dict(), "base": self.base_optimizer.state_dict()}
 

@@ -298,3 +298,90 @@ def test_a_continual_suite_records_the_online_accuracy_of_each_domain(tmp_path):
     assert baseline[:15] == [{**p, "step": p["step"] - 15} for p in baseline[15:30]]  # nothing adapts: rounds repeat
     report = out / "report"
     assert (report / "stream.png").exists() and "round 10" in (report / "stream.md").read_text()
+
+
+PRETRAINED_SUITE = """
+name = "pretrained"
+protocol = "online"
+seeds = 1
+
+[source]
+pretrained = true
+
+[train]
+batch_size = 250
+
+[backbones.r18]
+kind = "resnet18"
+weights = "IMAGENET1K_V1"
+
+[[tasks]]
+benchmark = "imagenet-c"
+source = "clean"
+target = "gaussian_noise-5"
+backbone = "r18"
+
+[methods.source_only]
+[methods.tent]
+preset = "imagenet"
+"""
+
+
+def test_a_pretrained_source_model_is_the_backbones_own_classifier(tmp_path):
+    """``[source] pretrained = true``: nothing trains; SourceOnly's online accuracy is the pretrained torchvision
+    classifier's own (random weights stand in for ImageNet's, in a local torch cache)."""
+    import numpy as np
+    import torchvision
+    import torchvision.transforms as T
+    from PIL import Image
+
+    from adapt.models.resnet import cached_weights_path
+
+    rng = np.random.default_rng(0)
+    wnids = [f"n{i:08d}" for i in range(1000)]  # the pretrained head's 1000 classes, in order
+    images = []
+    for folder in ("imagenet/train", "ImageNet-C/gaussian_noise/5"):
+        for wnid in wnids:
+            path = tmp_path / "data" / folder / wnid / "0.JPEG"
+            path.parent.mkdir(parents=True)
+            Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(path, format="JPEG")
+            images.append(path)
+    env = {"TORCH_HOME": str(tmp_path / "torch")}
+    weights = cached_weights_path("resnet18", "IMAGENET1K_V1").name
+    torch.manual_seed(0)
+    reference = torchvision.models.resnet18().eval()
+    (tmp_path / "torch" / "hub" / "checkpoints").mkdir(parents=True)
+    torch.save(reference.state_dict(), tmp_path / "torch" / "hub" / "checkpoints" / weights)
+    suite, out = tmp_path / "pretrained.toml", tmp_path / "results"
+    suite.write_text(PRETRAINED_SUITE)
+    result = cli("run", "--suite", suite, "--out", out, "--data-root", tmp_path / "data", "--quiet", env=env)
+    assert result.returncode == 0, result.stderr
+    runs = records(out)
+    assert {r["status"] for r in runs.values()} == {"ok"}
+    assert runs["source_only"]["config"]["source_train"]["pretrained"] is True
+    transform = T.Compose([T.ToTensor(), T.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))])
+    x = torch.stack([transform(Image.open(p).convert("RGB")) for p in images[1000:]])
+    with torch.no_grad():
+        expected = float((reference(x).argmax(1) == torch.arange(1000)).float().mean())
+    assert runs["source_only"]["accuracy"] == pytest.approx(expected)
+    bad = PRETRAINED_SUITE.replace("pretrained = true", "pretrained = true\nsteps = 10")
+    suite.write_text(bad)
+    with pytest.raises(SuiteError, match="a pretrained source model trains nothing: remove steps"):
+        load_suite(str(suite))
+
+
+def test_a_pretrained_source_model_needs_a_pretrained_head_for_the_tasks_classes():
+    from types import SimpleNamespace
+
+    from adapt.bench.protocols.source_models import take_pretrained_head
+    from adapt.errors import InputError
+    from adapt.methods import create
+    from adapt.models import ConvNet
+
+    digits = SimpleNamespace(name="digits", num_classes=10, input_shape=(1, 16, 16))
+    with pytest.raises(InputError, match="has no pretrained one"):
+        take_pretrained_head(create("source_only", ConvNet(1), 10), digits)
+    backbone = ConvNet(1)
+    backbone.pretrained_head = (torch.zeros(1000, backbone.out_features), torch.zeros(1000))
+    with pytest.raises(InputError, match=r"1000 classes on .* digits has 10 classes"):
+        take_pretrained_head(create("source_only", backbone, 10), digits)

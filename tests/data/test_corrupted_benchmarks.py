@@ -125,3 +125,24 @@ def test_imagenet_c_reads_the_release_folders_without_resizing(tmp_path):
     assert task.source_train[0][0].shape == (3, 224, 224)  # the ImageNet training crop
     with pytest.raises(DatasetNotFoundError, match=r"Expected layout(.|\n)*ImageNet-C/<corruption>/<severity>"):
         data.task("imagenet-c", "clean", "fog-5", root=tmp_path)
+
+
+def test_an_imagenet_c_sequence_target_streams_the_corruptions_in_turn(tmp_path):
+    from adapt.data.corruptions import CORRUPTIONS
+
+    rng = np.random.default_rng(1)
+    wnids = ["n01440764", "n01443537"]
+    folders = ["imagenet/train", *(f"ImageNet-C/{c}/5" for c in CORRUPTIONS)]
+    for folder in folders:
+        for wnid in wnids:
+            path = tmp_path / folder / wnid / "0.JPEG"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(path, format="JPEG")
+    task = data.task("imagenet-c", "clean", "all-5", root=tmp_path)
+    domains = task.extra["target_domains"]
+    assert domains.names == [f"{c}-5" for c in CORRUPTIONS] and len(task.target_test) == 30
+    assert domains.ids.tolist() == [i for i in range(15) for _ in wnids]  # each corruption's images, in turn
+    paths = [path for path, _ in task.target_test.samples]
+    assert all(f"/{list(CORRUPTIONS)[i]}/5/" in path for i, path in zip(domains.ids, paths))
+    with pytest.raises(ValueError, match="a sequence of corruptions: a target, not a source"):
+        data.task("imagenet-c", "all-5", "fog-5", root=tmp_path)

@@ -373,3 +373,19 @@ def test_nesterov_needs_sgd():
         create("tent", bn_net(), nesterov=True)
     with pytest.raises(ValueError, match="optimizer must be 'adam' or 'sgd'"):
         create("roid", bn_net(), optimizer="rmsprop")
+
+
+@pytest.mark.parametrize("name", sorted(TEST_TIME_METHODS.names()))
+def test_a_deep_copy_adapts_as_the_original_and_leaves_it_alone(cnn_model, name):
+    """What a compute-charged stream relies on (``measure_relative_speed`` times a copy): the copy's optimizer
+    steps the copy's weights, and the original is left as it was."""
+    adapter = create(name, cnn_model)
+    batches = (torch.sigmoid(cnn_stream()) if name in AUGMENTING else cnn_stream()).split(64)
+    adapter.predict(batches[0])
+    copied = copy.deepcopy(adapter)
+    before = copy.deepcopy(adapter.state_dict())
+    torch.manual_seed(0)
+    expected = copied.predict_logits(batches[1])
+    assert all(torch.equal(a, b) for a, b in zip(adapter.model.state_dict().values(), before["model"].values()))
+    torch.manual_seed(0)
+    torch.testing.assert_close(adapter.predict_logits(batches[1]), expected)

@@ -55,10 +55,33 @@ def source_model(
                 path.unlink(missing_ok=True)
         how = config["source_train"]
         model = create(BASELINE, backbone, task.num_classes, **how["hparams"])
-        model.fit(task.source_train, task.target_train, seed=config["seed"], device=device, verbose=verbose,
-                  **how["train"])  # fmt: skip
+        if how.get("pretrained"):
+            take_pretrained_head(model, task)
+        else:
+            model.fit(task.source_train, task.target_train, seed=config["seed"], device=device, verbose=verbose,
+                      **how["train"])  # fmt: skip
         model.save(path)
-        return model, False
+        return model.to(device), False
+
+
+def take_pretrained_head(model: Adapter, task: Task) -> None:
+    """Make ``model`` its backbone's pretrained classifier (``[source] pretrained = true``): its classification
+    layer takes the backbone's pretrained one, whose classes must be the task's, in order."""
+    model.build(torch.zeros(2, *task.input_shape))
+    head = getattr(model.backbone, "pretrained_head", None)
+    if head is None:
+        raise InputError(f"a pretrained source model is its backbone's own classifier, and this backbone "
+                         f"({type(model.backbone).__name__}) has no pretrained one: use a torchvision ResNet with "
+                         "weights (kind = 'resnet50', weights = 'IMAGENET1K_V1')")  # fmt: skip
+    weight, bias = head
+    if not isinstance(model.bottleneck, torch.nn.Identity) or model.classifier.weight.shape != weight.shape:
+        raise InputError(f"the backbone's pretrained classifier has {weight.shape[0]} classes on {weight.shape[1]} "
+                         f"features; {task.name} has {task.num_classes} classes (and the model a bottleneck: "
+                         f"{not isinstance(model.bottleneck, torch.nn.Identity)}): a pretrained source model needs "
+                         "the classes it was trained on, in its order, and no bottleneck")  # fmt: skip
+    with torch.no_grad():
+        model.classifier.weight.copy_(weight)
+        model.classifier.bias.copy_(bias)
 
 
 def cache_folder(out: str | os.PathLike[str]) -> Path:

@@ -4,22 +4,25 @@ Arranged by hand (the release is several large archives): the source ``clean`` i
 training folder, a target ``<corruption>-<severity>`` is the release's folder of that corruption and
 severity, both with one sub-folder per WordNet id. Classes are the source's folders, sorted (the
 torchvision ``ImageFolder`` order that pretrained ImageNet classifiers use). ImageNet-C images are
-already 224 x 224 center crops: the target is only converted and normalized, never resized.
+already 224 x 224 center crops: the target is only converted and normalized, never resized. A target
+may be a sequence of corruptions for continual test-time adaptation (``all-<severity>``: the 15 at one
+severity, in the benchmark's order; ``all-5x10``; ``gradual``), as ``optdigits-c``'s.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torchvision.transforms as T
 
-from ..base import DatasetNotFoundError, Task, make_task
+from ..base import DatasetNotFoundError, TargetDomains, Task, make_task
 from ..benchmark import Benchmark, TaskRequest, register_benchmark
-from ..corruptions import CORRUPTIONS
+from ..corruptions import CORRUPTIONS, SEQUENCE_DOMAINS, domain_sequence
 from ..images import IMAGENET_MEAN, IMAGENET_STD, ImageList, imagenet_transform, scan_folder
 from .cifar10_c import EXTRA_CORRUPTIONS, SEVERITIES
 
-DOMAINS = ("clean", *(f"{c}-{s}" for c in (*CORRUPTIONS, *EXTRA_CORRUPTIONS) for s in SEVERITIES))
+DOMAINS = ("clean", *(f"{c}-{s}" for c in (*CORRUPTIONS, *EXTRA_CORRUPTIONS) for s in SEVERITIES), *SEQUENCE_DOMAINS)
 LAYOUT = (
     "<root>/imagenet/train/<wnid>/<image>.JPEG  (the ImageNet training set, 1000 class folders: the source; "
     "imagenet/val/<wnid>/ likewise, for 'clean' as a target)\n"
@@ -40,9 +43,13 @@ def build(request: TaskRequest) -> Task:
     root = request.root
     assert root is not None
     layout = LAYOUT.replace("<root>", str(root))
+    if domain_sequence(request.source) is not None:
+        raise ValueError(f"imagenet-c domain {request.source!r} is a sequence of corruptions: a target, not a source")
+    sequence = domain_sequence(request.target) or [request.target]
     try:
         source, classes = scan_folder(domain_folder(root, request.source, as_source=True))
-        target, _ = scan_folder(domain_folder(root, request.target, as_source=False), classes)
+        stretches = {domain: scan_folder(domain_folder(root, domain, as_source=False), classes)[0]
+                     for domain in dict.fromkeys(sequence)}  # fmt: skip
     except FileNotFoundError as exc:
         raise DatasetNotFoundError(
             f"imagenet-c domain not found ({exc}).\nExpected layout:\n{layout}\nImageNet and ImageNet-C are arranged "
@@ -50,12 +57,17 @@ def build(request: TaskRequest) -> Task:
         ) from exc
     normalize = T.Normalize(IMAGENET_MEAN, IMAGENET_STD)
     source_data = ImageList(source, classes, imagenet_transform(True))
+    target = [sample for domain in sequence for sample in stretches[domain]]
     target_data = ImageList(target, classes, T.Compose([T.ToTensor(), normalize]))
-    return make_task(
+    task = make_task(
         request.benchmark, request.source, source_data, request.target, target_data, classes, (3, 224, 224),
         source_eval_data=source_data.with_transform(imagenet_transform(False)),
         description=BENCHMARKS_DESCRIPTION, **request.split_options(),
     )  # fmt: skip
+    if len(sequence) > 1:  # which stretch of the target each example belongs to (the online protocol streams them)
+        ids = np.concatenate([np.full(len(stretches[d]), i) for i, d in enumerate(sequence)])
+        task.extra["target_domains"] = TargetDomains(sequence, ids)
+    return task
 
 
 BENCHMARKS_DESCRIPTION = "ImageNet -> ImageNet-C (Hendrycks & Dietterich 2019): 1000 classes; arranged by hand"
