@@ -71,10 +71,14 @@ PAGE_LIST = (
          "adapt-bench run --suite corruptions-correlated --out results/corruptions-correlated --jobs 2"),
     Page("corruptions-correlated-gn", "Test-time adaptation on a label-sorted stream, GroupNorm network",
          "adapt-bench run --suite corruptions-correlated-gn --out results/corruptions-correlated-gn --jobs 2"),
+    Page("corruptions-charged", "Test-time adaptation charged for its compute",
+         "adapt-bench run --suite corruptions-charged --out results/corruptions-charged --jobs 2"),
     Page("corruptions-continual", "Continual and gradual test-time adaptation",
          "adapt-bench run --suite corruptions-continual --out results/corruptions-continual --jobs 2"),
     Page("corruptions-mixed", "Test-time adaptation on mixed domains",
          "adapt-bench run --suite corruptions-mixed --out results/corruptions-mixed --jobs 2"),
+    Page("corruptions-mixed-correlated", "Test-time adaptation on mixed domains, label-correlated",
+         "adapt-bench run --suite corruptions-mixed-correlated --out results/corruptions-mixed-correlated --jobs 2"),
     Page("corruptions-long", "A long continual stream",
          "adapt-bench run --suite corruptions-long --out results/corruptions-long --jobs 2"),
     Page("data-efficiency", "Target labels saved by a source model",
@@ -382,6 +386,8 @@ def _sweep_sections(report: Report, folder: Path) -> list[tuple[str, Any, str | 
         sections.append(("The guard against negative transfer", report.guard, report.guard_caption))
     if report.stream is not None:
         sections.append(("Accuracy round after round", report.stream, report.stream_caption))
+    if report.compute is not None:
+        sections.append(("Compute charged", report.compute, report.compute_caption))
     if report.published is not None:
         sections.append(("Published numbers", *report.published))
     return sections

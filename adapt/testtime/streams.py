@@ -89,10 +89,13 @@ def stream_order(labels: np.ndarray, config: StreamConfig, seed: int, domains: n
 
 
 def measure_relative_speed(adapter: Any, model: nn.Module, x: torch.Tensor, repeats: int = 3) -> int:
-    """Alfarra et al.'s relative adaptation speed of ``adapter`` on the batch ``x``: how many of the source
-    ``model``'s forward passes (eval mode, no gradients) fit in one of the method's steps, rounded up. Both
-    are timed ``repeats`` times after one warm-up and the medians compared; the method steps on a copy, so
-    ``adapter`` itself is left as it was. Depends on the machine: a run records it."""
+    """Alfarra et al.'s relative adaptation speed of ``adapter`` on the batch ``x``: how many forward passes
+    fit in one of the method's steps, rounded up. The forward pass is the method's own prediction without
+    adapting (:meth:`TestTimeAdapter.predict_unadapted`: the source model's network, through the same code,
+    so that the per-batch overhead of a small network does not count as adaptation); the step is
+    :meth:`TestTimeAdapter.predict_logits`. Both are timed ``repeats`` times after one warm-up, on a copy
+    of ``adapter`` (``adapter`` itself is left as it was), and the medians compared. Depends on the machine:
+    a run records it. ``model`` names the device."""
     probe = copy.deepcopy(adapter)
     device = next(iter(model.parameters()), torch.empty(0)).device
     batch = x.to(device)
@@ -102,8 +105,7 @@ def measure_relative_speed(adapter: Any, model: nn.Module, x: torch.Tensor, repe
             torch.cuda.synchronize(device)
 
     def forward() -> None:
-        with torch.no_grad():
-            model(batch)
+        probe.predict_unadapted(batch)
         synchronize()
 
     def step() -> None:

@@ -42,7 +42,7 @@ from .selection import (
     validator_quality,
     write_selection_report,
 )
-from .streams import round_table, stream_points, write_stream_report
+from .streams import compute_table, round_table, stream_points, write_stream_report
 from .tables import (
     compare_published,
     formatted_table,
@@ -73,6 +73,7 @@ __all__ = [
     "backend_comparison",
     "checkpoints_frame",
     "compare_published",
+    "compute_table",
     "curves_frame",
     "estimation_errors",
     "format_transfer",
@@ -156,6 +157,8 @@ class Report:
         Gain and negative transfer without and with the guard, per method and budget (:func:`guard_table`).
     stream, stream_caption : pandas.DataFrame, str or None
         Online accuracy per round of a repeated stream, per method (:func:`round_table`).
+    compute, compute_caption : pandas.DataFrame, str or None
+        The relative speed of each method under a compute-charged stream (:func:`compute_table`).
     """
 
     runs: pd.DataFrame
@@ -187,6 +190,8 @@ class Report:
     guard_caption: str | None = None
     stream: pd.DataFrame | None = None
     stream_caption: str | None = None
+    compute: pd.DataFrame | None = None
+    compute_caption: str | None = None
 
 
 def write_report(

@@ -87,15 +87,40 @@ def stream_figure(points: pd.DataFrame, path: Path) -> Path:
     return path
 
 
+COMPUTE_CAPTION = (
+    "Compute charged (Alfarra et al., ICML 2024): each method's relative speed k, how many forward passes "
+    "one of its steps takes on this machine (median over runs, and the range); it adapted on one batch in k "
+    "and predicted the others with its latest model"
+)
+
+
+def compute_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per method of a compute-charged sweep: the median, least and largest relative speed, and the share of
+    batches it adapted on (1/k at the median); empty when no run was charged."""
+    if "relative_speed" not in runs or runs["relative_speed"].isna().all():
+        return pd.DataFrame()
+    speeds = runs.dropna(subset=["relative_speed"]).groupby("method")["relative_speed"]
+    table = pd.DataFrame({"median k": speeds.median(), "least": speeds.min(), "largest": speeds.max()})
+    table["batches adapted"] = (100 / table["median k"]).map(lambda v: f"{v:.0f}%")
+    for column in ("median k", "least", "largest"):
+        table[column] = table[column].map(lambda v: f"{v:g}")
+    return table.sort_values("median k", key=lambda k: k.astype(float))
+
+
 def write_stream_report(
     runs: pd.DataFrame, checkpoints: pd.DataFrame, out: Path, figures: bool
 ) -> dict[str, object] | None:
     """``stream.md/.csv`` (rounds of a repeated target) and ``stream.png`` when online runs streamed a target
-    of several domains. Returns the :class:`~adapt.bench.report.Report` fields, or None."""
+    of several domains; ``compute.md`` when they were charged for compute. Returns the
+    :class:`~adapt.bench.report.Report` fields, or None."""
+    fields: dict[str, object] = {}
+    compute = compute_table(runs)
+    if not compute.empty:
+        (out / "compute.md").write_text(to_markdown(compute, COMPUTE_CAPTION))
+        fields["compute"], fields["compute_caption"] = compute, COMPUTE_CAPTION
     points = stream_points(runs, checkpoints)
     if points.empty:
-        return None
-    fields: dict[str, object] = {}
+        return fields or None
     table = round_table(points)
     if not table.empty:
         table.to_csv(out / "stream.csv")

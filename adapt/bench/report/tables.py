@@ -74,6 +74,8 @@ def runs_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
             "target_labels": c.get("target_labels"),
             # online protocol: the adapted model on the whole stream, after it
             "accuracy_after": r.get("accuracy_after"),
+            # online protocol, compute charged: the method adapted on one batch in this many
+            "relative_speed": r.get("relative_speed"),
             "error": r.get("error"),
             "failed_step": r.get("failed_step"),
             "device": r.get("device"),
