@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +32,7 @@ from .report import PERCENT_COLUMNS, Report, build_report, checkpoints_frame, ru
 from .report.study_figures import data_efficiency_figure, training_time_figure
 from .runner import expand, suite_card
 from .studies import APPROACH_LABELS, MARGIN, StudySettings, labels_needed, summarize_study, time_to_accuracy
-from .suite import load_suite
+from .suite import available_suites, load_suite
 
 #: Where the summaries and pages live, relative to the repository root.
 DATA = Path("docs/results/data")
@@ -106,6 +107,15 @@ def export(results: str | Path, name: str, root: str | Path = ".", update: bool 
     records = read_records(results)
     if not records:
         raise FileNotFoundError(f"{results / 'runs'} holds no records to export")
+    if name in available_suites():  # a shipped suite: only the runs it runs now (not those of an older file)
+        current = {spec.run_id for spec in expand(load_suite(name))}
+        left_out = sum(r["id"] not in current for r in records)
+        if left_out:
+            print(f"{name}: left out {left_out} record(s) in {results / 'runs'} that the suite no longer runs "
+                  "(made from an earlier version of its file)", file=sys.stderr)  # fmt: skip
+        records = [r for r in records if r["id"] in current]
+        if not records:
+            raise FileNotFoundError(f"{results / 'runs'} holds no record of a run suite {name} runs now")
     runs = runs_frame(records)
     runs["error"] = runs["error"].map(lambda e: e.splitlines()[0][:200] if isinstance(e, str) and e else e)
     provenance = pd.DataFrame([_provenance(r) for r in records]).set_index("id")

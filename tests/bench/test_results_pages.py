@@ -99,3 +99,24 @@ def test_export_update_replaces_only_the_rerun_runs(tmp_path):
     assert (checkpoints[checkpoints["id"].isin(rerun["id"])]["target_accuracy"] == 1.0).all()
     with pytest.raises(ValueError, match=r"1 record.*not runs of the suite quick as it stands"):
         _updated("quick", data, pd.concat([rerun, gone]), rerun_points)
+
+
+def test_export_leaves_out_records_the_suite_no_longer_runs(tmp_path, capsys):
+    """A results folder kept across edits of a suite's file holds records of runs the suite no longer has
+    (another method setting, a failed attempt): exporting a shipped suite writes only its current runs."""
+    import json
+
+    from adapt.bench import load_suite
+    from adapt.bench.results import export
+    from adapt.bench.runner import expand
+
+    spec = expand(load_suite("corruptions-online"))[0]
+    current = {"id": spec.run_id, "config": spec.resolved(), "status": "ok", "accuracy": 0.5, "metric": "accuracy"}
+    orphan = {**current, "id": "0000000000000000", "status": "failed", "accuracy": None, "error": "InputError: old"}
+    (tmp_path / "runs").mkdir()
+    for record in (current, orphan):
+        (tmp_path / "runs" / f"{record['id']}.json").write_text(json.dumps(record))
+    written = export(tmp_path, "corruptions-online", root=tmp_path)
+    runs = pd.read_csv(written[0])
+    assert runs["id"].tolist() == [spec.run_id]
+    assert "left out 1 record(s)" in capsys.readouterr().err
