@@ -20,7 +20,6 @@ import torchvision.transforms as T
 import torchvision.transforms.functional as F
 from torch import nn
 
-from ..data.images import IMAGENET_MEAN, IMAGENET_STD
 from ..errors import InputError
 
 #: How far outside [0, 1] an input may lie (rounding) before the augmentation refuses it.
@@ -120,7 +119,7 @@ def authors_augmentation(
 INPUT_SCALES: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
     "unit": ((0.0,), (1.0,)),
     "symmetric": ((0.5,), (0.5,)),
-    "imagenet": (IMAGENET_MEAN, IMAGENET_STD),
+    "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),  # adapt.data's (a layer test-time code does not import)
     "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
 }
 InputScale = str | tuple[Sequence[float], Sequence[float]]
