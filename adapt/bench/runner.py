@@ -393,11 +393,24 @@ def provenance(device: str | torch.device) -> dict[str, Any]:
 
 
 def machine(device: torch.device) -> dict[str, Any]:
-    """Where a run ran: operating system, processor, CPU count, and the GPU's name on CUDA."""
-    info: dict[str, Any] = {"system": platform.system(), "machine": platform.machine(), "cpus": os.cpu_count()}
+    """Where a run ran: operating system, architecture, CPU model and count, and the GPU's name on CUDA (the CPU
+    model because a method's numbers can move in their last digits from one processor to another)."""
+    info: dict[str, Any] = {"system": platform.system(), "machine": platform.machine(), "cpu": cpu_model(),
+                            "cpus": os.cpu_count()}  # fmt: skip
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
     return info
+
+
+def cpu_model() -> str | None:
+    """The processor's model name (Linux: ``/proc/cpuinfo``; elsewhere ``platform.processor()``), or None."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or None
 
 
 def run_context(spec: RunSpec, device: torch.device, verbose: bool | None, checkpointing: Checkpointing,

@@ -179,3 +179,17 @@ def test_sweep_options_are_one_dataclass_and_keywords_change_its_fields(tmp_path
     assert (counts["total"], counts["skipped"], counts["ok"]) == (2, 1, 1)
     with pytest.raises(ValueError, match="unknown logger"):
         SweepOptions(loggers=("wandb",))
+
+
+def test_a_record_names_the_processor_it_ran_on():
+    from pathlib import Path
+
+    import torch
+
+    from adapt.bench.runner import machine
+
+    info = machine(torch.device("cpu"))
+    assert info["cpus"] >= 1 and info["system"]
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        assert info["cpu"] and info["cpu"] in cpuinfo.read_text()
