@@ -19,7 +19,6 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from torch import nn
 
 #: How many Dirichlet draws :func:`label_correlated_order` tries before it gives up (the reference
 #: benchmark gives up after 120 seconds).
@@ -88,16 +87,16 @@ def stream_order(labels: np.ndarray, config: StreamConfig, seed: int, domains: n
     return np.concatenate([_ordered(members, labels[members], config, rng) for members in stretches])
 
 
-def measure_relative_speed(adapter: Any, model: nn.Module, x: torch.Tensor, repeats: int = 3) -> int:
+def measure_relative_speed(adapter: Any, x: torch.Tensor, repeats: int = 3) -> int:
     """Alfarra et al.'s relative adaptation speed of ``adapter`` on the batch ``x``: how many forward passes
     fit in one of the method's steps, rounded up. The forward pass is the method's own prediction without
     adapting (:meth:`TestTimeAdapter.predict_unadapted`: the source model's network, through the same code,
     so that the per-batch overhead of a small network does not count as adaptation); the step is
     :meth:`TestTimeAdapter.predict_logits`. Both are timed ``repeats`` times after one warm-up, on a copy
     of ``adapter`` (``adapter`` itself is left as it was), and the medians compared. Depends on the machine:
-    a run records it. ``model`` names the device."""
+    a run records it."""
     probe = copy.deepcopy(adapter)
-    device = next(iter(model.parameters()), torch.empty(0)).device
+    device = probe.device
     batch = x.to(device)
 
     def synchronize() -> None:

@@ -171,7 +171,7 @@ def test_a_compute_charged_stream_adapts_on_one_batch_in_k():
 
     model = torch.nn.Linear(2, 3)
     slow = Slow(model)
-    speed = measure_relative_speed(slow, model, torch.randn(8, 2))
+    speed = measure_relative_speed(slow, torch.randn(8, 2))
     assert speed >= 10 and slow.batches_seen == 0  # timed on a copy
     batches = [(torch.randn(4, 2), torch.zeros(4, dtype=torch.long)) for _ in range(7)]
     evaluate_batches(slow, model, batches, relative_speed=3)

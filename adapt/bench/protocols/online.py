@@ -69,7 +69,7 @@ class Online(Protocol):
         batches = stream(task.target_test, spec.seed, config, domains)
         speed = {}
         if config.charge_compute and adapter is not None:
-            speed = {"relative_speed": measure_relative_speed(adapter, model, next(iter(batches))[0])}
+            speed = {"relative_speed": measure_relative_speed(adapter, next(iter(batches))[0])}
         result = evaluate_batches(adapter, model, batches, relative_speed=speed.get("relative_speed", 1))
         return {"protocol": task.protocol, "curve": domain_curve(result, domains), "selected": None, **cached,
                 "accuracy": result["online_accuracy"], "accuracy_after": result["after_accuracy"],
