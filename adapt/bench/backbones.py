@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from ..models import DTN, MLP, ConvNet, LeNet, ResNetFeatures
+from ..models import DTN, MLP, ConvNet, LeNet, ResNetFeatures, WideResNetFeatures
 from ..registry import Registry
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
@@ -89,6 +89,16 @@ def _resnet(arch: str) -> BackboneBuilder:
 
 for _arch in ("resnet18", "resnet34", "resnet50", "resnet101"):
     register_backbone(_arch, weights=None)(_resnet(_arch))
+
+
+@register_backbone("wide_resnet", depth=28, widen_factor=10, checkpoint=None, num_classes=10, inputs="unit",
+                   sha256=None)  # fmt: skip
+def _wide_resnet(options: dict[str, Any], input_shape: tuple[int, ...]) -> nn.Module:
+    """RobustBench's WRN (``checkpoint``: its model file, e.g. the CIFAR-10 ``Standard``; ``inputs = "cifar10"``
+    when the benchmark standardizes the images, as ``cifar10-c`` does)."""
+    if tuple(input_shape) != (3, 32, 32):
+        raise ValueError(f"a wide ResNet takes 32x32 RGB images (3, 32, 32); this task's are {tuple(input_shape)}")
+    return WideResNetFeatures(**options)
 
 
 def resolve_backbone(spec: dict[str, Any]) -> dict[str, Any]:

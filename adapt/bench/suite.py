@@ -368,6 +368,19 @@ def _check_budgets(path: Path, budgets: Any) -> list[int]:
 _NOT_DRY_BUILT = ("resnet18", "resnet34", "resnet50", "resnet101")
 
 
+def _dry_build(spec: dict[str, Any]) -> tuple[dict[str, Any], tuple[int, ...]]:
+    """What a suite's backbone is dry-built as: on a small input; a wide ResNet on 32x32 RGB images, one wide
+    (its other options checked, not its width's cost) and without its checkpoint, which a run reads."""
+    if spec["kind"] == "wide_resnet":
+        widen = spec.get("widen_factor", 1)
+        if not isinstance(widen, int) or isinstance(widen, bool) or widen < 1:
+            raise ValueError(f"widen_factor must be a positive integer, got {widen!r}")
+        if not isinstance(spec.get("checkpoint"), (str, type(None))):
+            raise ValueError(f"checkpoint must be a file path, got {spec['checkpoint']!r}")
+        return {**spec, "widen_factor": 1, "checkpoint": None, "sha256": None}, (3, 32, 32)
+    return spec, (1, 16, 16) if spec["kind"] != "lenet" else (1, 28, 28)
+
+
 def _check_backbones(path: Path, table: Any) -> dict[str, dict[str, Any]]:
     backbones = _check_keys(path, "backbones", table, set(table) if isinstance(table, dict) else set())
     every_option = {"kind"}.union(*(kind.options for kind in BACKBONES.values()))
@@ -381,7 +394,7 @@ def _check_backbones(path: Path, table: Any) -> dict[str, dict[str, Any]]:
                 _check_type(path, f"backbones.{name}.weights", spec["weights"], str, "a torchvision weights name")
             continue
         try:  # a dry build on a small input catches option values of the wrong type or range
-            build_backbone(spec, (1, 16, 16) if spec["kind"] != "lenet" else (1, 28, 28))
+            build_backbone(*_dry_build(spec))
         except Exception as exc:
             raise _fail(path, f"backbones.{name}", f"bad option: {type(exc).__name__}: {exc}") from exc
     return backbones

@@ -370,6 +370,63 @@ def test_a_pretrained_source_model_is_the_backbones_own_classifier(tmp_path):
         load_suite(str(suite))
 
 
+def test_the_cifar10c_continual_suite_runs_robustbenchs_classifier_as_the_source(tmp_path):
+    """The shipped ``cifar10c-continual`` suite, shrunk (a WRN-10-1 in RobustBench's checkpoint layout, 4 images
+    per corruption, batches of 8): every method runs the 15-corruption stream, and SourceOnly's online accuracy
+    is the checkpoint's own classifier's on the [0, 1] images (the backbone undoes the benchmark's standardizing)."""
+    import pickle
+
+    import numpy as np
+
+    from adapt.bench.suite import available_suites
+    from adapt.data.download import mark_complete
+    from adapt.models import WideResNet, read_robustbench_checkpoint
+
+    root, per = tmp_path / "data", 4
+    (root / "cifar-10-batches-py").mkdir(parents=True)
+    (root / "CIFAR-10-C").mkdir()
+    rng = np.random.default_rng(0)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        batch = {b"data": rng.integers(0, 256, (6, 3072), dtype=np.uint8), b"labels": [i % 10 for i in range(6)]}
+        (root / "cifar-10-batches-py" / name).write_bytes(pickle.dumps(batch))
+    # images that differ in colour (i.i.d. noise images all look alike to a network)
+    colours = rng.uniform(0, 255, (15, 5 * per, 1, 1, 3))
+    noise = rng.normal(0, 20, (15, 5 * per, 32, 32, 3))
+    stream = {c: np.clip(colours[i] + noise[i], 0, 255).astype(np.uint8) for i, c in enumerate(CORRUPTIONS)}
+    for c, images in stream.items():
+        np.save(root / "CIFAR-10-C" / f"{c}.npy", images)
+    labels = np.tile(np.arange(per) % 10, 5)
+    np.save(root / "CIFAR-10-C" / "labels.npy", labels)
+    mark_complete("cifar10-c", root)
+    torch.manual_seed(0)
+    trained = WideResNet(depth=10, widen_factor=1)  # RobustBench's layout (tests/models/test_wide_resnet.py)
+    with torch.no_grad():  # trained-looking: BatchNorm statistics of images in [0, 1], a classifier that varies
+        for _ in range(3):
+            trained(torch.rand(32, 3, 1, 1) + 0.1 * torch.randn(32, 3, 32, 32))
+        trained.fc.weight.normal_(0, 3.0)
+    torch.save({"state_dict": {f"module.{k}": v for k, v in trained.state_dict().items()}}, tmp_path / "Standard.pt")
+    text = available_suites()["cifar10c-continual"].read_text()
+    text = text.replace("depth = 28", "depth = 10").replace("widen_factor = 10", "widen_factor = 1")
+    text = text.replace('"models/cifar10/corruptions/Standard.pt"', f'"{tmp_path / "Standard.pt"}"')
+    suite, out = tmp_path / "cifar10c-continual.toml", tmp_path / "results"
+    suite.write_text(text.replace("batch_size = 200", "batch_size = 8"))
+    result = cli("run", "--suite", suite, "--out", out, "--data-root", root, "--quiet")
+    assert result.returncode == 0, result.stderr
+    runs = records(out)
+    assert len(runs) == 10 and {r["status"] for r in runs.values()} == {"ok"}
+    severity5 = slice(4 * per, 5 * per)  # the release's fifth block
+    x = torch.from_numpy(np.concatenate([stream[c][severity5] for c in CORRUPTIONS])).permute(0, 3, 1, 2) / 255.0
+    classifier = WideResNet(depth=10, widen_factor=1)
+    classifier.load_state_dict(read_robustbench_checkpoint(tmp_path / "Standard.pt"))
+    with torch.no_grad():
+        predicted = classifier.eval()(x).argmax(1)
+    correct = (predicted.numpy() == np.tile(labels[severity5], 15)).reshape(15, per).mean(1)
+    assert len(set(predicted.tolist())) > 1 and 0 < correct.mean() < 1
+    assert [p["target_accuracy"] for p in runs["source_only"]["curve"]] == pytest.approx(correct.tolist())
+    assert runs["source_only"]["accuracy"] == pytest.approx(correct.mean())
+    assert [p["domain"] for p in runs["tent"]["curve"]][:2] == ["gaussian_noise-5", "shot_noise-5"]
+
+
 def test_a_pretrained_source_model_needs_a_pretrained_head_for_the_tasks_classes():
     from types import SimpleNamespace
 

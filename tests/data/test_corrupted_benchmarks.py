@@ -109,6 +109,30 @@ def test_cifar10_c_downloads_through_a_mirror_with_its_checksum(tmp_path, monkey
     assert not (root / "CIFAR-10-C" / "gaussian_noise.npy").exists()  # nothing unverified lands
 
 
+def test_a_cifar10_c_sequence_target_streams_the_corruptions_in_turn(tmp_path):
+    from adapt.data.corruptions import CORRUPTIONS
+
+    write_cifar10(tmp_path)
+    write_cifar10_c(tmp_path / "CIFAR-10-C", corruptions=CORRUPTIONS)
+    mark_complete("cifar10-c", tmp_path)
+    task = data.task("cifar10-c", "clean", "all-5", root=tmp_path)
+    domains = task.extra["target_domains"]
+    assert domains.names == [f"{c}-5" for c in CORRUPTIONS] and len(task.target_test) == 15 * PER_SEVERITY
+    assert domains.ids.tolist() == [i for i in range(15) for _ in range(PER_SEVERITY)]
+    single = data.task("cifar10-c", "clean", "fog-5", root=tmp_path).target_test[:]
+    fog = list(CORRUPTIONS).index("fog")
+    stretch = [task.target_test[j] for j in range(fog * PER_SEVERITY, (fog + 1) * PER_SEVERITY)]
+    torch.testing.assert_close(torch.stack([x for x, _ in stretch]), single[0])  # standardized as the single domain
+    assert [int(y) for _, y in stretch] == single[1].tolist()
+    assert len(task.target_train) == len(task.target_test)  # the inputs stream, without their labels
+    batch = next(iter(torch.utils.data.DataLoader(task.target_test, batch_size=5)))
+    assert batch[0].shape == (5, 3, 32, 32) and batch[1].dtype == torch.int64
+    repeated = data.task("cifar10-c", "clean", "all-5x10", root=tmp_path)
+    assert len(repeated.target_test) == 150 * PER_SEVERITY and len(repeated.target_test.images) == 15  # stored once
+    with pytest.raises(ValueError, match="a sequence of corruptions: a target, not a source"):
+        data.task("cifar10-c", "all-5", "fog-5", root=tmp_path)
+
+
 def test_imagenet_c_reads_the_release_folders_without_resizing(tmp_path):
     rng = np.random.default_rng(0)
     wnids = ["n01440764", "n01443537"]

@@ -72,7 +72,8 @@ def take_pretrained_head(model: Adapter, task: Task) -> None:
     if head is None:
         raise InputError(f"a pretrained source model is its backbone's own classifier, and this backbone "
                          f"({type(model.backbone).__name__}) has no pretrained one: use a torchvision ResNet with "
-                         "weights (kind = 'resnet50', weights = 'IMAGENET1K_V1')")  # fmt: skip
+                         "weights (kind = 'resnet50', weights = 'IMAGENET1K_V1') or a wide ResNet with its "
+                         "checkpoint (kind = 'wide_resnet', checkpoint = '<RobustBench's Standard.pt>')")  # fmt: skip
     weight, bias = head
     if not isinstance(model.bottleneck, torch.nn.Identity) or model.classifier.weight.shape != weight.shape:
         raise InputError(f"the backbone's pretrained classifier has {weight.shape[0]} classes on {weight.shape[1]} "

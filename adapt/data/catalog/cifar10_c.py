@@ -3,7 +3,10 @@
 The source domain ``clean`` is the CIFAR-10 training set (torchvision's ``cifar-10-batches-py``
 layout, read here directly); a target ``<corruption>-<severity>`` is that corruption's block of
 10,000 images in the released ``CIFAR-10-C/<corruption>.npy``. Images are scaled to [0, 1] and
-standardized with the CIFAR-10 training mean and standard deviation.
+standardized with the CIFAR-10 training mean and standard deviation. A target may be a sequence of
+corruptions for continual test-time adaptation (``all-<severity>``: the 15 at one severity, in the
+benchmark's order; ``all-5x10``; ``gradual``), as ``optdigits-c``'s; its images stay uint8 in memory
+(the 75 blocks of ``gradual`` are 2.3 GB so) and are standardized as they are read.
 """
 
 from __future__ import annotations
@@ -12,17 +15,19 @@ import pickle
 from pathlib import Path
 
 import numpy as np
+import torch
+from torch.utils.data import Dataset
 
-from ..base import DatasetNotFoundError, Task
-from ..benchmark import Benchmark, TaskRequest, array_task, register_benchmark
-from ..corruptions import CORRUPTIONS
+from ..base import DatasetNotFoundError, TargetDomains, Task, make_task
+from ..benchmark import BENCHMARKS, Benchmark, TaskRequest, array_task, register_benchmark, tensor_pair
+from ..corruptions import CORRUPTIONS, SEQUENCE_DOMAINS, domain_sequence
 from ..download import check_unpacked, fetch
 
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 #: The four corruptions the release adds to the 15 of the benchmark (for validation, in the paper).
 EXTRA_CORRUPTIONS = ("speckle_noise", "gaussian_blur", "spatter", "saturate")
 SEVERITIES = (1, 2, 3, 4, 5)
-DOMAINS = ("clean", *(f"{c}-{s}" for c in (*CORRUPTIONS, *EXTRA_CORRUPTIONS) for s in SEVERITIES))
+DOMAINS = ("clean", *(f"{c}-{s}" for c in (*CORRUPTIONS, *EXTRA_CORRUPTIONS) for s in SEVERITIES), *SEQUENCE_DOMAINS)
 MEAN, STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
 LAYOUT = (
     "<root>/cifar-10-batches-py/{data_batch_1..5,test_batch}  (torchvision's CIFAR-10 layout: pickled dicts with "
@@ -84,6 +89,30 @@ def _standardized(images: np.ndarray) -> np.ndarray:
     return (x - np.asarray(MEAN, np.float32)[:, None, None]) / np.asarray(STD, np.float32)[:, None, None]
 
 
+class StandardizedBlocks(Dataset):
+    """Stretches of uint8 images (N, 32, 32, 3) in sequence, standardized as they are read: the target of a
+    sequence domain without a float copy of every stretch (a domain repeated in the sequence is stored once)."""
+
+    def __init__(self, blocks: dict[str, tuple[np.ndarray, np.ndarray]], sequence: list[str]) -> None:
+        self.names = list(blocks)
+        self.images = [blocks[name][0] for name in self.names]
+        self.labels = torch.from_numpy(np.concatenate([blocks[name][1] for name in sequence]).astype(np.int64))
+        block_of = {name: i for i, name in enumerate(self.names)}
+        self.block = np.concatenate([np.full(len(blocks[name][0]), block_of[name]) for name in sequence])
+        self.row = np.concatenate([np.arange(len(blocks[name][0])) for name in sequence])
+
+    def __len__(self) -> int:
+        return len(self.row)
+
+    def __getitems__(self, indices: list[int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        images = np.stack([self.images[self.block[i]][self.row[i]] for i in indices])
+        x = torch.from_numpy(_standardized(images))
+        return list(zip(x, self.labels[indices], strict=True))
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.__getitems__([index])[0]
+
+
 def _domain(request: TaskRequest, name: str, as_source: bool) -> tuple[np.ndarray, np.ndarray]:
     root = request.root
     assert root is not None
@@ -106,9 +135,23 @@ def _domain(request: TaskRequest, name: str, as_source: bool) -> tuple[np.ndarra
 
 def build(request: TaskRequest) -> Task:
     """``clean`` as the source is CIFAR-10's training set; as the target, its test set."""
+    if domain_sequence(request.source) is not None:
+        raise ValueError(f"cifar10-c domain {request.source!r} is a sequence of corruptions: a target, not a source")
     xs, ys = _domain(request, request.source, as_source=True)
-    xt, yt = _domain(request, request.target, as_source=False)
-    return array_task(request, (_standardized(xs), ys), (_standardized(xt), yt), CLASSES, (3, 32, 32))
+    sequence = domain_sequence(request.target)
+    if sequence is None:
+        xt, yt = _domain(request, request.target, as_source=False)
+        return array_task(request, (_standardized(xs), ys), (_standardized(xt), yt), CLASSES, (3, 32, 32))
+    blocks = {domain: _domain(request, domain, as_source=False) for domain in dict.fromkeys(sequence)}
+    task = make_task(
+        request.benchmark, request.source, tensor_pair(_standardized(xs), ys), request.target,
+        StandardizedBlocks(blocks, sequence), CLASSES, (3, 32, 32),
+        description=BENCHMARKS[request.benchmark].description, **request.split_options(),
+    )  # fmt: skip
+    # which stretch of the target each example belongs to (the online protocol streams them)
+    task.extra["target_domains"] = TargetDomains(sequence, np.repeat(np.arange(len(sequence)),
+                                                                    [len(blocks[d][0]) for d in sequence]))  # fmt: skip
+    return task
 
 
 register_benchmark(
@@ -117,7 +160,7 @@ register_benchmark(
         domains=DOMAINS,
         protocol="transductive",
         description="CIFAR-10 -> CIFAR-10-C (Hendrycks & Dietterich 2019): 10 classes, 32x32 RGB; a target is "
-        "'<corruption>-<severity>'",
+        "'<corruption>-<severity>', or a sequence of them (all-<severity>, all-5x10, gradual)",
         default_tasks=tuple(("clean", f"{c}-5") for c in CORRUPTIONS),
         offline=False,
         build=build,
