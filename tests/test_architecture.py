@@ -20,7 +20,7 @@ ALLOWED: dict[str, set[str]] = {
     "adapt.registry": set(),
     "adapt.batch": set(),
     "adapt.losses": set(),
-    "adapt.models": {"adapt.losses", "adapt.errors"},
+    "adapt.models": {"adapt.losses", "adapt.errors", "adapt._optional"},
     "adapt.train": {"adapt.batch", "adapt.errors", "adapt._files"},
     "adapt.data": {"adapt.registry", "adapt._optional", "adapt.errors"},
     "adapt.validators": {"adapt.registry", "adapt.data", "adapt.losses", "adapt._optional"},

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from ..models import DTN, MLP, ConvNet, LeNet, ResNetFeatures, WideResNetFeatures
+from ..models import DTN, MLP, ConvNet, LeNet, ResNetFeatures, TimmFeatures, WideResNetFeatures
 from ..registry import Registry
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
@@ -99,6 +99,20 @@ def _wide_resnet(options: dict[str, Any], input_shape: tuple[int, ...]) -> nn.Mo
     if tuple(input_shape) != (3, 32, 32):
         raise ValueError(f"a wide ResNet takes 32x32 RGB images (3, 32, 32); this task's are {tuple(input_shape)}")
     return WideResNetFeatures(**options)
+
+
+@register_backbone("timm", name=None, pretrained=False, checkpoint=None, layer_decay=None, img_size=None,
+                   drop_path_rate=0.0)  # fmt: skip
+def _timm(options: dict[str, Any], input_shape: tuple[int, ...]) -> nn.Module:
+    """Any timm model by ``name``; ``pretrained`` reads timm's weights from the local cache (nothing downloads),
+    ``checkpoint`` a file of your own; ``img_size`` for a ViT on images of another size than its own."""
+    if not isinstance(options["name"], str):
+        raise ValueError("a timm backbone needs name = '<a timm model name>' (timm.list_models() lists them)")
+    extra = {"img_size": options["img_size"]} if options["img_size"] is not None else {}
+    if options["drop_path_rate"]:
+        extra["drop_path_rate"] = options["drop_path_rate"]
+    return TimmFeatures(options["name"], options["pretrained"], options["checkpoint"],
+                        layer_decay=options["layer_decay"], in_chans=input_shape[0], **extra)  # fmt: skip
 
 
 def resolve_backbone(spec: dict[str, Any]) -> dict[str, Any]:

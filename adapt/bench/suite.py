@@ -44,6 +44,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
+from .._optional import require
 from ..data import BENCHMARKS
 from ..data.base import task_name
 from ..train.engine import TrainConfig
@@ -371,6 +372,11 @@ _NOT_DRY_BUILT = ("resnet18", "resnet34", "resnet50", "resnet101")
 def _dry_build(spec: dict[str, Any]) -> tuple[dict[str, Any], tuple[int, ...]]:
     """What a suite's backbone is dry-built as: on a small input; a wide ResNet on 32x32 RGB images, one wide
     (its other options checked, not its width's cost) and without its checkpoint, which a run reads."""
+    if spec["kind"] == "timm":  # built small: timm's own model of the name is only looked up (it may be a ViT-L)
+        timm = require("timm", "timm", "a timm backbone")
+        if not isinstance(spec.get("name"), str) or not timm.is_model(spec["name"]):
+            raise ValueError(f"name must be a timm model name (timm.list_models()), got {spec.get('name')!r}")
+        return {**spec, "name": "test_vit", "pretrained": False, "checkpoint": None, "img_size": 16}, (3, 16, 16)
     if spec["kind"] == "wide_resnet":
         widen = spec.get("widen_factor", 1)
         if not isinstance(widen, int) or isinstance(widen, bool) or widen < 1:

@@ -25,8 +25,10 @@ class AdaBN(Adapter):
     batch goes through the network without gradients to update them, so the running statistics the
     model predicts with are the target's (an exponential average over the last target batches).
 
-    Needs BatchNorm layers, in the backbone or in a bottleneck (``bottleneck_dim``). It adds no
-    loss term and sends the target through the network apart, so it takes no ``regularizers``.
+    Needs BatchNorm layers, in the backbone or in a bottleneck (``bottleneck_dim``). LayerNorm and GroupNorm
+    normalize each example by itself and keep no statistics to replace: on a ViT only a bottleneck's BatchNorm
+    adapts (``bottleneck_dim``), and without one AdaBN refuses the network. It adds no loss term and sends
+    the target through the network apart, so it takes no ``regularizers``.
     """
 
     family = "normalization"

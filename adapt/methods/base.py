@@ -322,11 +322,14 @@ class Adapter(nn.Module):
         return F.cross_entropy(logits.float(), labels)
 
     def param_groups(self, backbone_lr_mult: float = 1.0) -> list[dict[str, Any]]:
-        """Backbone parameters at ``lr * backbone_lr_mult``, everything else at ``lr``."""
+        """Backbone parameters at ``lr * backbone_lr_mult``, everything else at ``lr``; a backbone with its own
+        ``parameter_groups()`` (a timm ViT with ``layer_decay``) scales each of its groups further."""
         backbone = {id(p) for p in self.backbone.parameters()}
         rest = [p for p in self.parameters() if id(p) not in backbone and p.requires_grad]
+        own = getattr(self.backbone, "parameter_groups", None)
+        groups = own() if callable(own) else [{"params": [p for p in self.backbone.parameters() if p.requires_grad]}]
         return [
-            {"params": [p for p in self.backbone.parameters() if p.requires_grad], "lr_mult": backbone_lr_mult},
+            *({"params": g["params"], "lr_mult": backbone_lr_mult * g.get("lr_mult", 1.0)} for g in groups),
             {"params": rest, "lr_mult": 1.0},
         ]
 

@@ -4,6 +4,7 @@ from .batchnorm import batch_norm_layers, dropout_disabled, frozen_running_stati
 from .digits import DTN, MLP, ConvNet, LeNet
 from .heads import Bottleneck, DomainDiscriminator
 from .resnet import RESNETS, ResNetFeatures, resnet_features
+from .timm_backbone import TimmFeatures, cached_timm_weights
 from .wide_resnet import WideResNet, WideResNetFeatures, read_robustbench_checkpoint
 
 __all__ = [
@@ -15,9 +16,11 @@ __all__ = [
     "DomainDiscriminator",
     "LeNet",
     "ResNetFeatures",
+    "TimmFeatures",
     "WideResNet",
     "WideResNetFeatures",
     "batch_norm_layers",
+    "cached_timm_weights",
     "dropout_disabled",
     "frozen_running_statistics",
     "read_robustbench_checkpoint",

@@ -30,7 +30,8 @@ class EATA(TENT):
     anti-forgetting regularizer, uses a diagonal Fisher information :math:`F` estimated on a few
     unlabeled in-distribution inputs (``fisher_data``) with the model's own predictions as labels;
     without them it is off (the paper's ETA). A batch with no sample kept changes nothing. Which
-    parameters adapt, and how, is TENT's (BatchNorm affine parameters, batch statistics).
+    parameters adapt, and how, is TENT's (BatchNorm affine parameters, batch statistics; on a network without
+    BatchNorm, its LayerNorm and GroupNorm affine parameters).
 
     Following the authors' code (mr-eggplant/EATA at commit f739b36: ``eata.py`` lines 81-191, ``main.py``
     lines 131-176), the optimizer is SGD with lr 2.5e-4 and momentum 0.9. Two differences remain by

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from ..losses import entropy
+from ..models.batchnorm import batch_norm_layers
 from .base import IMAGENET_SGD, TEST_TIME_METHODS, TestTimeAdapter, _params, make_optimizer, use_batch_statistics
 
 
@@ -28,9 +29,15 @@ class TENT(TestTimeAdapter):
     ``"official"`` preset, does as they do. Their optimizer on CIFAR-10-C is the default here: Adam, lr 1e-3,
     betas (0.9, 0.999), no weight decay, one step per batch.
 
+    A network without BatchNorm (a ViT, a GroupNorm ResNet) has no batch statistics to re-estimate: there
+    TENT adapts the affine parameters of its LayerNorm and GroupNorm layers, in eval mode (dropout and
+    stochastic depth off), as the reference TTA benchmark's Tent does (mariodoebler/test-time-adaptation at
+    8b2ed63, ``classification/methods/tent.py`` lines 49-83, which also adapts them beside BatchNorm; here a
+    network with BatchNorm adapts BatchNorm only, as the authors).
+
     Parameters
     ----------
-    model : a trained classifier with BatchNorm layers (deep-copied).
+    model : a trained classifier with BatchNorm, LayerNorm or GroupNorm layers (deep-copied).
     lr : learning rate (1e-3 with Adam, the authors' CIFAR-10-C setting; they use SGD, lr 2.5e-4,
         momentum 0.9 on ImageNet-C).
     optimizer : 'adam' or 'sgd'.
@@ -63,16 +70,18 @@ class TENT(TestTimeAdapter):
         super().__init__(model)
         if int(steps) != steps or steps < 1:
             raise ValueError(f"steps must be a positive integer, got {steps!r}")
-        layers = self.require_batch_norm(batch_norm)
+        with_batch_norm = bool(batch_norm_layers(self.model))
+        # no BatchNorm (a ViT): the LayerNorms and GroupNorms, in eval mode (dropout and stochastic depth off)
+        layers = self.require_batch_norm(batch_norm) if with_batch_norm else self.norm_layers()
         self.batch_norm = batch_norm
-        self.model.train()
+        self.model.train(with_batch_norm)
         self.model.requires_grad_(False)
         for layer in layers:
             layer.requires_grad_(True)
         use_batch_statistics(layers)
         params = _params(layers)
         if not params:
-            raise ValueError("the model's BatchNorm layers have no affine parameters (affine=False): nothing to adapt")
+            raise ValueError("the model's normalization layers have no affine parameters: nothing to adapt")
         self.lr, self.optimizer_name, self.momentum, self.steps = lr, optimizer, momentum, int(steps)
         self.optimizer: torch.optim.Optimizer = make_optimizer(params, optimizer, lr, momentum, nesterov)
         self._snapshot()

@@ -298,7 +298,7 @@ def test_eata_adapts_on_a_shift_and_says_what_is_wrong(source_model):
 AUGMENTING = ("cotta", "roid", "rotta")
 
 
-@pytest.mark.parametrize("name", ["sar", "deyo", "roid", "cotta", "lame", "rotta"])
+@pytest.mark.parametrize("name", ["tent", "eata", "sar", "deyo", "roid", "cotta", "lame", "rotta"])
 def test_methods_for_any_normalization_adapt_a_layer_norm_network(name):
     """A ViT-like stand-in (patch embedding, LayerNorm, no BatchNorm): the methods that say they work on any
     normalization run on it and change its LayerNorm (LAME: nothing); the BatchNorm methods refuse it."""
@@ -320,11 +320,12 @@ def test_methods_for_any_normalization_adapt_a_layer_norm_network(name):
 
 
 @pytest.mark.bad_input
-@pytest.mark.parametrize("name", ["tent", "eata", "bn_adapt"])
-def test_batch_norm_methods_refuse_a_layer_norm_network(name):
+def test_batch_statistics_need_batch_norm_layers():
     net = nn.Sequential(nn.Linear(4, 8), nn.LayerNorm(8), nn.Linear(8, 3))
     with pytest.raises(InputError, match="adapts BatchNorm layers, and the model has none"):
-        create(name, net)
+        create("bn_adapt", net)
+    with pytest.raises(InputError, match=r"adapts normalization layers .* and the model has none"):
+        create("tent", nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3)))
 
 
 @pytest.mark.parametrize("name", sorted(TEST_TIME_METHODS.names()))
