@@ -82,7 +82,7 @@ def test_backbone_kinds_declare_their_options():
     assert build_backbone({"kind": "mlp", "hidden": [8]}, (2,))(torch.zeros(5, 2)).shape == (5, 8)
     with pytest.raises(ValueError, match=r"unknown option.*depth for backbone kind 'mlp'"):
         build_backbone({"kind": "mlp", "depth": 3}, (2,))
-    with pytest.raises(ValueError, match="unknown backbone kind 'transformer'; available: convnet"):
+    with pytest.raises(ValueError, match="unknown backbone kind 'transformer'; available: clip, convnet"):
         build_backbone({"kind": "transformer"}, (2,))
 
 

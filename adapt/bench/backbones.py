@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from ..models import DTN, MLP, ConvNet, LeNet, ResNetFeatures, TimmFeatures, WideResNetFeatures
+from ..models import DTN, MLP, ClipFeatures, ConvNet, LeNet, ResNetFeatures, TimmFeatures, WideResNetFeatures
 from ..registry import Registry
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
@@ -101,8 +101,8 @@ def _wide_resnet(options: dict[str, Any], input_shape: tuple[int, ...]) -> nn.Mo
     return WideResNetFeatures(**options)
 
 
-@register_backbone("timm", name=None, pretrained=False, checkpoint=None, layer_decay=None, img_size=None,
-                   drop_path_rate=0.0)  # fmt: skip
+@register_backbone("timm", name=None, pretrained=False, checkpoint=None, inputs="imagenet", layer_decay=None,
+                   img_size=None, drop_path_rate=0.0)  # fmt: skip
 def _timm(options: dict[str, Any], input_shape: tuple[int, ...]) -> nn.Module:
     """Any timm model by ``name``; ``pretrained`` reads timm's weights from the local cache (nothing downloads),
     ``checkpoint`` a file of your own; ``img_size`` for a ViT on images of another size than its own."""
@@ -111,8 +111,16 @@ def _timm(options: dict[str, Any], input_shape: tuple[int, ...]) -> nn.Module:
     extra = {"img_size": options["img_size"]} if options["img_size"] is not None else {}
     if options["drop_path_rate"]:
         extra["drop_path_rate"] = options["drop_path_rate"]
-    return TimmFeatures(options["name"], options["pretrained"], options["checkpoint"],
+    return TimmFeatures(options["name"], options["pretrained"], options["checkpoint"], inputs=options["inputs"],
                         layer_decay=options["layer_decay"], in_chans=input_shape[0], **extra)  # fmt: skip
+
+
+@register_backbone("clip", name="ViT-B-32", pretrained=None, checkpoint=None, inputs="imagenet", config=None,
+                   templates="openai")  # fmt: skip
+def _clip(options: dict[str, Any], input_shape: tuple[int, ...]) -> nn.Module:
+    """CLIP's image tower (open_clip ``name`` with its ``pretrained`` tag, from the local cache); as a pretrained
+    source (``[source] pretrained = true``), its zero-shot classifier of the task's class names."""
+    return ClipFeatures(**options)
 
 
 def resolve_backbone(spec: dict[str, Any]) -> dict[str, Any]:

@@ -369,14 +369,20 @@ def _check_budgets(path: Path, budgets: Any) -> list[int]:
 _NOT_DRY_BUILT = ("resnet18", "resnet34", "resnet50", "resnet101")
 
 
-def _dry_build(spec: dict[str, Any]) -> tuple[dict[str, Any], tuple[int, ...]]:
-    """What a suite's backbone is dry-built as: on a small input; a wide ResNet on 32x32 RGB images, one wide
-    (its other options checked, not its width's cost) and without its checkpoint, which a run reads."""
+def _dry_build(spec: dict[str, Any]) -> tuple[dict[str, Any], tuple[int, ...]] | None:
+    """What a suite's backbone is dry-built as, to check its options before anything runs: on a small input; a
+    timm model as timm's tiny ViT once its name is found; a wide ResNet on 32x32 RGB images, one wide and without
+    its checkpoint (which a run reads); CLIP not at all (its name is looked up): None."""
     if spec["kind"] == "timm":  # built small: timm's own model of the name is only looked up (it may be a ViT-L)
         timm = require("timm", "timm", "a timm backbone")
         if not isinstance(spec.get("name"), str) or not timm.is_model(spec["name"]):
             raise ValueError(f"name must be a timm model name (timm.list_models()), got {spec.get('name')!r}")
         return {**spec, "name": "test_vit", "pretrained": False, "checkpoint": None, "img_size": 16}, (3, 16, 16)
+    if spec["kind"] == "clip":  # looked up, not built (a ViT-L's text tower is large): a run builds it
+        open_clip = require("open_clip", "clip", "a CLIP backbone")
+        if spec.get("config") is None and spec.get("name", "ViT-B-32") not in open_clip.list_models():
+            raise ValueError(f"name must be an open_clip model name (open_clip.list_models()), got {spec['name']!r}")
+        return None
     if spec["kind"] == "wide_resnet":
         widen = spec.get("widen_factor", 1)
         if not isinstance(widen, int) or isinstance(widen, bool) or widen < 1:
@@ -400,7 +406,9 @@ def _check_backbones(path: Path, table: Any) -> dict[str, dict[str, Any]]:
                 _check_type(path, f"backbones.{name}.weights", spec["weights"], str, "a torchvision weights name")
             continue
         try:  # a dry build on a small input catches option values of the wrong type or range
-            build_backbone(*_dry_build(spec))
+            dry = _dry_build(spec)
+            if dry is not None:
+                build_backbone(*dry)
         except Exception as exc:
             raise _fail(path, f"backbones.{name}", f"bad option: {type(exc).__name__}: {exc}") from exc
     return backbones

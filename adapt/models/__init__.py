@@ -1,6 +1,7 @@
 """Backbones and heads."""
 
 from .batchnorm import batch_norm_layers, dropout_disabled, frozen_running_statistics
+from .clip import ClipFeatures, cached_clip_weights
 from .digits import DTN, MLP, ConvNet, LeNet
 from .heads import Bottleneck, DomainDiscriminator
 from .resnet import RESNETS, ResNetFeatures, resnet_features
@@ -12,6 +13,7 @@ __all__ = [
     "MLP",
     "RESNETS",
     "Bottleneck",
+    "ClipFeatures",
     "ConvNet",
     "DomainDiscriminator",
     "LeNet",
@@ -20,6 +22,7 @@ __all__ = [
     "WideResNet",
     "WideResNetFeatures",
     "batch_norm_layers",
+    "cached_clip_weights",
     "cached_timm_weights",
     "dropout_disabled",
     "frozen_running_statistics",

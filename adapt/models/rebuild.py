@@ -7,6 +7,7 @@ from typing import Any
 from torch import nn
 
 from ..errors import InputError
+from .clip import ClipFeatures
 from .digits import DTN, MLP, ConvNet, LeNet
 from .resnet import ResNetFeatures
 from .timm_backbone import TimmFeatures
@@ -14,7 +15,8 @@ from .wide_resnet import WideResNetFeatures
 
 #: The backbones a checkpoint can rebuild by itself: each has ``config()`` returning its constructor arguments.
 STANDARD_BACKBONES: dict[str, type[nn.Module]] = {
-    cls.__name__: cls for cls in (MLP, LeNet, DTN, ConvNet, ResNetFeatures, WideResNetFeatures, TimmFeatures)
+    cls.__name__: cls
+    for cls in (MLP, LeNet, DTN, ConvNet, ResNetFeatures, WideResNetFeatures, TimmFeatures, ClipFeatures)
 }
 
 

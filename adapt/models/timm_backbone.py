@@ -16,6 +16,7 @@ from torch import nn
 
 from .._optional import require
 from ..errors import InputError
+from .inputs import Renormalize, resolve_normalization
 
 #: The files a timm model's Hugging Face repository holds its weights in, in the order timm tries them.
 HF_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
@@ -67,6 +68,10 @@ class TimmFeatures(nn.Module):
     pretrained : load timm's pretrained weights for ``name``, from the local cache (see :func:`cached_timm_weights`).
     checkpoint : a weights file to load instead (timm's format: a state dict, safetensors or torch).
     download : let timm fetch the pretrained weights when they are not cached.
+    inputs : how the images arrive (:mod:`adapt.models.inputs`): ``"imagenet"`` (standardized with ImageNet's
+        mean and std, as ``adapt``'s image datasets give them), ``"model"`` (already in the model's own
+        normalization, its ``data_config``), ``"unit"``, or a (mean, std) pair; mapped exactly to the model's
+        own before its first layer. The views below produce images in this normalization.
     layer_decay : layer-wise learning-rate decay (as in BEiT/MAE fine-tuning): the last block trains at the
         backbone's rate, each block below at ``layer_decay`` times the one above; None: one rate.
     **model_options : passed to ``timm.create_model`` (``img_size=32`` for a ViT on small images, ...).
@@ -77,7 +82,8 @@ class TimmFeatures(nn.Module):
     """
 
     def __init__(self, name: str, pretrained: bool = False, checkpoint: str | None = None, download: bool = False,
-                 layer_decay: float | None = None, **model_options: Any) -> None:  # fmt: skip
+                 inputs: str | Any = "imagenet", layer_decay: float | None = None,
+                 **model_options: Any) -> None:  # fmt: skip
         super().__init__()
         timm = _timm()
         if layer_decay is not None and not 0 < layer_decay <= 1:
@@ -103,29 +109,35 @@ class TimmFeatures(nn.Module):
         self.layer_decay = layer_decay
         self.out_features: int = int(getattr(net, "head_hidden_size", None) or net.num_features)
         self.data_config: dict[str, Any] = timm.data.resolve_data_config({}, model=net)
+        own = (tuple(self.data_config["mean"]), tuple(self.data_config["std"]))
+        self.inputs = inputs
+        self.input_stats = resolve_normalization(inputs, own)
+        self.renormalize = Renormalize(self.input_stats, own)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        return self.net(self.renormalize(x))
 
     def config(self) -> dict[str, Any]:
         """Constructor arguments to rebuild the architecture (not the weights: a checkpoint loads over it)."""
-        return {"name": self.name, "layer_decay": self.layer_decay, **self.model_options}
+        return {"name": self.name, "inputs": self.inputs, "layer_decay": self.layer_decay, **self.model_options}
 
     def eval_transform(self) -> Any:
-        """timm's evaluation transform for this model (resize, center crop, to tensor, normalize) from PIL images."""
-        return _timm().data.create_transform(**self.data_config, is_training=False)
+        """timm's evaluation transform for this model (resize, center crop, to tensor) from PIL images, normalized
+        as ``inputs`` says the images arrive."""
+        mean, std = self.input_stats
+        return _timm().data.create_transform(**{**self.data_config, "mean": mean, "std": std}, is_training=False)
 
     def train_transform(self, augment: str = "crop+flip") -> Any:
         """The training view: ``"none"`` (the evaluation view), ``"crop"`` (random resized crop at the model's input
-        size) or ``"crop+flip"`` (and a horizontal flip), normalized with the model's mean and std."""
+        size) or ``"crop+flip"`` (and a horizontal flip), normalized as ``inputs`` says."""
         if augment == "none":
             return self.eval_transform()
         if augment not in ("crop", "crop+flip"):
             raise ValueError(f"augment must be 'none', 'crop' or 'crop+flip', got {augment!r}")
-        cfg = self.data_config
+        (mean, std), cfg = self.input_stats, self.data_config
         return _timm().data.create_transform(cfg["input_size"], is_training=True, hflip=0.5 if augment == "crop+flip"
-                                             else 0.0, interpolation=cfg["interpolation"], mean=cfg["mean"],
-                                             std=cfg["std"])  # fmt: skip
+                                             else 0.0, interpolation=cfg["interpolation"], mean=mean,
+                                             std=std)  # fmt: skip
 
     def parameter_groups(self) -> list[dict[str, Any]]:
         """The backbone's parameters in groups with a learning-rate multiplier each (``lr_mult``): one group, or with

@@ -19,13 +19,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import InputError
+from .inputs import NORMALIZATIONS, Renormalize, resolve_normalization
 
-#: How a backbone's inputs may arrive: ``"unit"`` images in [0, 1] (what RobustBench's models take), or
-#: standardized with a dataset's channel mean and standard deviation, which the network undoes first.
-INPUT_NORMALIZATIONS: dict[str, tuple[tuple[float, ...], tuple[float, ...]] | None] = {
-    "unit": None,
-    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
-}
 #: What RobustBench's ``load_model`` saves its ``Standard`` CIFAR-10 model as, and how to get it.
 STANDARD_FILE = "models/cifar10/corruptions/Standard.pt"
 FETCH_STANDARD = (
@@ -145,16 +140,16 @@ class WideResNetFeatures(nn.Module):
     checkpoint : a RobustBench model file (or any file of this network's state dict); its classifier
         becomes ``pretrained_head`` (``[source] pretrained = true`` makes it the source model's).
     num_classes : the checkpoint's number of classes (10 for CIFAR-10).
-    inputs : how the inputs arrive: ``"unit"`` ([0, 1], what RobustBench's models take) or ``"cifar10"``
-        (standardized with CIFAR-10's mean and std, as the ``cifar10-c`` benchmark gives them: undone first).
+    inputs : how the inputs arrive (:mod:`adapt.models.inputs`): ``"unit"`` ([0, 1], what RobustBench's models
+        take) or ``"cifar10"`` (standardized with CIFAR-10's mean and std, as the ``cifar10-c`` benchmark gives
+        them: undone first), or another name or (mean, std) pair.
     sha256 : the checkpoint's expected digest, checked when given.
     """
 
     def __init__(self, depth: int = 28, widen_factor: int = 10, checkpoint: str | None = None, num_classes: int = 10,
                  inputs: str = "unit", sha256: str | None = None) -> None:  # fmt: skip
         super().__init__()
-        if inputs not in INPUT_NORMALIZATIONS:
-            raise ValueError(f"inputs must be one of {', '.join(INPUT_NORMALIZATIONS)}, got {inputs!r}")
+        self.renormalize = Renormalize(resolve_normalization(inputs, NORMALIZATIONS["unit"]), NORMALIZATIONS["unit"])
         net = WideResNet(depth, widen_factor, num_classes)
         self.pretrained_head: tuple[torch.Tensor, torch.Tensor] | None = None
         if checkpoint is not None:
@@ -166,15 +161,11 @@ class WideResNetFeatures(nn.Module):
             self.pretrained_head = (net.fc.weight.detach().clone(), net.fc.bias.detach().clone())
         net.fc = nn.Identity()
         self.net = net
-        normalization = INPUT_NORMALIZATIONS[inputs]
-        mean, std = normalization or ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
-        self.register_buffer("input_mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("input_std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
         self.out_features = net.out_features
         self._config = {"depth": depth, "widen_factor": widen_factor, "num_classes": num_classes, "inputs": inputs}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net.features(x * self.input_std + self.input_mean)
+        return self.net.features(self.renormalize(x))
 
     def config(self) -> dict[str, Any]:
         """Constructor arguments to rebuild the architecture (no checkpoint: the trained weights are loaded over it)."""

@@ -68,7 +68,7 @@ def test_pretrained_weights_come_from_the_local_cache_or_an_error_naming_the_fix
     published = timm.create_model("test_vit")
     _hf_cache(tmp_path / "hub", "timm/test_vit.r160_in1k", published.state_dict())
     assert cached_timm_weights("test_vit").name == "model.safetensors"
-    features = TimmFeatures("test_vit", pretrained=True)
+    features = TimmFeatures("test_vit", pretrained=True, inputs="model")
     weight, bias = features.pretrained_head
     torch.testing.assert_close(weight, published.head.weight)
     torch.testing.assert_close(bias, published.head.bias)
@@ -77,24 +77,32 @@ def test_pretrained_weights_come_from_the_local_cache_or_an_error_naming_the_fix
     torch.testing.assert_close(features(x) @ weight.T + bias, published(x))
     own = tmp_path / "mine.safetensors"  # a weights file of one's own
     save_file({k: v.contiguous() for k, v in published.state_dict().items()}, own)
-    torch.testing.assert_close(TimmFeatures("test_vit", checkpoint=str(own)).eval()(x), features(x))
+    torch.testing.assert_close(TimmFeatures("test_vit", checkpoint=str(own), inputs="model").eval()(x), features(x))
     assert TimmFeatures("test_vit").pretrained_head is None  # random weights: no pretrained classifier
 
 
 def test_the_models_data_config_reaches_the_views():
+    """The views are the model's (input size, crop, interpolation), normalized as ``inputs`` says the images
+    arrive; the backbone maps them exactly to the model's own normalization, so either way it sees the same."""
     from PIL import Image
 
-    features = TimmFeatures("test_vit")
-    assert features.data_config["input_size"] == (3, 160, 160) and features.data_config["mean"] == (0.5, 0.5, 0.5)
+    native = TimmFeatures("test_vit", inputs="model").eval()
+    assert native.data_config["input_size"] == (3, 160, 160) and native.data_config["mean"] == (0.5, 0.5, 0.5)
     image = Image.new("RGB", (300, 200), (255, 0, 0))
-    x = features.eval_transform()(image)
+    x = native.eval_transform()(image)
     assert x.shape == (3, 160, 160)
-    torch.testing.assert_close(x[:, 80, 80], torch.tensor([1.0, -1.0, -1.0]))  # timm's mean and std, not ImageNet's
-    flipped = features.train_transform("crop+flip")(image)
-    assert flipped.shape == (3, 160, 160)
-    assert features.train_transform("none")(image).shape == (3, 160, 160)
+    torch.testing.assert_close(x[:, 80, 80], torch.tensor([1.0, -1.0, -1.0]))  # timm's mean and std
+    imagenet = TimmFeatures("test_vit").eval()  # the default: images standardized as adapt's datasets do
+    imagenet.load_state_dict(native.state_dict())
+    x_imagenet = imagenet.eval_transform()(image)
+    torch.testing.assert_close(x_imagenet[:, 80, 80], (torch.tensor([1.0, 0, 0]) - torch.tensor([0.485, 0.456, 0.406]))
+                               / torch.tensor([0.229, 0.224, 0.225]))  # fmt: skip
+    with torch.no_grad():
+        torch.testing.assert_close(imagenet(x_imagenet[None]), native(x[None]), rtol=1e-4, atol=1e-4)
+    assert imagenet.train_transform("crop+flip")(image).shape == (3, 160, 160)
+    assert imagenet.train_transform("none")(image).shape == (3, 160, 160)
     with pytest.raises(ValueError, match="augment must be 'none', 'crop' or 'crop\\+flip'"):
-        features.train_transform("rotate")
+        imagenet.train_transform("rotate")
 
 
 def test_layer_decay_gives_each_depth_its_learning_rate():

@@ -13,8 +13,8 @@ import torch.nn.functional as F
 
 from adapt.errors import InputError
 from adapt.models import WideResNet, WideResNetFeatures, read_robustbench_checkpoint
+from adapt.models.inputs import NORMALIZATIONS
 from adapt.models.rebuild import backbone_spec, rebuild_backbone
-from adapt.models.wide_resnet import INPUT_NORMALIZATIONS
 
 # --- Transcription: RobustBench/robustbench @ 78fcc9e48a07a861268f295a777b975f25155964,
 # robustbench/model_zoo/architectures/wide_resnet.py lines 7-94 (BasicBlock, NetworkBlock, WideResNet), as
@@ -166,7 +166,7 @@ def test_a_robustbench_checkpoint_gives_the_classifier_robustbench_loads(tmp_pat
     with torch.no_grad():
         torch.testing.assert_close(features(x) @ weight.T + bias, theirs(x))
         # the cifar10-c benchmark standardizes its images; inputs="cifar10" undoes it before the first layer
-        mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in INPUT_NORMALIZATIONS["cifar10"])
+        mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in NORMALIZATIONS["cifar10"])
         standardized = WideResNetFeatures(depth=16, widen_factor=2, checkpoint=str(path), inputs="cifar10").eval()
         torch.testing.assert_close(standardized((x - mean) / std) @ weight.T + bias, theirs(x), rtol=1e-4, atol=1e-4)
     assert not any(k.startswith("module.") for k in read_robustbench_checkpoint(path))
@@ -204,5 +204,5 @@ def test_wide_resnet_checkpoint_errors_name_the_file_and_the_fix(tmp_path):
         read_robustbench_checkpoint(tmp_path / "list.pt")
     with pytest.raises(ValueError, match="depth is 6n \\+ 4"):
         WideResNet(depth=27)
-    with pytest.raises(ValueError, match="inputs must be one of unit, cifar10"):
-        WideResNetFeatures(depth=10, widen_factor=1, inputs="imagenet")
+    with pytest.raises(ValueError, match="inputs must be one of model, unit, symmetric, imagenet, cifar10"):
+        WideResNetFeatures(depth=10, widen_factor=1, inputs="imagenet21k")

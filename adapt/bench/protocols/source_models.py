@@ -68,12 +68,14 @@ def take_pretrained_head(model: Adapter, task: Task) -> None:
     """Make ``model`` its backbone's pretrained classifier (``[source] pretrained = true``): its classification
     layer takes the backbone's pretrained one, whose classes must be the task's, in order."""
     model.build(torch.zeros(2, *task.input_shape))
-    head = getattr(model.backbone, "pretrained_head", None)
+    zero_shot = getattr(model.backbone, "zero_shot_head", None)  # CLIP: a classifier for the task's class names
+    head = zero_shot(task.classes) if callable(zero_shot) else getattr(model.backbone, "pretrained_head", None)
     if head is None:
         raise InputError(f"a pretrained source model is its backbone's own classifier, and this backbone "
                          f"({type(model.backbone).__name__}) has no pretrained one: use a torchvision ResNet with "
                          "weights (kind = 'resnet50', weights = 'IMAGENET1K_V1') or a wide ResNet with its "
-                         "checkpoint (kind = 'wide_resnet', checkpoint = '<RobustBench's Standard.pt>')")  # fmt: skip
+                         "checkpoint (kind = 'wide_resnet', checkpoint = '<RobustBench's Standard.pt>'), or CLIP "
+                         "(kind = 'clip': its zero-shot head for the task's class names)")  # fmt: skip
     weight, bias = head
     if not isinstance(model.bottleneck, torch.nn.Identity) or model.classifier.weight.shape != weight.shape:
         raise InputError(f"the backbone's pretrained classifier has {weight.shape[0]} classes on {weight.shape[1]} "
