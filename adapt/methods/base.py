@@ -34,6 +34,7 @@ from .._version import __version__
 from ..batch import Batch, Outputs
 from ..data import dataset_labels
 from ..data.base import is_labeled
+from ..models.batchnorm import frozen_running_statistics
 from ..models.heads import Bottleneck
 from ..models.rebuild import backbone_spec, describe, rebuild_backbone
 from ..train.data import InputError, _to_tensor, check_labels, iterate_inputs
@@ -246,10 +247,39 @@ class Adapter(nn.Module):
         Methods with several optimizer stages per batch (MCD, ADDA) override this and call
         ``stepper.step(loss, only=[modules])`` once per stage.
         """
+        if getattr(stepper, "sam_rho", 0.0):
+            return self.sharpness_aware_update(batch, progress, stepper)
         with stepper.autocast():
             terms = self.loss_terms(batch, progress)
         stepper.step(terms)
         return terms
+
+    #: Loss terms that are the task's (SDAT smooths their sum), as opposed to the adaptation terms.
+    TASK_TERMS = frozenset({"classification", "target_classification"})
+
+    def sharpness_aware_update(self, batch: Batch, progress: float, stepper: Stepper) -> dict[str, torch.Tensor]:
+        """SDAT (``fit(sam_rho=...)``; Rangwani et al., CVPR 2022): the classifier network (backbone, bottleneck,
+        classifier; not the discriminators, as their SAM optimizer holds only those) is moved along the gradient of
+        the task loss (classification, labeled target, regularizers: their ``cls_loss`` and, for CDAN+MCC,
+        ``mcc``), every term is computed there, and the step is taken from the unperturbed weights
+        (:meth:`~adapt.train.engine.Stepper.sharpness_aware_step`). The first pass leaves the other modules'
+        BatchNorm statistics as they were (theirs does not run the discriminator)."""
+        classifier_net = [self.backbone, self.bottleneck, self.classifier]
+        others = [m for m in self.children() if all(m is not c for c in classifier_net)]
+        with contextlib.ExitStack() as stack:
+            for module in others:
+                stack.enter_context(frozen_running_statistics(module))
+            with stepper.autocast():
+                first = self.loss_terms(batch, progress)
+        task_names = self.TASK_TERMS | {f"reg_{name}" for name in self.regularizers}
+        task = torch.stack([t.float() for k, t in first.items() if k in task_names]).sum()
+        perturbed = [p for m in classifier_net for p in m.parameters() if p.requires_grad]
+
+        def terms_at() -> dict[str, torch.Tensor]:
+            with stepper.autocast():
+                return self.loss_terms(batch, progress)
+
+        return stepper.sharpness_aware_step(task, terms_at, perturbed)
 
     # ----------------------------------------------------------------- building
     def build(self, example: torch.Tensor) -> None:
@@ -452,6 +482,9 @@ class Adapter(nn.Module):
         every = select_every or steps // 10
         selection = None if select_by is None else _selection_callback(select_by, evaluation, every)
         callbacks = (*callbacks, selection) if selection is not None else tuple(callbacks)
+        if options.get("sam_rho") and type(self).update is not Adapter.update:
+            raise InputError(f"sam_rho (SDAT) smooths the one optimizer step per batch of a method; "
+                             f"{type(self).__name__} takes its own steps (several stages per batch)")  # fmt: skip
         return TrainConfig(steps=steps, callbacks=callbacks, **options), selection
 
     def _train(

@@ -15,7 +15,7 @@ import os
 import random
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -106,6 +106,9 @@ class TrainConfig:
     nesterov: bool = False
     weight_decay: float = 5e-4
     backbone_lr_mult: float = 1.0
+    #: SDAT (Rangwani et al., CVPR 2022): sharpness-aware minimization of the task loss with this radius
+    #: (their 0.02 to 0.05; 0: plain steps). See :meth:`Stepper.sharpness_aware_step`.
+    sam_rho: float = 0.0
     lr_schedule: LRSchedule = "dann"
     seed: int | None = 0
     device: str | torch.device = "auto"
@@ -159,6 +162,8 @@ class TrainConfig:
             raise ValueError("checkpoint_every and checkpoint_seconds must be >= 0")
         if self.target_batch_mult < 1:
             raise ValueError(f"target_batch_mult must be >= 1, got {self.target_batch_mult}")
+        if not (math.isfinite(self.sam_rho) and self.sam_rho >= 0):
+            raise ValueError(f"sam_rho must be a finite number >= 0, got {self.sam_rho}")
         if not (math.isfinite(self.labeled_target_weight) and self.labeled_target_weight >= 0):
             raise ValueError(f"labeled_target_weight must be a finite number >= 0, got {self.labeled_target_weight}")
         lr_factor(self.lr_schedule, 0.0, 0)  # validates the name
@@ -183,14 +188,21 @@ def resolve_train(options: dict[str, Any]) -> dict[str, Any]:
     (0.05, 'sgd')
     """
     config = TrainConfig(**options)
-    return {name: getattr(config, name) for name in TrainConfig.__dataclass_fields__ if name not in RUNTIME_FIELDS}
+    resolved = {name: getattr(config, name) for name in TrainConfig.__dataclass_fields__ if name not in RUNTIME_FIELDS}
+    return {k: v for k, v in resolved.items() if not (k in OMITTED_AT_DEFAULT and v == OMITTED_AT_DEFAULT[k])}
+
+
+#: Fields added after runs were recorded: left out of the resolved options while at their default (which
+#: changes nothing), so that earlier runs keep their identity; set, they are part of it.
+OMITTED_AT_DEFAULT: dict[str, Any] = {"sam_rho": 0.0}
 
 
 #: TrainConfig's numeric fields: name -> (kind, may be None). numpy numbers are accepted and converted.
 _NUMERIC_FIELDS = {
     "steps": ("int", False), "batch_size": ("int", False), "log_every": ("int", False), "num_workers": ("int", False),
     "seed": ("int", True), "lr": ("float", False), "momentum": ("float", False), "weight_decay": ("float", False),
-    "backbone_lr_mult": ("float", False), "grad_clip": ("float", True), "checkpoint_every": ("int", False),
+    "backbone_lr_mult": ("float", False), "sam_rho": ("float", False), "grad_clip": ("float", True),
+    "checkpoint_every": ("int", False),
     "checkpoint_seconds": ("float", False), "labeled_target_weight": ("float", False),
     "target_batch_mult": ("int", False),
 }  # fmt: skip
@@ -261,7 +273,11 @@ class Stepper:
         amp: str | None,
         grad_clip: float | None,
         shard: Shard | None = None,
+        sam_rho: float = 0.0,
     ) -> None:
+        if sam_rho and amp == "fp16" and device.type == "cuda":
+            raise ValueError("sam_rho (SDAT) does not combine with amp='fp16' (a scaled first gradient); use 'bf16'")
+        self.sam_rho = sam_rho
         self.optimizer = optimizer
         self.shard = shard
         self.device = device
@@ -294,6 +310,40 @@ class Stepper:
             torch.nn.utils.clip_grad_norm_(self.params, self.grad_clip)
         self.scaler.step(self.optimizer)
         self.scaler.update()
+
+    def sharpness_aware_step(
+        self, task_loss: torch.Tensor, terms_at: Callable[[], dict[str, torch.Tensor]], perturbed: list[nn.Parameter]
+    ) -> dict[str, torch.Tensor]:
+        """SDAT's step (Rangwani et al., "A Closer Look at Smoothness in Domain Adversarial Training", CVPR 2022,
+        Alg. 1; val-iisc/SDAT at 33d7429, ``examples/cdan_sdat.py`` lines 213-256 with ``common/utils/sam.py``):
+        the gradient of ``task_loss`` alone moves the ``perturbed`` parameters to ``w + rho g / ||g||``;
+        ``terms_at()`` (every term, the adversarial ones included) is computed and backpropagated there; the
+        parameters go back to ``w`` and the optimizer steps every parameter with those gradients."""
+        self.optimizer.zero_grad(set_to_none=True)
+        task_loss.backward()
+        grads = [p.grad for p in perturbed if p.grad is not None]
+        if self.shard is not None:
+            self.shard.average_gradients([p for p in perturbed if p.grad is not None])
+        norm = torch.norm(torch.stack([g.norm(p=2) for g in grads]), p=2) if grads else torch.tensor(0.0)
+        shifts = []
+        with torch.no_grad():
+            for p in perturbed:
+                if p.grad is not None:
+                    shift = p.grad * (self.sam_rho / (norm + 1e-12)).to(p)
+                    p.add_(shift)
+                    shifts.append((p, shift))
+        self.optimizer.zero_grad(set_to_none=True)
+        terms = terms_at()
+        torch.stack([t.float() for t in terms.values()]).sum().backward()
+        with torch.no_grad():
+            for p, shift in shifts:
+                p.sub_(shift)
+        if self.shard is not None:
+            self.shard.average_gradients(self.params)
+        if self.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(self.params, self.grad_clip)
+        self.optimizer.step()
+        return terms
 
 
 def make_optimizer(
@@ -490,7 +540,7 @@ def _prepare(
     optimizer = make_optimizer(model.param_groups(config.backbone_lr_mult), config, device)
     if config.compile:
         model.backbone.compile()
-    return device, streams, optimizer, Stepper(optimizer, device, config.amp, config.grad_clip, shard)
+    return device, streams, optimizer, Stepper(optimizer, device, config.amp, config.grad_clip, shard, config.sam_rho)
 
 
 def _next_batch(streams: Streams, step: int, config: TrainConfig) -> Batch:
