@@ -236,7 +236,7 @@ class Adapter(nn.Module):
                 if self._outputs is None:
                     name = type(self).__name__
                     raise RuntimeError(f"{name}.loss does not call forward_domains; it cannot add regularizers")
-                terms.update(regularization_terms(self.regularizers, self._outputs))
+                terms.update(regularization_terms(self.regularizers, self._outputs, self, batch))
         finally:
             self._outputs, self._keep_outputs = None, False  # no graph kept alive between steps
         return {**terms, **self.labeled_target_terms(batch)}

@@ -8,7 +8,7 @@ import torch
 
 from ..batch import Batch
 from .base import Adapter
-from .regularizers import REGULARIZERS
+from .regularizers import regularizer_value
 
 
 class RegularizedSourceOnly(Adapter):
@@ -25,5 +25,5 @@ class RegularizedSourceOnly(Adapter):
         out = self.forward_domains(batch)
         return {
             "classification": self.classification_loss(out.source_logits, batch.source_y),
-            self.regularizer: self.trade_off * REGULARIZERS[self.regularizer](out),
+            self.regularizer: self.trade_off * regularizer_value(self.regularizer, out, self, batch),
         }

@@ -1,7 +1,8 @@
 """Regularizers any method can take by name: ``create("cdan", regularizers={"bsp": 1e-4, "mcc": 1.0})``.
 
 A regularizer maps the :class:`~adapt.batch.Outputs` of the method's forward pass (source and
-target features and logits) to one scalar; the method adds ``weight * value`` to its loss as the
+target features and logits) to one scalar (one marked ``needs_model``, such as MIC's, also takes the
+method and the batch); the method adds ``weight * value`` to its loss as the
 term ``"reg_<name>"``. Each name is also a method that trains with the source loss plus that one
 term (``create("bsp")``), and its default ``trade_off`` is the regularizer's default weight in a
 composed name: ``create("cdan+bsp+mcc")`` is CDAN with ``regularizers={"bsp": 1e-4, "mcc": 1.0}``.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from numbers import Real
+from typing import Any
 
 import torch
 
@@ -19,7 +21,7 @@ from ..losses import bnm_loss, entropy, information_maximization_loss, mcc_loss
 from ..losses.features import adaptive_feature_norm_loss, batch_spectral_penalty
 from ..registry import Registry
 
-Regularizer = Callable[[Outputs], torch.Tensor]
+Regularizer = Callable[..., torch.Tensor]
 
 #: name -> function of the forward pass's outputs
 REGULARIZERS: Registry[Regularizer] = Registry("regularizer")
@@ -79,6 +81,18 @@ def check_regularizers(regularizers: Mapping[str, float] | None) -> dict[str, fl
     return checked
 
 
-def regularization_terms(regularizers: Mapping[str, float], out: Outputs) -> dict[str, torch.Tensor]:
+def regularizer_value(name: str, out: Outputs, model: Any = None, batch: Any = None) -> torch.Tensor:
+    """One regularizer on one forward pass (a ``needs_model`` one with the method and the batch too)."""
+    function = REGULARIZERS[name]
+    if getattr(function, "needs_model", False):
+        if model is None or batch is None:
+            raise ValueError(f"regularizer {name!r} needs the method and the batch")
+        return function(model, batch)
+    return function(out)
+
+
+def regularization_terms(
+    regularizers: Mapping[str, float], out: Outputs, model: Any = None, batch: Any = None
+) -> dict[str, torch.Tensor]:
     """``{"reg_<name>": weight * value}`` for each regularizer on one forward pass."""
-    return {f"reg_{name}": weight * REGULARIZERS[name](out) for name, weight in regularizers.items()}
+    return {f"reg_{name}": weight * regularizer_value(name, out, model, batch) for name, weight in regularizers.items()}
