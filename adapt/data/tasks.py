@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import os
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+import torchvision.transforms as T
 from torch.utils.data import Dataset, TensorDataset
 
 from ..errors import InputError
 from . import catalog as _catalog  # noqa: F401  (registers every benchmark)
 from .base import DatasetNotFoundError, Protocol, Task, dataset_labels, is_labeled, make_task
 from .benchmark import BENCHMARKS, TaskRequest
-from .images import ImageList, imagenet_transform, scan_folder
+from .images import IMAGENET_MEAN, IMAGENET_STD, ImageList, imagenet_transform, load_image, scan_folder
 
 
 def task(
@@ -85,6 +88,8 @@ def custom_task(
     source_holdout: float = 0.0,
     image_size: int = 224,
     name: str = "custom",
+    augment: str | Callable[[Any], Any] = "crop+flip",
+    backbone: Any = None,
 ) -> Task:
     """A task from your own data, in one call.
 
@@ -94,19 +99,31 @@ def custom_task(
     alone. Target labels, when given, are only used for scoring (``task.target_test``); an unlabeled
     target has ``target_test = None`` and needs the transductive protocol.
 
+    Image folders are read through two views, named in ``task.extra["views"]``: the **training view**
+    (``task.source_train``, ``task.target_train``) and the **evaluation view** (``task.source_train_eval``,
+    ``task.target_eval``: the same images, resized to ``image_size / 0.875`` and center-cropped to
+    ``image_size``, what predictions and label-free selection should see: ``fit(..., target_eval=
+    task.target_eval)``). ``augment`` chooses the training view: ``"crop+flip"`` (random resized crop and
+    horizontal flip, the ImageNet recipe, the default), ``"crop"`` (no flip: digits, text), ``"none"`` (the
+    evaluation view), or a transform of your own (PIL image -> tensor). Both are normalized with ImageNet's
+    mean and std. A ``backbone`` with its own views (:class:`~adapt.models.TimmFeatures`,
+    :class:`~adapt.models.ClipFeatures`) gives them instead: its input size, crop and interpolation. Images
+    much smaller than ``image_size`` are upscaled, with a warning naming the sizes.
+
     >>> import numpy as np
     >>> xs, ys, xt = np.zeros((8, 3)), np.arange(8) % 2, np.ones((5, 3))
     >>> t = custom_task((xs, ys), xt)            # unlabeled target
     >>> len(t.target_train), t.target_test, t.classes
     (5, None, ['0', '1'])
     """
-    src, src_eval, src_classes, shape = _custom_dataset(source, "source", classes, image_size)
-    tgt, tgt_eval, _, _ = _custom_dataset(target, "target", classes or src_classes, image_size)
+    views = _image_views(augment, backbone, image_size)
+    src, src_eval, src_classes, shape = _custom_dataset(source, "source", classes, views)
+    tgt, tgt_eval, _, _ = _custom_dataset(target, "target", classes or src_classes, views)
     if not is_labeled(src):
         raise InputError("source must be labeled: pass (x, y), a Dataset yielding (x, y) or a class-folder path")
     labels = [dataset_labels(src)] + ([dataset_labels(tgt)] if is_labeled(tgt) else [])
     class_names = classes or src_classes or [str(i) for i in range(int(np.concatenate(labels).max()) + 1)]
-    return make_task(
+    made = make_task(
         name,
         "source",
         src,
@@ -122,10 +139,32 @@ def custom_task(
         source_eval_data=src_eval,
         description="user-provided data",
     )
+    if isinstance(source, (str, os.PathLike)) or isinstance(target, (str, os.PathLike)):
+        made.extra["views"] = {"train": repr(views[0]), "eval": repr(views[1])}
+    return made
+
+
+def _image_views(augment: Any, backbone: Any, image_size: int) -> tuple[Any, Any, int]:
+    """(training view, evaluation view, image size) of image folders: the backbone's own views when it has
+    them, else the ImageNet recipe with ``augment``'s training view."""
+    if backbone is not None and callable(getattr(backbone, "eval_transform", None)):
+        size = int(getattr(backbone, "data_config", {}).get("input_size", (3, image_size, image_size))[-1])
+        train = augment if callable(augment) else backbone.train_transform(augment) if hasattr(
+            backbone, "train_transform") else backbone.eval_transform()  # fmt: skip
+        return train, backbone.eval_transform(), size
+    resize = int(image_size * 256 / 224)
+    evaluation = imagenet_transform(False, image_size, resize)
+    if callable(augment):
+        return augment, evaluation, image_size
+    crop = [T.Resize(resize), T.RandomResizedCrop(image_size), T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
+    recipes = {"crop+flip": imagenet_transform(True, image_size, resize), "crop": T.Compose(crop), "none": evaluation}
+    if augment not in recipes:
+        raise ValueError(f"augment must be 'crop+flip', 'crop', 'none' or a transform, got {augment!r}")
+    return recipes[augment], evaluation, image_size
 
 
 def _custom_dataset(
-    data: Any, role: str, class_names: list[str] | None, image_size: int
+    data: Any, role: str, class_names: list[str] | None, views: tuple[Any, Any, int]
 ) -> tuple[Dataset, Dataset, list[str] | None, tuple[int, ...] | None]:
     """One domain of :func:`custom_task`: dataset, its evaluation view, class names and input shape."""
     if isinstance(data, (str, os.PathLike)):
@@ -133,10 +172,14 @@ def _custom_dataset(
         if not path.is_dir():
             raise DatasetNotFoundError(f"{role} folder {path} does not exist; expected <folder>/<class>/<image>")
         samples, found = scan_folder(path, class_names)
-        resize = int(image_size * 256 / 224)
-        images = ImageList(samples, found, imagenet_transform(True, image_size, resize))
-        return images, images.with_transform(imagenet_transform(False, image_size, resize)), found, (
-            3, image_size, image_size)  # fmt: skip
+        train, evaluation, size = views
+        width, height = load_image(samples[0][0]).size
+        if min(width, height) * 2 <= size:
+            warnings.warn(f"the {role} images are {width}x{height} (the first of {path}) and are upscaled to "
+                          f"{size}x{size}; for small images pass image_size={min(width, height)} (and a backbone "
+                          "made for that size), or resize them yourself", stacklevel=3)  # fmt: skip
+        images = ImageList(samples, found, train)
+        return images, images.with_transform(evaluation), found, (3, size, size)
     if isinstance(data, (tuple, list)) and len(data) == 2:
         x = _float_tensor(data[0], f"{role} x")
         if data[1] is None:

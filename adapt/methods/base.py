@@ -95,6 +95,17 @@ def _check_fit_options(train_options: dict[str, Any]) -> None:
         raise TypeError(f"unknown fit option(s) {', '.join(unknown)}; valid: {', '.join(sorted(valid))}")
 
 
+def _randomly_augmented(data: Any) -> bool:
+    """Whether a dataset (or the one it wraps: Subset, Unlabeled) has a torchvision transform that draws at random."""
+    for _ in range(4):
+        if "Random" in repr(getattr(data, "transform", None)):
+            return True
+        data = getattr(data, "dataset", None)
+        if data is None:
+            return False
+    return False
+
+
 def _evaluation_view(target_eval: Any, select_data: Any, target: Any, target_labeled: Any) -> Any:
     """What ``fit`` scores and clusters: ``target_eval``, else the target, else the labeled target inputs."""
     if select_data is not None:
@@ -444,6 +455,10 @@ class Adapter(nn.Module):
         builds fresh heads (bottleneck, classifier, discriminators); the backbone continues from its weights.
         """
         evaluation = _evaluation_view(target_eval, select_data, target, target_labeled)
+        if select_by is not None and target_eval is None and _randomly_augmented(target):
+            warnings.warn(f"select_by={select_by!r} scores the target through its training view, which is random "
+                          "(its transform augments): pass target_eval= its evaluation view (task.target_eval for "
+                          "a task)", stacklevel=2)  # fmt: skip
         config, selection = self.train_config(steps=steps, batch_size=batch_size, seed=seed, device=device,
                                               callbacks=callbacks, select_by=select_by, select_every=select_every,
                                               evaluation=evaluation, **train_options)  # fmt: skip
