@@ -76,3 +76,39 @@ def test_bad_timm_backbones_are_refused_before_anything_runs(tmp_path, extra, me
     suite.write_text(text)
     with pytest.raises(SuiteError, match=message):
         load_suite(str(suite))
+
+
+def test_the_officehome_vit_sdat_suite_runs_shrunk(tmp_path):
+    """The shipped ``officehome-vit-sdat`` suite on a tiny Office-Home-style tree, one task, two steps, timm's test
+    ViT in place of ViT-B/16: SDAT (``sam_rho``) and MIC reach the runs' records."""
+    import re
+
+    import numpy as np
+    from PIL import Image
+
+    from adapt.bench.suite import available_suites
+    from adapt.data.download import mark_complete
+
+    rng = np.random.default_rng(0)
+    for domain in ("Art", "Clipart"):
+        for c in ("Bike", "Mug"):
+            for k in range(3):
+                path = tmp_path / "data" / "officehome" / domain / c / f"{k:05d}.jpg"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(path, format="JPEG")
+    mark_complete("officehome", tmp_path / "data")
+    text = available_suites()["officehome-vit-sdat"].read_text()
+    first_task_end = text.index("[[tasks]]", text.index("[[tasks]]") + 1)
+    text = text[:first_task_end] + text[text.index("[methods.source_only]") :]  # the first task only
+    text = text.replace('name = "vit_base_patch16_224.augreg_in21k_ft_in1k"\npretrained = true',
+                        'name = "test_vit"\nimg_size = 224')  # fmt: skip
+    text = re.sub(r"steps = 30000", "steps = 2", text).replace("batch_size = 24", "batch_size = 4")
+    text = text.replace("eval_every = 1000", "eval_every = 1").replace("num_workers = 4", "num_workers = 0")
+    suite, out = tmp_path / "officehome-vit-sdat.toml", tmp_path / "results"
+    suite.write_text(text)
+    result = cli("run", "--suite", suite, "--out", out, "--data-root", tmp_path / "data", "--quiet")
+    assert result.returncode == 0, result.stderr
+    runs = {r["config"]["method"]: r for r in (json.loads(p.read_text()) for p in (out / "runs").glob("*.json"))}
+    assert set(runs) == {"source_only", "cdan+mcc", "cdan+mcc+mic"} and {r["status"] for r in runs.values()} == {"ok"}
+    assert all(r["config"]["train"]["sam_rho"] == 0.02 for r in runs.values())
+    assert runs["cdan+mcc+mic"]["config"]["hparams"]["regularizers"] == {"mcc": 1.0, "mic": 1.0}
