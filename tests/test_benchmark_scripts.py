@@ -30,3 +30,11 @@ def test_gpu_script_runs_on_the_cpu_with_tiny_settings():
 def test_image_pipeline_benchmark_runs():
     out = run_script("bench_image_pipeline.py", "--images", "24", "--batch", "4", "--batches", "2", "--workers", "0")
     assert "cached / ImageFolder" in out
+
+
+@pytest.mark.slow
+def test_gpu_vit_script_runs_on_the_cpu_with_tiny_settings():
+    pytest.importorskip("timm")
+    out = run_script("bench_gpu_vit.py", "--device", "cpu", "--model", "test_vit", "--size", "32", "--batch", "4",
+                     "--steps", "1", "--warmup", "1")  # fmt: skip
+    assert "cdan+mcc+mic, SDAT" in out and "vs source_only" in out
