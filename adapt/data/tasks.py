@@ -101,14 +101,11 @@ def custom_task(
 
     Image folders are read through two views, named in ``task.extra["views"]``: the **training view**
     (``task.source_train``, ``task.target_train``) and the **evaluation view** (``task.source_train_eval``,
-    ``task.target_eval``: the same images, resized to ``image_size / 0.875`` and center-cropped to
-    ``image_size``, what predictions and label-free selection should see: ``fit(..., target_eval=
-    task.target_eval)``). ``augment`` chooses the training view: ``"crop+flip"`` (random resized crop and
-    horizontal flip, the ImageNet recipe, the default), ``"crop"`` (no flip: digits, text), ``"none"`` (the
-    evaluation view), or a transform of your own (PIL image -> tensor). Both are normalized with ImageNet's
-    mean and std. A ``backbone`` with its own views (:class:`~adapt.models.TimmFeatures`,
-    :class:`~adapt.models.ClipFeatures`) gives them instead: its input size, crop and interpolation. Images
-    much smaller than ``image_size`` are upscaled, with a warning naming the sizes.
+    ``task.target_eval``: resized to ``image_size / 0.875``, center-cropped; what label-free selection should
+    score: ``fit(..., target_eval=task.target_eval)``). ``augment`` is the training view: ``"crop+flip"``
+    (the ImageNet recipe, the default), ``"crop"`` (no flip: digits, text), ``"none"``, or a transform (PIL
+    image -> tensor); ImageNet's mean and std normalize both. A ``backbone`` with views of its own (timm,
+    CLIP) gives its input size, crop and interpolation instead. Much smaller images are upscaled, with a warning.
 
     >>> import numpy as np
     >>> xs, ys, xt = np.zeros((8, 3)), np.arange(8) % 2, np.ones((5, 3))
@@ -123,22 +120,9 @@ def custom_task(
         raise InputError("source must be labeled: pass (x, y), a Dataset yielding (x, y) or a class-folder path")
     labels = [dataset_labels(src)] + ([dataset_labels(tgt)] if is_labeled(tgt) else [])
     class_names = classes or src_classes or [str(i) for i in range(int(np.concatenate(labels).max()) + 1)]
-    made = make_task(
-        name,
-        "source",
-        src,
-        "target",
-        tgt,
-        class_names,
-        shape or (),
-        protocol=protocol,
-        seed=seed,
-        test_fraction=test_fraction,
-        source_holdout=source_holdout,
-        target_eval_data=tgt_eval,
-        source_eval_data=src_eval,
-        description="user-provided data",
-    )
+    made = make_task(name, "source", src, "target", tgt, class_names, shape or (), protocol=protocol, seed=seed,
+                     test_fraction=test_fraction, source_holdout=source_holdout, target_eval_data=tgt_eval,
+                     source_eval_data=src_eval, description="user-provided data")  # fmt: skip
     if isinstance(source, (str, os.PathLike)) or isinstance(target, (str, os.PathLike)):
         made.extra["views"] = {"train": repr(views[0]), "eval": repr(views[1])}
     return made

@@ -95,19 +95,25 @@ def _check_fit_options(train_options: dict[str, Any]) -> None:
         raise TypeError(f"unknown fit option(s) {', '.join(unknown)}; valid: {', '.join(sorted(valid))}")
 
 
-def _randomly_augmented(data: Any) -> bool:
-    """Whether a dataset (or the one it wraps: Subset, Unlabeled) has a torchvision transform that draws at random."""
+def _warn_if_augmented(select_by: str, data: Any) -> None:
+    """Warn when the target ``select_by`` would score (or the dataset it wraps: Subset, Unlabeled) has a
+    torchvision transform that draws at random: each scoring would see other images."""
     for _ in range(4):
         if "Random" in repr(getattr(data, "transform", None)):
-            return True
+            warnings.warn(f"select_by={select_by!r} scores the target through its training view, which is random "
+                          "(its transform augments): pass target_eval= its evaluation view (task.target_eval for "
+                          "a task)", stacklevel=4)  # fmt: skip
+            return
         data = getattr(data, "dataset", None)
         if data is None:
-            return False
-    return False
+            return
 
 
-def _evaluation_view(target_eval: Any, select_data: Any, target: Any, target_labeled: Any) -> Any:
-    """What ``fit`` scores and clusters: ``target_eval``, else the target, else the labeled target inputs."""
+def _evaluation_view(target_eval: Any, select_data: Any, target: Any, target_labeled: Any, select_by: Any) -> Any:
+    """What ``fit`` scores and clusters: ``target_eval``, else the target (a warning when ``select_by`` would score
+    it through random augmentation), else the labeled target inputs."""
+    if select_by is not None and target_eval is None and select_data is None:
+        _warn_if_augmented(select_by, target)
     if select_data is not None:
         warnings.warn("fit(select_data=...) is now fit(target_eval=...)", DeprecationWarning, stacklevel=3)
         if target_eval is None:
@@ -449,16 +455,12 @@ class Adapter(nn.Module):
         **train_options : further :class:`~adapt.train.engine.TrainConfig` fields: ``lr``, ``optimizer``,
             ``momentum``, ``nesterov``, ``weight_decay``, ``backbone_lr_mult``, ``lr_schedule``, ``amp``, ``compile``,
             ``channels_last``, ``grad_clip``, ``log_every``, ``num_workers``, ``verbose``, ``labeled_target_weight``,
-            ``target_batch_mult``; the method's ``fit_defaults`` and its preset's options fill in the rest.
+            ``target_batch_mult``, ``sam_rho`` (SDAT); the method's ``fit_defaults`` and its preset's fill in the rest.
 
         Returns the history: a DataFrame with one row per logged step and one column per loss term. Each call
         builds fresh heads (bottleneck, classifier, discriminators); the backbone continues from its weights.
         """
-        evaluation = _evaluation_view(target_eval, select_data, target, target_labeled)
-        if select_by is not None and target_eval is None and _randomly_augmented(target):
-            warnings.warn(f"select_by={select_by!r} scores the target through its training view, which is random "
-                          "(its transform augments): pass target_eval= its evaluation view (task.target_eval for "
-                          "a task)", stacklevel=2)  # fmt: skip
+        evaluation = _evaluation_view(target_eval, select_data, target, target_labeled, select_by)
         config, selection = self.train_config(steps=steps, batch_size=batch_size, seed=seed, device=device,
                                               callbacks=callbacks, select_by=select_by, select_every=select_every,
                                               evaluation=evaluation, **train_options)  # fmt: skip

@@ -18,6 +18,7 @@ from torch import nn
 
 from .._optional import require
 from ..errors import InputError
+from ._cache import cached_weights, not_on_this_machine
 from .inputs import Renormalize, resolve_normalization
 
 #: open_clip's default file names for a model's weights on the Hugging Face hub, in the order it tries them.
@@ -37,28 +38,16 @@ def cached_clip_weights(name: str, tag: str) -> Path:
     if not cfg:
         tags = ", ".join(open_clip.list_pretrained_tags_by_model(name)) or "none"
         raise InputError(f"open_clip has no pretrained weights {tag!r} for {name!r}; its tags: {tags}")
-    looked: list[str] = []
+    hub = None
     if cfg.get("hf_hub"):
-        huggingface_hub = require("huggingface_hub", "clip", "finding open_clip's cached weights")
         owner, repo, *rest = cfg["hf_hub"].split("/")
-        files = [rest[0]] if rest and rest[0] else list(HF_CLIP_FILES)
-        cache = huggingface_hub.constants.HF_HUB_CACHE
-        for filename in files:
-            found = huggingface_hub.try_to_load_from_cache(f"{owner}/{repo}", filename, cache_dir=cache)
-            if isinstance(found, str):
-                return Path(found)
-        looked.append(f"the Hugging Face cache {cache} (repository {owner}/{repo}: {' or '.join(files)})")
-    if cfg.get("url"):
-        path = Path("~/.cache/clip").expanduser() / Path(cfg["url"]).name
-        if path.is_file():
-            return path
-        looked.append(str(path))
-    raise InputError(
-        f"the {tag} weights of CLIP {name} are not on this machine: looked in {'; '.join(looked)}. On a machine with "
-        f"internet, run python -c \"import open_clip; open_clip.create_model('{name}', pretrained='{tag}')\" and copy "
-        "its Hugging Face cache (~/.cache/huggingface/hub, or set HF_HOME) here; or pass checkpoint=<file>, or "
-        "download=True"
-    )
+        hub = (f"{owner}/{repo}", [rest[0]] if rest and rest[0] else list(HF_CLIP_FILES), None)
+    url_file = Path("~/.cache/clip").expanduser() / Path(cfg["url"]).name if cfg.get("url") else None
+    try:
+        return cached_weights(hub, url_file, "clip")
+    except InputError as looked:
+        fetch = f"python -c \"import open_clip; open_clip.create_model('{name}', pretrained='{tag}')\""
+        raise not_on_this_machine(f"the {tag} weights of CLIP {name}", looked, fetch) from None
 
 
 class ClipFeatures(nn.Module):

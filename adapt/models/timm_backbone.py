@@ -16,6 +16,7 @@ from torch import nn
 
 from .._optional import require
 from ..errors import InputError
+from ._cache import cached_weights, not_on_this_machine
 from .inputs import Renormalize, resolve_normalization
 
 #: The files a timm model's Hugging Face repository holds its weights in, in the order timm tries them.
@@ -35,27 +36,17 @@ def cached_timm_weights(name: str) -> Path:
     if cfg is None:
         raise InputError(f"timm has no pretrained weights for {name!r} (timm.list_pretrained('{name.split('.')[0]}*') "
                          "lists the tags that have some)")  # fmt: skip
-    looked: list[str] = []
-    if cfg.hf_hub_id:
-        huggingface_hub = require("huggingface_hub", "timm", "finding timm's cached weights")
-        repo, _, revision = cfg.hf_hub_id.partition("@")
-        cache = huggingface_hub.constants.HF_HUB_CACHE
-        for filename in HF_WEIGHT_FILES:
-            found = huggingface_hub.try_to_load_from_cache(repo, filename, cache_dir=cache, revision=revision or None)
-            if isinstance(found, str):
-                return Path(found)
-        looked.append(f"the Hugging Face cache {cache} (repository {repo}: {' or '.join(HF_WEIGHT_FILES)})")
-    if cfg.url:
-        path = Path(torch.hub.get_dir()) / "checkpoints" / Path(cfg.url).name
-        if path.is_file():
-            return path
-        looked.append(str(path))
-    raise InputError(
-        f"the pretrained weights of timm model {name!r} are not on this machine: looked in {'; '.join(looked)}. On a "
-        f"machine with internet, run python -c \"import timm; timm.create_model('{name}', pretrained=True)\" and copy "
-        "its Hugging Face cache (~/.cache/huggingface/hub, or set HF_HOME) here; or pass checkpoint=<file>, or "
-        "download=True"
-    )
+    repo, _, revision = (cfg.hf_hub_id or "").partition("@")
+    hub = (repo, list(HF_WEIGHT_FILES), revision or None) if cfg.hf_hub_id else None
+    url_file = Path(torch.hub.get_dir()) / "checkpoints" / Path(cfg.url).name if cfg.url else None
+    try:
+        return cached_weights(hub, url_file, "timm")
+    except InputError as looked:
+        raise not_on_this_machine(
+            f"the pretrained weights of timm model {name!r}",
+            looked,
+            f"python -c \"import timm; timm.create_model('{name}', pretrained=True)\"",
+        ) from None
 
 
 class TimmFeatures(nn.Module):
