@@ -162,3 +162,20 @@ def work_that_dies_on(spec, device, verbose):
     if spec == "die":
         os._exit(1)
     return "ok"
+
+
+def write_officehome_tree(data_root: Path, domains: tuple[str, ...], size: int, per_class: int) -> None:
+    """A tiny Office-Home-style tree (two classes of random JPEGs per domain) under ``data_root``, marked complete."""
+    import numpy as np
+    from PIL import Image
+
+    from adapt.data.download import mark_complete
+
+    rng = np.random.default_rng(0)
+    for domain in domains:
+        for c in ("Bike", "Mug"):
+            for k in range(per_class):
+                path = data_root / "officehome" / domain / c / f"{k:05d}.jpg"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(path, format="JPEG")
+    mark_complete("officehome", data_root)

@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from helpers import cli
+from helpers import cli, write_officehome_tree
 
 from adapt.bench import load_suite
 from adapt.bench.suite import SuiteError
@@ -83,20 +83,9 @@ def test_the_officehome_vit_sdat_suite_runs_shrunk(tmp_path):
     ViT in place of ViT-B/16: SDAT (``sam_rho``) and MIC reach the runs' records."""
     import re
 
-    import numpy as np
-    from PIL import Image
-
     from adapt.bench.suite import available_suites
-    from adapt.data.download import mark_complete
 
-    rng = np.random.default_rng(0)
-    for domain in ("Art", "Clipart"):
-        for c in ("Bike", "Mug"):
-            for k in range(3):
-                path = tmp_path / "data" / "officehome" / domain / c / f"{k:05d}.jpg"
-                path.parent.mkdir(parents=True, exist_ok=True)
-                Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(path, format="JPEG")
-    mark_complete("officehome", tmp_path / "data")
+    write_officehome_tree(tmp_path / "data", ("Art", "Clipart"), size=40, per_class=3)
     text = available_suites()["officehome-vit-sdat"].read_text()
     first_task_end = text.index("[[tasks]]", text.index("[[tasks]]") + 1)
     text = text[:first_task_end] + text[text.index("[methods.source_only]") :]  # the first task only

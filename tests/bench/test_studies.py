@@ -7,7 +7,7 @@ import json
 
 import pandas as pd
 import pytest
-from helpers import cli
+from helpers import cli, write_officehome_tree
 
 from adapt.bench.studies import labels_needed, time_to_accuracy
 
@@ -140,19 +140,7 @@ def test_bad_target_labels_in_a_suite_are_named(tmp_path, labels, message):
 def test_data_efficiency_study_on_image_files(tmp_path):
     """A benchmark read from image files (a small Office-Home-style tree): the labeled examples go
     through the training transforms, and the study runs end to end."""
-    import numpy as np
-    from PIL import Image
-
-    from adapt.data.download import mark_complete
-
-    rng = np.random.default_rng(0)
-    for domain in ("Art", "Real_World"):
-        for c in ("Bike", "Mug"):
-            for k in range(5):
-                path = tmp_path / "data" / "officehome" / domain / c / f"{k:05d}.jpg"
-                path.parent.mkdir(parents=True, exist_ok=True)
-                Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(path, format="JPEG")
-    mark_complete("officehome", tmp_path / "data")
+    write_officehome_tree(tmp_path / "data", ("Art", "Real_World"), size=32, per_class=5)
     done = cli("study", "data-efficiency", "--out", tmp_path / "out", "--tasks", "officehome:Art:Real_World",
                "--data-root", tmp_path / "data", "--seeds", "1", "--steps", "2", "--finetune-steps", "2",
                "--shots", "0,1", "--quiet", "--no-figures")  # fmt: skip
