@@ -126,7 +126,7 @@ def estimate_accuracy(
     target : target inputs (a labeled Dataset's labels are dropped: they are never read).
     source_val : labeled held-out source data, ``(x, y)`` or a Dataset, that the model did not train on;
         every estimator but ``avg_confidence`` and ``agreement`` calibrates on it.
-    estimator : ``doc`` (default), ``atc_mc``, ``atc_ne``, ``nuclear``, ``avg_confidence``
+    estimator : ``doc`` (default), ``atc_mc``, ``atc_ne``, ``nuclear``, ``mano``, ``avg_confidence``
         (:mod:`adapt.validators.accuracy`), or ``agreement`` with ``reference``.
     reference : for ``agreement``: a second model trained by the same recipe with another seed.
     bootstrap : resamples of the target examples for the interval (0: no interval).

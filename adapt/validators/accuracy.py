@@ -14,6 +14,10 @@ learn how the model's confidence relates to its correctness there and carry that
   and Dispersity Speak", ICML 2023), which grows with both confidence and dispersity, calibrated on
   the source as source accuracy x (target norm / source norm). The paper maps the norm to accuracy with
   a regression fitted on synthetic shifts of the source; the ratio is this library's cheaper calibration.
+* ``mano``: MaNo (Xie et al., NeurIPS 2024): the scaled entrywise 4-norm of the prediction matrix, its
+  rows normalized by softmax or, when the predictions are close to uniform, by a second-order Taylor
+  softmax; calibrated on the source by the same ratio as ``nuclear`` (the paper reports correlations
+  only, so the ratio is again this library's).
 
 :func:`adapt.estimate_accuracy` gives any of them with a bootstrap interval and the warnings that say
 when not to trust it; :func:`adapt.guard` uses one to catch negative transfer.
@@ -73,6 +77,45 @@ def normalized_nuclear_norm(probs: np.ndarray) -> float:
     closed forms only: the authors' code was not found here to check the normalization against."""
     n, k = probs.shape
     return float(np.linalg.svd(probs, compute_uv=False).sum() / np.sqrt(n * min(n, k)))
+
+
+#: MaNo's criterion threshold (Xie et al., NeurIPS 2024, Eq. 6; the authors' ``scaling_method``: ``loss > 5``).
+MANO_THRESHOLD = 5.0
+
+
+def mano_normalize(
+    logits: np.ndarray, threshold: float = MANO_THRESHOLD, *, criterion_logits: np.ndarray | None = None
+) -> np.ndarray:
+    """MaNo's row normalization sigma (Xie et al., NeurIPS 2024, Eq. 6), as the authors' ``scaling_method``.
+
+    The criterion is the cross-entropy between the softmax of ``criterion_logits`` (default: ``logits``)
+    and the uniform distribution, averaged over examples; above ``threshold`` the rows are the softmax,
+    otherwise the Taylor softmax of order 2: ``1 + z + z^2 / 2``, minus its row minimum, L1-normalized.
+    """
+    logits = np.asarray(logits, dtype=np.float64)
+    reference = logits if criterion_logits is None else np.asarray(criterion_logits, dtype=np.float64)
+    if uniform_cross_entropy(reference) > threshold:
+        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return shifted / shifted.sum(axis=1, keepdims=True)
+    taylor = 1 + logits + logits**2 / 2
+    taylor = taylor - taylor.min(axis=1, keepdims=True)
+    return taylor / np.maximum(taylor.sum(axis=1, keepdims=True), 1e-12)  # torch's normalize(p=1) eps
+
+
+def uniform_cross_entropy(logits: np.ndarray) -> float:
+    """:math:`-\\frac{1}{NK}\\sum_{i,k} \\log \\mathrm{softmax}(z_i)_k`: MaNo's criterion (the authors'
+    ``uniform_cross_entropy``, ``F.cross_entropy`` against uniform targets)."""
+    logits = np.asarray(logits, dtype=np.float64)
+    top = logits.max(axis=1, keepdims=True)
+    log_probs = logits - top - np.log(np.exp(logits - top).sum(axis=1, keepdims=True))
+    return float(-log_probs.mean())
+
+
+def mano_score(probs: np.ndarray, p: float = 4) -> float:
+    """:math:`\\lVert P \\rVert_p / (NK)^{1/p}`, the entrywise p-norm of the normalized N x K prediction matrix
+    (Xie et al., NeurIPS 2024, Eq. 2; p = 4 in all their scripts): :math:`K^{-1/p}` for one-hot rows,
+    :math:`1/K` for uniform ones."""
+    return float(np.mean(np.asarray(probs, dtype=np.float64) ** p) ** (1 / p))
 
 
 def _probs(logits: torch.Tensor) -> np.ndarray:
@@ -153,6 +196,32 @@ class NuclearNorm(AccuracyEstimator):
         source_probs, correct = _source(outputs)
         ratio = normalized_nuclear_norm(_probs(outputs.target_logits)) / normalized_nuclear_norm(source_probs)
         return float(np.clip(correct.mean() * ratio, 0.0, 1.0))
+
+
+@register_validator
+class MaNo(AccuracyEstimator):
+    """MaNo (Xie et al., NeurIPS 2024) calibrated on the source: source accuracy x target score / source
+    score, clipped to [0, 1]. One normalization for both sets, chosen by the criterion on the target (the
+    authors choose it once, on the first test set, and keep it for the others).
+
+    Departures from the authors' ``algs/mano.py`` (Renchunzi-Xie/MaNo), shown in
+    ``tests/reference/test_accuracy_estimators_vs_authors.py``: the score is over the whole target matrix,
+    not a mean of per-batch scores (batches of 128 there), and the criterion over all target examples,
+    not the last of its first five batches; the logits come from the model in eval mode (the authors' run
+    it in train mode, so BatchNorm uses each test batch's statistics).
+    """
+
+    name = "mano"
+    p: ClassVar[float] = 4
+
+    def score(self, outputs: ModelOutputs) -> float:
+        self.check(outputs)
+        target_logits = outputs.target_logits.double().numpy()
+        source_logits = outputs.source_val_logits.double().numpy()
+        target = mano_score(mano_normalize(target_logits), self.p)
+        source = mano_score(mano_normalize(source_logits, criterion_logits=target_logits), self.p)
+        correct = source_logits.argmax(1) == outputs.source_val_labels.numpy()
+        return float(np.clip(correct.mean() * target / source, 0.0, 1.0))
 
 
 def accuracy_estimators() -> list[str]:

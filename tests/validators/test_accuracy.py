@@ -8,9 +8,15 @@ import pytest
 import torch
 
 from adapt.validators import VALIDATORS, ModelOutputs, create_validator
-from adapt.validators.accuracy import accuracy_estimators, atc_threshold, normalized_nuclear_norm
+from adapt.validators.accuracy import (
+    accuracy_estimators,
+    atc_threshold,
+    mano_normalize,
+    mano_score,
+    normalized_nuclear_norm,
+)
 
-ESTIMATORS = ["avg_confidence", "doc", "atc_mc", "atc_ne", "nuclear"]
+ESTIMATORS = ["avg_confidence", "doc", "atc_mc", "atc_ne", "nuclear", "mano"]
 
 
 def outputs(target_logits, source_logits=None, source_labels=None):
@@ -37,6 +43,21 @@ def test_closed_forms():
     collapsed = np.zeros((12, k))
     collapsed[:, 0] = 1
     assert normalized_nuclear_norm(collapsed) == pytest.approx(1 / math.sqrt(k))
+    # MaNo's 4-norm: K^(-1/4) for one-hot rows, 1/K for uniform ones
+    assert mano_score(collapsed) == pytest.approx(k ** (-1 / 4))
+    assert mano_score(np.full((12, k), 1 / k)) == pytest.approx(1 / k)
+
+
+def test_mano_normalizes_by_softmax_only_when_the_predictions_are_far_from_uniform():
+    """Xie et al., NeurIPS 2024, Eq. 6: cross-entropy to the uniform distribution above 5 -> softmax, else
+    the Taylor softmax 1 + z + z^2/2 (minus its row minimum, rows summing to 1)."""
+    logits = np.array([[2.0, 0.0, -1.0], [0.5, 0.5, 0.0]])
+    taylor = 1 + logits + logits**2 / 2
+    taylor -= taylor.min(1, keepdims=True)
+    assert np.allclose(mano_normalize(logits), taylor / taylor.sum(1, keepdims=True))
+    confident = logits * 20  # cross-entropy to uniform ~ 20: softmax
+    assert np.allclose(mano_normalize(confident), torch.softmax(torch.tensor(confident), 1).numpy())
+    assert np.allclose(mano_normalize(logits, threshold=0.0), torch.softmax(torch.tensor(logits), 1).numpy())
 
 
 def test_on_the_source_itself_the_calibrated_estimators_give_source_accuracy():
@@ -47,7 +68,7 @@ def test_on_the_source_itself_the_calibrated_estimators_give_source_accuracy():
     accuracy = float((logits.argmax(1) == labels).double().mean())
     same = outputs(logits, logits, labels)
     assert 0.6 < accuracy < 0.95
-    for name in ("doc", "nuclear"):
+    for name in ("doc", "nuclear", "mano"):
         assert create_validator(name).score(same) == pytest.approx(accuracy)
     for name in ("atc_mc", "atc_ne"):  # the threshold is the e-th lowest score, itself counted: + 1/N
         assert create_validator(name).score(same) == pytest.approx(accuracy + 1 / 500)
@@ -70,7 +91,7 @@ def overconfident_model(seed, n=2000, k=5, accuracy=0.8):
     return torch.from_numpy(logits), torch.from_numpy(labels)
 
 
-@pytest.mark.parametrize("name", ["doc", "atc_mc", "atc_ne", "nuclear"])
+@pytest.mark.parametrize("name", ["doc", "atc_mc", "atc_ne", "nuclear", "mano"])
 def test_calibration_on_the_source_corrects_an_overconfident_model(name):
     """The same overconfident model on source and target (80% and 70% accurate, ~99% confident):
     average confidence says ~99%; the estimators that calibrate on the source land near the truth."""
