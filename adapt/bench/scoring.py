@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from ..data import Task, dataset_labels
-from ..validators import ValidationCallback
+from ..validators import VALIDATORS, ValidationCallback, collect_outputs
 from ..validators.scores import prediction_accuracy
 
 
@@ -36,20 +36,38 @@ class TargetAccuracyCurve:
 
 
 def callbacks_for(
-    validators: tuple[str, ...], select_by: str | None, eval_every: int, task: Task
+    validators: tuple[str, ...],
+    select_by: str | None,
+    eval_every: int,
+    task: Task,
+    source_calibration: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> tuple[list[Any], ValidationCallback | None]:
-    """The validators (if the suite has any) and the monitoring-only target accuracy curve."""
+    """The validators (if the suite has any) and the monitoring-only target accuracy curve.
+    ``source_calibration``: a source-free run's calibration (:func:`source_calibration`), which replaces
+    the held-out source split."""
     callbacks: list[Any] = []
     validation = None
     if validators:
         # Validators see target *inputs* only, with evaluation transforms (target_eval), and the
-        # held-out source split.
-        validation = ValidationCallback(list(validators), task.target_eval, task.source_val, task.source_train_eval,
-                                        eval_every, select_by)  # fmt: skip
+        # held-out source split (or, source-free, the source model's outputs on it).
+        source = (task.source_val, task.source_train_eval) if source_calibration is None else (None, None)
+        validation = ValidationCallback(list(validators), task.target_eval, *source, eval_every, select_by,
+                                        source_calibration=source_calibration)  # fmt: skip
         callbacks.append(validation)
     if eval_every:
         callbacks.append(TargetAccuracyCurve(eval_every, task.target_test))
     return callbacks, validation
+
+
+def source_calibration(model: Any, task: Task, validators: tuple[str, ...]) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """A source-free run's calibration: the source model's logits on the held-out source split and its
+    labels, computed before adaptation, as the model's provider would (None when no validator needs it).
+    The adapted model never sees them; the accuracy estimators calibrate on them."""
+    if not any(VALIDATORS[name].needs_source_val for name in validators) or task.source_val is None:
+        return None
+    outputs = collect_outputs(model, task.target_eval, task.source_val)
+    assert outputs.source_val_logits is not None and outputs.source_val_labels is not None
+    return outputs.source_val_logits, outputs.source_val_labels
 
 
 def target_scores(

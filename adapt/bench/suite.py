@@ -514,6 +514,13 @@ def _check_hyperparameter_types(path: Path, name: str, hp: dict[str, Any], defau
         _check_type(path, f"methods.{name}.{key}", value, kinds, what)
 
 
+def _calibrates_on_source_model(name: str) -> bool:
+    """An accuracy estimator that reads only the held-out source split's logits and labels, which the
+    source model's provider can hand over (:func:`adapt.bench.scoring.source_calibration`)."""
+    cls = VALIDATORS[name]
+    return bool(getattr(cls, "estimates_accuracy", False)) and not cls.needs_source_train
+
+
 def _check_validators(path: Path, raw: dict[str, Any], scalars: dict[str, Any], protocol: Protocol) -> list[str]:
     """Registered validators, a ``select_by`` among them, checkpoints to score, the held-out source split
     the source-scoring ones need, and none that scores what the protocol's methods never see."""
@@ -530,9 +537,12 @@ def _check_validators(path: Path, raw: dict[str, Any], scalars: dict[str, Any], 
     if validators and not (scalars["eval_every"] or scalars["checkpoints"]):
         raise _fail(path, "eval_every", "validators need checkpoints: set eval_every > 0 (or checkpoints > 0)")
     needs_source = [v for v in validators if VALIDATORS[v].needs_source_val or VALIDATORS[v].needs_source_train]
+    if protocol.uses_source_model:  # the estimators calibrate on the source model's outputs, not the method's
+        needs_source = [v for v in needs_source if not _calibrates_on_source_model(v)]
     if needs_source and not protocol.sees_source:
         raise _fail(path, "validators", f"{', '.join(needs_source)} score source data, which a {protocol.name} "
-                    "method never sees; use target-only validators")  # fmt: skip
+                    "method never sees; use target-only validators or the accuracy estimators (calibrated on the "
+                    "source model's outputs)")  # fmt: skip
     needs_val = [v for v in validators if VALIDATORS[v].needs_source_val]
     if needs_val and not scalars["source_holdout"]:
         raise _fail(path, "source_holdout", f"validator(s) {', '.join(needs_val)} need a held-out source split; "

@@ -259,6 +259,11 @@ class ValidationCallback:
     source_train : source training data, needed by dev and devn (for the domain classifier).
     every : steps between evaluations.
     select : the validator whose best checkpoint is kept (None: keep nothing).
+    source_calibration : for source-free adaptation, where the adapter sees no source data: the
+        *source model's* logits on a held-out labeled source split and its labels, computed once by
+        whoever trained that model. The accuracy estimators calibrate on them instead of on the
+        adapted model's (the model being adapted is never run on source data). Only estimators
+        (``estimates_accuracy``) may use it.
     """
 
     def __init__(
@@ -270,12 +275,23 @@ class ValidationCallback:
         every: int = 100,
         select: str | None = None,
         max_examples: int = 4000,
+        source_calibration: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> None:
         self.validators = [create_validator(v) if isinstance(v, str) else v for v in validators]
         names = [v.name for v in self.validators]
         if select is not None and select not in names:
             raise ValueError(f"select={select!r} is not among the validators: {', '.join(names)}")
-        missing = [v.name for v in self.validators if v.needs_source_val and source_val is None]
+        if source_calibration is not None:
+            if source_val is not None:
+                raise ValueError("give source_val or source_calibration, not both")
+            other = [v.name for v in self.validators if (v.needs_source_val or v.needs_source_train)
+                     and not getattr(v, "estimates_accuracy", False)]  # fmt: skip
+            if other:
+                raise ValueError(f"validator(s) {', '.join(other)} score the adapted model on source data; with "
+                                 "source_calibration only the accuracy estimators read the source side")  # fmt: skip
+        self.source_calibration = source_calibration
+        missing = [v.name for v in self.validators
+                   if v.needs_source_val and source_val is None and source_calibration is None]  # fmt: skip
         if missing:
             raise ValueError(
                 f"validator(s) {', '.join(missing)} need a labeled source validation split (source_val=...); "
@@ -294,6 +310,8 @@ class ValidationCallback:
         outputs = collect_outputs(
             model, self.target, self.source_val, self.source_train if needs_train else None, self.max_examples
         )
+        if self.source_calibration is not None:
+            outputs.source_val_logits, outputs.source_val_labels = self.source_calibration
         result = {f"val_{v.name}": v.score(outputs) for v in self.validators}
         if self.select is not None and result[f"val_{self.select}"] > self.best_score:
             self.best_score = result[f"val_{self.select}"]

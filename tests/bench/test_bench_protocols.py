@@ -95,6 +95,31 @@ def test_source_free_suite_trains_one_source_model_and_resumes(tmp_path):
     assert "88.6" in (out / "report" / "published.md").read_text()
 
 
+def test_source_free_estimators_calibrate_on_the_source_models_outputs(tmp_path):
+    """Source-free: the accuracy estimators calibrate on the *source model's* held-out source logits (its
+    provider's), computed once; the adapted model never runs on source data. So DoC minus the mean target
+    confidence (source accuracy - source confidence) is the source model's at every checkpoint of every run,
+    and the unadapted model has a scored checkpoint (step 0) for the estimators' errors and the guard."""
+    extra = 'validators = ["im", "avg_confidence", "doc", "nuclear", "mano"]\neval_every = 10\nsource_holdout = 0.1'
+    suite, out = write(tmp_path, **{**SOURCE_FREE, "extra": extra}), tmp_path / "results"
+    result = cli("run", "--suite", suite, "--out", out, "--quiet")
+    assert result.returncode == 0, result.stderr
+    runs = records(out)
+    (baseline,) = runs["source_only"]["curve"]
+    assert baseline["step"] == 0 and baseline["target_accuracy"] == pytest.approx(runs["source_only"]["accuracy"])
+    calibration = baseline["val_doc"] - baseline["val_avg_confidence"]
+    for method in ("shot", "nrc"):
+        curve = runs[method]["curve"]
+        assert len(curve) == 3
+        assert [p["val_doc"] - p["val_avg_confidence"] for p in curve] == pytest.approx([calibration] * 3, abs=1e-9)
+        assert len({round(p["val_avg_confidence"], 9) for p in curve}) > 1  # the adapted model does move
+    report = cli("report", out)
+    assert report.returncode == 0, report.stderr
+    assert "mano" in (out / "report" / "estimation.md").read_text()
+    guard = (out / "report" / "guard.md").read_text()  # each method beside the unadapted model
+    assert "shot" in guard and "nrc" in guard
+
+
 def test_online_suite_streams_the_target_once_through_each_test_time_method(tmp_path):
     suite, out = write(tmp_path, **ONLINE), tmp_path / "results"
     result = cli("run", "--suite", suite, "--out", out, "--quiet")

@@ -85,7 +85,7 @@ def test_scrambled_target_labels_leave_every_score_unchanged(trained):
 
 def test_validators_needing_source_validation_say_so(trained):
     t, model = trained
-    for name in ("source_accuracy", "dev", "devn", "reverse", "doc", "atc_mc", "atc_ne", "nuclear"):
+    for name in ("source_accuracy", "dev", "devn", "reverse", "doc", "atc_mc", "atc_ne", "nuclear", "mano"):
         with pytest.raises(ValueError, match=f"validator '{name}' needs a labeled source validation split"):
             create_validator(name)(model, t.target_train)
     with pytest.raises(ValueError, match="source_accuracy need a labeled source validation split"):
@@ -93,6 +93,25 @@ def test_validators_needing_source_validation_say_so(trained):
     with pytest.raises(ValueError, match=r"unknown validator 'imm'; available: .*bnm, class_ami"):
         create_validator("imm")
     assert math.isfinite(create_validator("im")(model, t.target_train))
+
+
+def test_a_source_calibration_replaces_the_source_split_for_the_estimators_only(trained):
+    """Source-free scoring: the estimators read the given source-side logits and labels (the source model's),
+    whatever the scored model would give on the source; the other source-scoring validators are refused."""
+    t, model = trained
+    x, labels = t.source_val.tensors
+    with torch.no_grad():
+        own = torch.as_tensor(model.predict_logits(x))
+    wrong = ValidationCallback(["doc"], t.target_train, source_calibration=(own, (labels + 1) % 2))
+    right = ValidationCallback(["doc"], t.target_train, source_calibration=(own, labels))
+    as_usual = ValidationCallback(["doc"], t.target_train, t.source_val)
+    assert right(0, model)["val_doc"] == pytest.approx(as_usual(0, model)["val_doc"])
+    source_accuracy = float((own.argmax(1) == labels).double().mean())
+    assert right(0, model)["val_doc"] - wrong(0, model)["val_doc"] == pytest.approx(2 * source_accuracy - 1)
+    with pytest.raises(ValueError, match="source_accuracy score the adapted model on source data"):
+        ValidationCallback(["source_accuracy"], t.target_train, source_calibration=(own, labels))
+    with pytest.raises(ValueError, match="source_val or source_calibration, not both"):
+        ValidationCallback(["doc"], t.target_train, t.source_val, source_calibration=(own, labels))
 
 
 def test_validation_callback_keeps_and_restores_best_checkpoint():

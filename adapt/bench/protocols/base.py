@@ -150,10 +150,18 @@ def register_protocol(cls: type[Protocol]) -> type[Protocol]:
     return cls
 
 
-def fit_and_score(model: Any, data: tuple[Any, ...], spec: RunSpec, task: Task, context: RunContext) -> dict[str, Any]:
+def fit_and_score(
+    model: Any,
+    data: tuple[Any, ...],
+    spec: RunSpec,
+    task: Task,
+    context: RunContext,
+    source_calibration: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> dict[str, Any]:
     """Fit ``model`` on ``data`` (source and target, or the target alone) with the run's options and
-    validators, then score it on the labeled target: the result fields of a run that trains."""
-    callbacks, validation = callbacks_for(spec.validators, spec.select_by, spec.eval_every, task)
+    validators, then score it on the labeled target: the result fields of a run that trains.
+    ``source_calibration``: see :func:`adapt.bench.scoring.source_calibration` (source-free runs)."""
+    callbacks, validation = callbacks_for(spec.validators, spec.select_by, spec.eval_every, task, source_calibration)
     labeled = {} if task.target_labeled is None else {"target_labeled": task.target_labeled}
     history = model.fit(*data, seed=spec.seed, device=context.device, verbose=context.verbose, callbacks=callbacks,
                         target_eval=task.target_eval, **context.train, **context.fit_options(), **labeled)  # fmt: skip

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import torch
 from torch import nn
 
 from ...data import Task
 from ...methods.base import check_loss_weights
 from ...methods.registry import SOURCE_FREE_METHODS
 from ...train.engine import resolve_train
-from ..scoring import target_scores
+from ..scoring import callbacks_for, source_calibration, target_scores
 from .base import BASELINE, Protocol, RunContext, fit_and_score, json_like, register_protocol
 from .source_models import cached_source_model
 
@@ -51,8 +52,23 @@ class SourceFree(Protocol):
 
     def run(self, spec: RunSpec, task: Task, context: RunContext) -> dict[str, Any]:
         model, cached = cached_source_model(task, context)
+        calibration = source_calibration(model, task, spec.validators)  # before any adaptation
         method = self.canonical(spec.method)
         if method == BASELINE:
-            return {"curve": [], **cached, **target_scores(model, task, None, None)}
+            return {"curve": unadapted_checkpoint(model, spec, task, calibration), **cached,
+                    **target_scores(model, task, None, None)}  # fmt: skip
         model = self.methods.get(method).from_source(model, **context.hparams)
-        return {**fit_and_score(model, (task.target_train,), spec, task, context), **cached}
+        return {**fit_and_score(model, (task.target_train,), spec, task, context, calibration), **cached}
+
+
+def unadapted_checkpoint(model: Any, spec: RunSpec, task: Task,
+                         calibration: tuple[torch.Tensor, torch.Tensor] | None) -> list[dict[str, Any]]:  # fmt: skip
+    """The source model's one checkpoint (step 0) when the suite has validators, scored as an adapted
+    model's are, so that the estimators' errors and the guard have the unadapted model too."""
+    if not spec.validators:
+        return []
+    callbacks, _ = callbacks_for(spec.validators, None, spec.eval_every, task, calibration)
+    point: dict[str, Any] = {"step": 0}
+    for callback in callbacks:
+        point.update(callback(0, model))
+    return [point]

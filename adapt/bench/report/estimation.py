@@ -76,7 +76,7 @@ def guard_table(checkpoints: pd.DataFrame, estimator: str = GUARD_ESTIMATOR,
     guard, and how many runs the guard replaced by their SourceOnly partner."""
     runs = guarded_runs(checkpoints, estimator, margin)
     gains = paired_gains(runs.drop(columns="switched"))
-    by = ["method", "budget"] if runs["budget"].notna().any() else ["method"]
+    by = ["method", "budget"] if "budget" in runs.columns else ["method"]  # guarded_runs drops an empty one
     table = {}
     for rule in ("last", "guard"):
         summary = transfer_summary(gains[gains["rule"] == rule].drop(columns="rule"))
