@@ -117,6 +117,7 @@ def estimate_accuracy(
     confidence: float = 0.95,
     max_examples: int = 4000,
     seed: int = 0,
+    source_calibration: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> AccuracyEstimate:
     """Estimate ``model``'s accuracy on the unlabeled ``target``, with a bootstrap interval.
 
@@ -132,7 +133,13 @@ def estimate_accuracy(
     bootstrap : resamples of the target examples for the interval (0: no interval).
     confidence : the interval's coverage.
     max_examples : at most this many examples per split are scored (a fixed sample beyond).
+    source_calibration : instead of ``source_val``, for a source-free model: its *source model's* logits on
+        labeled held-out source data and those labels, as :func:`source_calibration` computes them before
+        adapting (the provider's side); the estimators calibrate on them.
     """
+    if source_calibration is not None and source_val is not None:
+        raise ValueError("pass source_val (the model's own calibration) or source_calibration (its source "
+                         "model's), not both")  # fmt: skip
     known = [*accuracy_estimators(), "agreement"]
     if estimator not in known:
         raise ValueError(f"unknown accuracy estimator {estimator!r}; choose one of: {', '.join(known)}")
@@ -141,9 +148,13 @@ def estimate_accuracy(
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
     needs_source = _calibrates(estimator)
-    if needs_source and source_val is None:
-        raise ValueError(f"estimator {estimator!r} calibrates on labeled held-out source data: pass source_val=(x, y)")
+    if needs_source and source_val is None and source_calibration is None:
+        raise ValueError(f"estimator {estimator!r} calibrates on labeled held-out source data: pass "
+                         "source_val=(x, y) (or, source-free, source_calibration=adapt.estimate.source_calibration("
+                         "source_model, ...))")  # fmt: skip
     outputs = collect_outputs(model, target, source_val if needs_source else None, max_examples=max_examples, seed=seed)
+    if needs_source and source_calibration is not None:
+        outputs.source_val_logits, outputs.source_val_labels = (torch.as_tensor(t) for t in source_calibration)
     reference_logits = None
     if reference is not None:
         reference_logits = collect_outputs(reference, target, max_examples=max_examples, seed=seed).target_logits
@@ -161,6 +172,19 @@ def estimate_accuracy(
         low, high = (float(q) for q in np.quantile(draws, [(1 - confidence) / 2, (1 + confidence) / 2]))
     found = _trust_warnings(estimator, outputs, low, high)
     return AccuracyEstimate(estimator, value, low, high, confidence, len(outputs.target_logits), found)
+
+
+def source_calibration(
+    source_model: Any, source_val: Any, max_examples: int = 4000, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """What a source model's provider hands over for source-free accuracy estimates: the model's logits
+    on labeled held-out source data (``(x, y)`` or a Dataset) and the labels, computed before anyone
+    adapts it. ``estimate_accuracy(adapted, target, source_calibration=...)`` calibrates on them; that
+    assumes adapting changed the model's confidence on the target only (see docs/estimation.md)."""
+    outputs = collect_outputs(source_model, source_val[0] if isinstance(source_val, (tuple, list)) else source_val,
+                              source_val, max_examples=max_examples, seed=seed)  # fmt: skip
+    assert outputs.source_val_logits is not None and outputs.source_val_labels is not None
+    return outputs.source_val_logits, outputs.source_val_labels
 
 
 @dataclass

@@ -93,3 +93,24 @@ def test_the_guard_keeps_an_adapted_model_that_is_no_worse(moons, trained):
         decision = guard(trained, fitted(moons, 3, seed=2), moons.target_eval, moons.source_val)
     assert decision.kept == "adapted" and decision.model is trained
     assert trained.history_.attrs["guard"]["kept"] == "adapted"
+
+
+def test_a_source_free_estimate_calibrates_on_the_source_models_outputs(moons, trained):
+    """Source-free: the provider computes its model's source calibration once; an estimate of *another*
+    model (the adapted one) calibrates on it, never running that model on source data. On the source model
+    itself it is the ordinary estimate; for DoC the calibration term is the source model's, whatever is scored."""
+    from adapt.estimate import source_calibration
+
+    calibration = source_calibration(trained, moons.source_val)
+    own = estimate_accuracy(trained, moons.target_eval, moons.source_val, "doc", bootstrap=0)
+    carried = estimate_accuracy(trained, moons.target_eval, estimator="doc", bootstrap=0,
+                                source_calibration=calibration)  # fmt: skip
+    assert carried.accuracy == pytest.approx(own.accuracy)
+    adapted = fitted(moons, 30, seed=3)  # another model stands in for the adapted one
+    confidence = estimate_accuracy(adapted, moons.target_eval, estimator="avg_confidence", bootstrap=0).accuracy
+    doc = estimate_accuracy(adapted, moons.target_eval, estimator="doc", bootstrap=0, source_calibration=calibration)
+    source_probs = torch.softmax(calibration[0].double(), 1)
+    offset = float((source_probs.argmax(1) == calibration[1]).double().mean() - source_probs.max(1).values.mean())
+    assert doc.accuracy == pytest.approx(confidence + offset)
+    with pytest.raises(ValueError, match="not both"):
+        estimate_accuracy(adapted, moons.target_eval, moons.source_val, source_calibration=calibration)
