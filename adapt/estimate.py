@@ -159,19 +159,26 @@ def estimate_accuracy(
     if reference is not None:
         reference_logits = collect_outputs(reference, target, max_examples=max_examples, seed=seed).target_logits
     value = _score(estimator, outputs, reference_logits)
-    low = high = value
-    if bootstrap:
-        rng = np.random.default_rng(seed)
-        n = len(outputs.target_logits)
-        draws = []
-        for _ in range(bootstrap):
-            rows = torch.from_numpy(rng.integers(0, n, n))
-            resampled = dataclasses.replace(outputs, target_logits=outputs.target_logits[rows],
-                                            target_features=outputs.target_features[rows])  # fmt: skip
-            draws.append(_score(estimator, resampled, None if reference_logits is None else reference_logits[rows]))
-        low, high = (float(q) for q in np.quantile(draws, [(1 - confidence) / 2, (1 + confidence) / 2]))
+    low, high = _bootstrap_interval(estimator, outputs, reference_logits, bootstrap, confidence, seed) or (value, value)
     found = _trust_warnings(estimator, outputs, low, high)
     return AccuracyEstimate(estimator, value, low, high, confidence, len(outputs.target_logits), found)
+
+
+def _bootstrap_interval(estimator: str, outputs: ModelOutputs, reference_logits: torch.Tensor | None,
+                        resamples: int, confidence: float, seed: int) -> tuple[float, float] | None:  # fmt: skip
+    """The estimate's ``confidence`` interval over ``resamples`` resamples of the target examples (None: 0)."""
+    if not resamples:
+        return None
+    rng = np.random.default_rng(seed)
+    n = len(outputs.target_logits)
+    draws = []
+    for _ in range(resamples):
+        rows = torch.from_numpy(rng.integers(0, n, n))
+        resampled = dataclasses.replace(outputs, target_logits=outputs.target_logits[rows],
+                                        target_features=outputs.target_features[rows])  # fmt: skip
+        draws.append(_score(estimator, resampled, None if reference_logits is None else reference_logits[rows]))
+    low, high = np.quantile(draws, [(1 - confidence) / 2, (1 + confidence) / 2])
+    return float(low), float(high)
 
 
 def source_calibration(
