@@ -12,7 +12,8 @@ import numpy as np
 import torch
 
 from ..data import Task, dataset_labels
-from ..validators import VALIDATORS, ValidationCallback, collect_outputs
+from ..estimate import source_calibration as calibration_of
+from ..validators import VALIDATORS, ValidationCallback
 from ..validators.scores import prediction_accuracy
 
 
@@ -65,9 +66,7 @@ def source_calibration(model: Any, task: Task, validators: tuple[str, ...]) -> t
     The adapted model never sees them; the accuracy estimators calibrate on them."""
     if not any(VALIDATORS[name].needs_source_val for name in validators) or task.source_val is None:
         return None
-    outputs = collect_outputs(model, task.target_eval, task.source_val)
-    assert outputs.source_val_logits is not None and outputs.source_val_labels is not None
-    return outputs.source_val_logits, outputs.source_val_labels
+    return calibration_of(model, task.source_val)
 
 
 def target_scores(
