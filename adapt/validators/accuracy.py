@@ -128,6 +128,12 @@ def _source(outputs: ModelOutputs) -> tuple[np.ndarray, np.ndarray]:
     return probs, probs.argmax(1) == outputs.source_val_labels.numpy()
 
 
+def _ratio_to_source(source_correct: np.ndarray, target_score: float, source_score: float) -> float:
+    """This library's calibration of a score that grows with accuracy (``nuclear``, ``mano``): source accuracy
+    x target score / source score, clipped to [0, 1]."""
+    return float(np.clip(source_correct.mean() * target_score / source_score, 0.0, 1.0))
+
+
 class AccuracyEstimator(Validator):
     """A validator whose score is an estimate of target accuracy in [0, 1]."""
 
@@ -194,8 +200,8 @@ class NuclearNorm(AccuracyEstimator):
     def score(self, outputs: ModelOutputs) -> float:
         self.check(outputs)
         source_probs, correct = _source(outputs)
-        ratio = normalized_nuclear_norm(_probs(outputs.target_logits)) / normalized_nuclear_norm(source_probs)
-        return float(np.clip(correct.mean() * ratio, 0.0, 1.0))
+        target = normalized_nuclear_norm(_probs(outputs.target_logits))
+        return _ratio_to_source(correct, target, normalized_nuclear_norm(source_probs))
 
 
 @register_validator
@@ -220,8 +226,7 @@ class MaNo(AccuracyEstimator):
         source_logits = outputs.source_val_logits.double().numpy()
         target = mano_score(mano_normalize(target_logits), self.p)
         source = mano_score(mano_normalize(source_logits, criterion_logits=target_logits), self.p)
-        correct = source_logits.argmax(1) == outputs.source_val_labels.numpy()
-        return float(np.clip(correct.mean() * target / source, 0.0, 1.0))
+        return _ratio_to_source(_source(outputs)[1], target, source)
 
 
 def accuracy_estimators() -> list[str]:
