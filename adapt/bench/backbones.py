@@ -102,13 +102,14 @@ def _wide_resnet(options: dict[str, Any], input_shape: tuple[int, ...]) -> nn.Mo
 
 
 @register_backbone("timm", name=None, pretrained=False, checkpoint=None, inputs="imagenet", layer_decay=None,
-                   img_size=None, drop_path_rate=0.0)  # fmt: skip
+                   img_size=None, patch_size=None, drop_path_rate=0.0)  # fmt: skip
 def _timm(options: dict[str, Any], input_shape: tuple[int, ...]) -> nn.Module:
     """Any timm model by ``name``; ``pretrained`` reads timm's weights from the local cache (nothing downloads),
-    ``checkpoint`` a file of your own; ``img_size`` for a ViT on images of another size than its own."""
+    ``checkpoint`` a file of your own; ``img_size`` (and ``patch_size``) for a ViT on images of another size
+    than its own (a pretrained ViT's patch embedding is resampled by timm)."""
     if not isinstance(options["name"], str):
         raise ValueError("a timm backbone needs name = '<a timm model name>' (timm.list_models() lists them)")
-    extra = {"img_size": options["img_size"]} if options["img_size"] is not None else {}
+    extra = {key: options[key] for key in ("img_size", "patch_size") if options[key] is not None}
     if options["drop_path_rate"]:
         extra["drop_path_rate"] = options["drop_path_rate"]
     return TimmFeatures(options["name"], options["pretrained"], options["checkpoint"], inputs=options["inputs"],

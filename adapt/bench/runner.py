@@ -129,6 +129,8 @@ class RunSpec:
     source_train: dict[str, Any] | None = None
     #: Labeled target examples (``Suite.target_labels``): k per class, a published split, or None.
     target_labels: int | str | None = None
+    #: The suite's label for a variant of ``method`` (``Suite.variants``); reports name the run by it.
+    variant: str | None = None
 
     @property
     def protocol(self) -> Protocol:
@@ -162,6 +164,7 @@ class RunSpec:
                 else {}
             ),
             **({"target_labels": self.target_labels} if self.target_labels is not None else {}),
+            **({"variant": self.variant} if self.variant is not None else {}),
         }
 
     def resolved(self) -> dict[str, Any]:
@@ -183,7 +186,8 @@ class RunSpec:
     @property
     def label(self) -> str:
         budget = f" @{self.budget}" if self.budget is not None else ""
-        return f"{self.protocol.canonical(self.method)} | {self.task.name}{budget} | seed {self.seed}"
+        name = self.variant or self.protocol.canonical(self.method)
+        return f"{name} | {self.task.name}{budget} | seed {self.seed}"
 
 
 def expand(suite: Suite, methods: list[str] | None = None, seeds: int | None = None) -> list[RunSpec]:
@@ -197,15 +201,17 @@ def expand(suite: Suite, methods: list[str] | None = None, seeds: int | None = N
     budgets: list[int | None] = list(suite.budgets) or [None]
     for budget in budgets:
         for task in suite.tasks:
-            train = {**suite.train, **task.train, **({"steps": budget} if budget is not None else {})}
-            steps = train.get("steps", TrainConfig.steps)
             for name in names:
                 key = name if name in suite.methods else protocol.canonical(name)
+                variant = suite.variants.get(key, {})
+                train = {**suite.train, **task.train, **variant.get("train", {}),
+                         **({"steps": budget} if budget is not None else {})}  # fmt: skip
+                steps = train.get("steps", TrainConfig.steps)
                 for draw, hparams in enumerate(hyperparameter_draws(suite, key)):
                     for seed in range(seeds if seeds is not None else suite.seeds):
                         runs.append(
                             RunSpec(
-                                method=name,
+                                method=variant.get("method", name),
                                 task=task,
                                 seed=seed,
                                 hparams=hparams,
@@ -220,6 +226,7 @@ def expand(suite: Suite, methods: list[str] | None = None, seeds: int | None = N
                                 adaptation=suite.protocol,
                                 source_train=suite.source_train if protocol.uses_source_model else None,
                                 target_labels=suite.target_labels,
+                                variant=key if variant and variant["method"] != key else None,
                             )
                         )
     return runs

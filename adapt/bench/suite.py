@@ -31,6 +31,10 @@ A suite is a TOML file; the ones shipped with the package are in ``adapt/bench/s
 
     [methods."cdan+bsp"]                  # a method plus regularizers at their default weights
     regularizers = { bsp = 2e-4 }         # (optional) other weights
+
+    [methods."cdan+mcc (SDAT)"]           # a variant: a label of your own, the method it runs, and
+    method = "cdan+mcc"                   # training options of its own (a [train]-like table), so that
+    train = { sam_rho = 0.02 }            # one suite holds a method with and without them
 """
 
 from __future__ import annotations
@@ -145,6 +149,9 @@ class Suite:
     #: seeded by the run's seed) or 'saito-1'/'saito-3' (Saito et al.'s published lists); None: none.
     target_labels: int | str | None = field(default=None, metadata={
         "what": "labeled examples per class (an integer >= 1) or a published split's name"})  # fmt: skip
+    #: Variants: a ``[methods."<label>"]`` table with ``method = ...``: label -> the method it runs and its own
+    #: training options (``train``, over the suite's and the task's).
+    variants: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: Whether the library's defaults were chosen (screened, tuned) on this suite's shifts: its numbers are
     #: then no evidence for them, and its report says so (``tuning_note``: what was tuned).
     defaults_tuned: bool = False
@@ -239,7 +246,9 @@ def _check_scalars(path: Path, raw: dict[str, Any]) -> dict[str, Any]:
 
 #: The keys of a suite file: its fields' names (``source`` is the source model's ``[train]`` table,
 #: ``backbones`` the tables its tasks name).
-TOP_KEYS = {f.name for f in fields(Suite)} - {"path", "source_train"} | {"source", "backbones"}
+TOP_KEYS = {f.name for f in fields(Suite)} - {"path", "source_train", "variants"} | {"source", "backbones"}
+#: The keys of a ``[methods.<label>]`` table that are not hyperparameters (see :func:`_split_variants`).
+VARIANT_KEYS = {"method", "train"}
 
 
 def _check_train(path: Path, where: str, table: Any, config: type = TrainConfig) -> dict[str, Any]:
@@ -283,9 +292,11 @@ def load_suite(name_or_path: str) -> Suite:
     backbones = _check_backbones(path, raw.get("backbones", {}))
     tasks = [_check_task(path, f"tasks[{i}]", t, backbones) for i, t in enumerate(_task_tables(path, raw))]
     _check_distinct_tasks(path, tasks)
-    methods = _check_methods(path, raw["methods"], protocol)
+    methods, variants = _split_variants(path, raw["methods"], protocol)
+    runs_method = {label: variants.get(label, {}).get("method", label) for label in methods}
+    methods = _check_methods(path, methods, protocol, runs_method)
     validators = _check_validators(path, raw, scalars, protocol)
-    search = _check_search(path, raw, methods, protocol)
+    search = _check_search(path, raw, methods, protocol, runs_method)
     if scalars["defaults_tuned"] and not scalars["tuning_note"]:
         raise _fail(path, "tuning_note", "say what was tuned on this suite (defaults_tuned = true)")
     return Suite(
@@ -294,6 +305,7 @@ def load_suite(name_or_path: str) -> Suite:
         train=_check_train(path, "train", raw.get("train", {}), protocol.train_table or TrainConfig),
         tasks=tasks,
         methods={name: dict(hp) for name, hp in methods.items()},
+        variants=variants,
         validators=validators,
         search=search,
         published=_check_published(path, raw.get("published", {}), {t.name for t in tasks}, set(methods)),
@@ -478,27 +490,62 @@ def _check_data(path: Path, where: str, data: Any, benchmark: str) -> dict[str, 
     return data
 
 
-def _check_methods(path: Path, table: Any, protocol: Protocol) -> dict[str, dict[str, Any]]:
-    """The suite's methods: names the protocol runs, hyperparameters of the right types, presets that
-    exist, and values the method's own checks accept (``__init__`` does no other work)."""
+def _split_variants(path: Path, table: Any, protocol: Protocol) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """``[methods.<label>]`` tables without their ``method`` and ``train`` keys, and the variants: the tables
+    that name the method they run (``method = "cdan+mcc"``) under a label of their own, with their own
+    training options, so that one suite holds one method with and without, say, SDAT."""
+    table = _check_keys(path, "methods", table, set(table) if isinstance(table, dict) else set())
+    methods, variants = {}, {}
+    for label, hp in table.items():
+        hp = dict(_check_keys(path, f"methods.{label}", hp, set(hp) if isinstance(hp, dict) else set()))
+        train = _check_train(path, f"methods.{label}.train", hp.pop("train", {}), protocol.train_table or TrainConfig)
+        if "method" in hp:
+            method = hp.pop("method")
+            _check_type(path, f"methods.{label}.method", method, (str,), "a method's name")
+            if _is_method_name(protocol, label):
+                raise _fail(path, f"methods.{label}.method", f"{label!r} is itself a method's name; a variant's "
+                            f'label says how it differs, e.g. [methods."{method} (mine)"]')  # fmt: skip
+            variants[label] = {"method": method, "train": train}
+        elif train:
+            variants[label] = {"method": label, "train": train}
+        methods[label] = hp
+    return methods, variants
+
+
+def _is_method_name(protocol: Protocol, name: str) -> bool:
     try:
-        names = protocol.method_names(table if isinstance(table, dict) else ())
+        return name in protocol.method_names([name])
+    except MethodNameError:
+        return False
+
+
+def _check_methods(path: Path, table: dict[str, Any], protocol: Protocol,
+                   runs_method: dict[str, str]) -> dict[str, dict[str, Any]]:  # fmt: skip
+    """The suite's methods (by label: ``runs_method`` maps each to the method it runs): names the protocol
+    runs, hyperparameters of the right types, presets that exist, and values the method's own checks accept
+    (``__init__`` does no other work)."""
+    try:
+        names = protocol.method_names(runs_method.values())
     except MethodNameError as exc:
         raise _fail(path, f"methods.{exc.name}", exc.problem) from exc
-    methods = _check_keys(path, "methods", table, names)
-    for name, hp in methods.items():
-        _check_keys(path, f"methods.{name}", hp, protocol.suite_hyperparameters(name))
+    for label, name in runs_method.items():
+        if name not in names:
+            where = f"methods.{label}.method" if label != name else f"methods.{label}"
+            raise _fail(path, where, "unknown key" if label == name else f"unknown method {name!r}", names)
+    for label, hp in table.items():
+        name = runs_method[label]
+        _check_keys(path, f"methods.{label}", hp, protocol.suite_hyperparameters(name) | VARIANT_KEYS)
         if protocol.canonical(name) == BASELINE and protocol.uses_source_model:
             continue
         presets = protocol.method_class(name).presets
         if "preset" in hp and hp["preset"] not in presets:
-            raise _fail(path, f"methods.{name}.preset", f"unknown preset {hp['preset']!r}", presets or ["none"])
-        _check_hyperparameter_types(path, name, hp, protocol.hyperparameters(name))
+            raise _fail(path, f"methods.{label}.preset", f"unknown preset {hp['preset']!r}", presets or ["none"])
+        _check_hyperparameter_types(path, label, hp, protocol.hyperparameters(name))
         try:
             protocol.probe(name, hp)
         except (ValueError, TypeError) as exc:
-            raise _fail(path, f"methods.{name}", str(exc)) from exc
-    return methods
+            raise _fail(path, f"methods.{label}", str(exc)) from exc
+    return table
 
 
 def _check_hyperparameter_types(path: Path, name: str, hp: dict[str, Any], defaults: dict[str, Any]) -> None:
@@ -550,22 +597,24 @@ def _check_validators(path: Path, raw: dict[str, Any], scalars: dict[str, Any], 
     return list(validators)
 
 
-def _check_search(path: Path, raw: dict[str, Any], methods: dict[str, Any], protocol: Protocol) -> dict[str, Any]:
-    """``[search]``: per method, ranges of its hyperparameters, or "default" for the space it declares."""
+def _check_search(path: Path, raw: dict[str, Any], methods: dict[str, Any], protocol: Protocol,
+                  runs_method: dict[str, str]) -> dict[str, Any]:  # fmt: skip
+    """``[search]``: per method (or label), ranges of its hyperparameters, or "default" for the space it declares."""
     search = dict(_check_keys(path, "search", raw.get("search", {}), set(methods)))
-    for name, space in search.items():
+    for label, space in search.items():
+        name = runs_method[label]
         if space == "default":  # the method's own search space, declared beside its defaults
-            search[name] = space = protocol.search_space(name)
+            search[label] = space = protocol.search_space(name)
             if not space:
-                raise _fail(path, f"search.{name}", f"method {name!r} declares no search space; give the ranges: "
-                            f"[search.{name}] <hyperparameter> = [kind, ...]")  # fmt: skip
+                raise _fail(path, f"search.{label}", f"method {name!r} declares no search space; give the ranges: "
+                            f"[search.{label}] <hyperparameter> = [kind, ...]")  # fmt: skip
         elif not isinstance(space, dict):
-            raise _fail(path, f"search.{name}", f'must be a table of ranges or "default", got {space!r}')
-        _check_keys(path, f"search.{name}", space, set(protocol.hyperparameters(name)) - MODEL_KEYS)
+            raise _fail(path, f"search.{label}", f'must be a table of ranges or "default", got {space!r}')
+        _check_keys(path, f"search.{label}", space, set(protocol.hyperparameters(name)) - MODEL_KEYS)
         for key, spec in space.items():
             problem = check_search_spec(spec)
             if problem:
-                raise _fail(path, f"search.{name}.{key}", problem)
+                raise _fail(path, f"search.{label}.{key}", problem)
     return {k: dict(v) for k, v in search.items()}
 
 

@@ -101,3 +101,29 @@ def test_the_officehome_vit_sdat_suite_runs_shrunk(tmp_path):
     assert set(runs) == {"source_only", "cdan+mcc", "cdan+mcc+mic"} and {r["status"] for r in runs.values()} == {"ok"}
     assert all(r["config"]["train"]["sam_rho"] == 0.02 for r in runs.values())
     assert runs["cdan+mcc+mic"]["config"]["hparams"]["regularizers"] == {"mcc": 1.0, "mic": 1.0}
+
+
+def test_the_image_shifts_vit_suite_runs_shrunk_with_sdat_as_a_variant(tmp_path):
+    """The shipped ``image-shifts-vit`` suite, one task, four steps: a 16-token ViT (``patch_size``), and CDAN+MCC
+    with and without SDAT in one sweep (the variant runs ``cdan+mcc`` with ``sam_rho``; the plain one without)."""
+    from adapt.bench.backbones import build_backbone
+    from adapt.bench.suite import available_suites
+
+    vit = build_backbone({"kind": "timm", "name": "test_vit", "img_size": 16, "patch_size": 4}, (3, 16, 16))
+    assert vit.net.patch_embed.num_patches == 16
+    text = available_suites()["image-shifts-vit"].read_text()
+    second_task = text.index("[[tasks]]", text.index("[[tasks]]") + 1)
+    text = text[:second_task] + text[text.index("[methods.source_only]") :]
+    text = text.replace("steps = 1000", "steps = 4").replace("seeds = 2", "seeds = 1")
+    suite, out = tmp_path / "image-shifts-vit.toml", tmp_path / "results"
+    suite.write_text(text)
+    result = cli("run", "--suite", suite, "--out", out, "--quiet")
+    assert result.returncode == 0, result.stderr
+    runs = {r["config"].get("variant", r["config"]["method"]): r
+            for r in (json.loads(p.read_text()) for p in (out / "runs").glob("*.json"))}  # fmt: skip
+    assert set(runs) == {"source_only", "cdan+mcc", "cdan+mcc+mic", "cdan+mcc (SDAT)"}
+    assert {r["status"] for r in runs.values()} == {"ok"}
+    assert runs["cdan+mcc (SDAT)"]["config"]["method"] == "cdan+mcc"
+    assert runs["cdan+mcc (SDAT)"]["config"]["train"]["sam_rho"] == 0.02
+    assert "sam_rho" not in runs["cdan+mcc"]["config"]["train"]  # omitted at its default 0 (no SAM)
+    assert runs["cdan+mcc"]["config"]["backbone"]["patch_size"] == 4

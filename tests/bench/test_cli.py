@@ -8,6 +8,7 @@ import subprocess
 import sys
 import tarfile
 
+import pandas as pd
 import pytest
 import torch
 from helpers import ROOT, _tiny_suite, cli, write_suite
@@ -183,3 +184,24 @@ def test_cli_version_and_package_metadata():
     meta = metadata("adapt-uda")
     assert meta["License-Expression"] == "MIT" and meta["Version"] == adapt.__version__
     assert (ROOT / "LICENSE").read_text().startswith("MIT License")
+
+
+def test_a_suite_runs_one_method_twice_as_variants_and_reports_both(tmp_path):
+    """``[methods."<label>"] method = ...; train = {...}``: the same method with other training options beside
+    it in one sweep and one report (issue 30: CDAN+MCC with and without SDAT in one table)."""
+    suite = write_suite(tmp_path, seeds=1)
+    suite.write_text(suite.read_text() + '\n[methods."dann (SGD lr 0.01)"]\nmethod = "dann"\n'
+                     'discriminator_hidden = [16]\ntrain = { lr = 0.01 }\n')  # fmt: skip
+    out = tmp_path / "results"
+    result = cli("run", "--suite", suite, "--out", out, "--quiet")
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(p.read_text()) for p in (out / "runs").glob("*.json")]
+    by_name = {r["config"].get("variant", r["config"]["method"]): r for r in records}
+    assert set(by_name) == {"source_only", "dann", "dann (SGD lr 0.01)"}
+    assert by_name["dann (SGD lr 0.01)"]["config"]["method"] == "dann"
+    variant, plain = by_name["dann (SGD lr 0.01)"], by_name["dann"]
+    assert variant["config"]["train"]["lr"] == 0.01 and plain["config"]["train"]["lr"] == 0.05
+    assert variant["accuracy"] != plain["accuracy"]
+    runs = pd.read_csv(out / "report" / "runs.csv")
+    assert set(runs["method"]) == {"source_only", "dann", "dann (SGD lr 0.01)"}
+    assert "dann (SGD lr 0.01)" in result.stdout

@@ -93,3 +93,48 @@ def test_a_suite_field_left_out_takes_the_dataclass_default_and_floats_stay_floa
     assert suite.seeds == Suite.__dataclass_fields__["seeds"].default == 3
     # an integer 0 for a float field is 0.0: the run ids of "0" and "0.0" are one setting's
     assert isinstance(suite.source_holdout, float)
+
+
+VARIANTS = """
+[methods."dann (lr 0.01)"]
+method = "dann"
+train = { lr = 0.01 }
+discriminator_hidden = [16]
+"""
+
+
+def test_a_variant_runs_its_method_under_its_label_with_its_own_training_options(tmp_path):
+    path = write_suite(tmp_path)
+    path.write_text(path.read_text() + VARIANTS)
+    suite = load_suite(path)
+    assert suite.variants == {"dann (lr 0.01)": {"method": "dann", "train": {"lr": 0.01}}}
+    runs = expand(suite)
+    plain = [r for r in runs if r.method == "dann" and r.variant is None]
+    variant = [r for r in runs if r.variant == "dann (lr 0.01)"]
+    assert len(plain) == len(variant) == suite.seeds
+    assert {r.method for r in variant} == {"dann"}
+    assert {r.train["lr"] for r in variant} == {0.01} and {r.train["lr"] for r in plain} == {0.05}
+    assert variant[0].hparams == plain[0].hparams == {"discriminator_hidden": [16]}
+    assert variant[0].config()["variant"] == "dann (lr 0.01)" and "variant" not in plain[0].config()
+    assert variant[0].resolved()["train"]["lr"] == 0.01
+    assert len({r.run_id for r in runs}) == len(runs)
+    assert "dann (lr 0.01) |" in variant[0].label
+    # the suite's other methods keep the ids they had before variants existed
+    (tmp_path / "plain").mkdir()
+    before = expand(load_suite(write_suite(tmp_path / "plain")))
+    assert {r.run_id for r in before} <= {r.run_id for r in runs}
+
+
+@pytest.mark.parametrize("table, message", [
+    ('[methods."x"]\nmethod = "danny"', r"methods.x.method: unknown method 'danny'; allowed: .*dann"),
+    ('[methods.coral]\nmethod = "dann"', r"methods.coral.method: 'coral' is itself a method's name"),
+    ('[methods."x"]\nmethod = 3', r"methods.x.method: must be a method's name, got int"),
+    ('[methods."x"]\nmethod = "dann"\ntrain = { learning_rate = 1 }', r"methods.x.train.learning_rate: unknown key"),
+    ('[methods."x"]\nmethod = "dann"\ntradeoff = 1', r"methods.x.tradeoff: unknown key; allowed: .*discriminator_hidden"),
+])  # fmt: skip
+@pytest.mark.bad_input
+def test_bad_variants_name_the_label_and_the_problem(tmp_path, table, message):
+    path = write_suite(tmp_path)
+    path.write_text(path.read_text() + "\n" + table + "\n")
+    with pytest.raises(SuiteError, match=message):
+        load_suite(path)

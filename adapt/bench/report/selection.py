@@ -72,8 +72,8 @@ def checkpoints_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
         for point in r.get("curve", []):
             if point.get("target_accuracy") is None:
                 continue
-            row = {"id": r["id"], "method": c["method"], "task": task_name(c), "budget": c.get("budget"),
-                   "draw": c.get("draw", 0), "seed": c["seed"], "step": point["step"],
+            row = {"id": r["id"], "method": c.get("variant") or c["method"], "task": task_name(c),
+                   "budget": c.get("budget"), "draw": c.get("draw", 0), "seed": c["seed"], "step": point["step"],
                    "target_accuracy": point["target_accuracy"]}  # fmt: skip
             row.update({k[4:]: v for k, v in point.items() if k.startswith("val_")})
             rows.append(row)

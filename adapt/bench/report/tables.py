@@ -55,7 +55,7 @@ def runs_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
         c = r["config"]
         rows.append({
             "id": r["id"],
-            "method": c["method"],
+            "method": c.get("variant") or c["method"],  # a suite's label for a variant
             "task": task_name(c),
             "budget": c.get("budget"),
             "seed": c["seed"],
