@@ -6,6 +6,8 @@ the evaluation view of the unlabeled target and the held-out source split).
 
 from __future__ import annotations
 
+import base64
+import zlib
 from typing import Any
 
 import numpy as np
@@ -20,6 +22,17 @@ from ..validators.scores import prediction_accuracy
 def accuracies(model: Any, dataset: Any, classes: list[str]) -> tuple[float, dict[str, float]]:
     """Accuracy on a labeled dataset, and per class (by name) for the classes present."""
     return prediction_accuracy(model.predict(dataset), torch.as_tensor(dataset_labels(dataset)), classes)
+
+
+def encode_predictions(predictions: Any) -> str:
+    """Class predictions as a short string for a run record (zlib-compressed uint16, base64): what two runs'
+    agreement is computed from (:func:`adapt.estimate.agreement_rate`) after both finished."""
+    return base64.b64encode(zlib.compress(np.asarray(predictions, dtype=np.uint16).tobytes())).decode("ascii")
+
+
+def decode_predictions(text: str) -> np.ndarray:
+    """:func:`encode_predictions` undone: the class predictions (int64)."""
+    return np.frombuffer(zlib.decompress(base64.b64decode(text)), dtype=np.uint16).astype(np.int64)
 
 
 class TargetAccuracyCurve:
@@ -72,13 +85,18 @@ def source_calibration(model: Any, task: Task, validators: tuple[str, ...]) -> t
 def target_scores(
     model: Any, task: Task, select_by: str | None, validation: ValidationCallback | None
 ) -> dict[str, Any]:
-    """The record's accuracy fields: last checkpoint, per class, transductive/held-out, selected."""
-    accuracy, per_class = accuracies(model, task.target_test, task.classes)
+    """The record's accuracy fields: last checkpoint, per class, transductive/held-out, selected; and the last
+    model's predictions on the target test set (``target_predictions``, :func:`encode_predictions`), from which
+    the report computes two seeds' agreement, a label-free accuracy estimate."""
+    predictions = model.predict(task.target_test)
+    accuracy, per_class = prediction_accuracy(predictions, torch.as_tensor(dataset_labels(task.target_test)),
+                                              task.classes)  # fmt: skip
     scores: dict[str, Any] = {
         "protocol": task.protocol,
         "accuracy": accuracy,
         "mean_class_accuracy": float(np.mean(list(per_class.values()))),
         "per_class_accuracy": per_class,
+        "target_predictions": encode_predictions(predictions),
     }
     if task.protocol == "inductive":
         scores["accuracy_heldout"] = accuracy

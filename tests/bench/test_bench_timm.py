@@ -127,3 +127,36 @@ def test_the_image_shifts_vit_suite_runs_shrunk_with_sdat_as_a_variant(tmp_path)
     assert runs["cdan+mcc (SDAT)"]["config"]["train"]["sam_rho"] == 0.02
     assert "sam_rho" not in runs["cdan+mcc"]["config"]["train"]  # omitted at its default 0 (no SAM)
     assert runs["cdan+mcc"]["config"]["backbone"]["patch_size"] == 4
+
+
+def test_the_visda_vit_sdat_suite_runs_shrunk(tmp_path):
+    """The shipped ``visda-vit-sdat`` suite on a tiny VisDA-style tree, two steps, timm's test ViT in place of
+    ViT-B/16: SDAT and MIC reach the records, runs are scored by the mean class accuracy, and the report prints
+    the authors' published numbers beside ours."""
+    import numpy as np
+    from PIL import Image
+
+    from adapt.bench.suite import available_suites
+
+    rng = np.random.default_rng(0)
+    for split in ("train", "validation"):
+        base, lines = tmp_path / "data" / "visda2017" / split, []
+        for label, name in enumerate(["aeroplane", "bicycle"]):
+            for k in range(3):
+                (base / name).mkdir(parents=True, exist_ok=True)
+                Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(base / name / f"{k}.jpg")
+                lines.append(f"{name}/{k}.jpg {label}")
+        (base / "image_list.txt").write_text("\n".join(lines))
+    text = available_suites()["visda-vit-sdat"].read_text()
+    text = text.replace('name = "vit_base_patch16_224.augreg_in21k_ft_in1k"\npretrained = true',
+                        'name = "test_vit"\nimg_size = 224')  # fmt: skip
+    text = text.replace("steps = 15000", "steps = 2").replace("batch_size = 32", "batch_size = 4")
+    text = text.replace("eval_every = 1000", "eval_every = 1").replace("num_workers = 4", "num_workers = 0")
+    suite, out = tmp_path / "visda-vit-sdat.toml", tmp_path / "results"
+    suite.write_text(text)
+    result = cli("run", "--suite", suite, "--out", out, "--data-root", tmp_path / "data", "--quiet")
+    assert result.returncode == 0, result.stderr
+    runs = {r["config"]["method"]: r for r in (json.loads(p.read_text()) for p in (out / "runs").glob("*.json"))}
+    assert set(runs) == {"source_only", "cdan+mcc", "cdan+mcc+mic"} and {r["status"] for r in runs.values()} == {"ok"}
+    assert all(r["config"]["train"]["sam_rho"] == 0.02 and r["metric"] == "mean_class_accuracy" for r in runs.values())
+    assert "89.8" in result.stdout and "92.8" in result.stdout

@@ -58,3 +58,53 @@ def test_the_report_files(checkpoints, tmp_path):
     assert {"estimation", "estimation_caption", "estimation_figure"} <= set(fields)
     assert (tmp_path / "estimation.png").stat().st_size > 10_000
     assert write_estimation_report(checkpoints.drop(columns=["atc_ne", "doc"]), tmp_path, figures=False) is None
+
+
+def _record(run_id, seed, predictions, accuracy, data_seed=0, steps=(50, 100)):
+    from adapt.bench.scoring import encode_predictions
+
+    return {"id": run_id, "status": "ok", "target_predictions": encode_predictions(predictions),
+            "config": {"method": "dann", "benchmark": "moons", "source": "source", "target": "rotated",
+                       "data": {"seed": data_seed}, "budget": 100, "seed": seed},
+            "curve": [{"step": s, "target_accuracy": accuracy, "val_doc": 0.5} for s in steps]}  # fmt: skip
+
+
+def test_seed_agreement_pairs_runs_that_differ_only_in_their_seed():
+    from adapt.bench.report import checkpoints_frame
+    from adapt.bench.scoring import decode_predictions, encode_predictions
+
+    assert list(decode_predictions(encode_predictions([3, 0, 344, 9]))) == [3, 0, 344, 9]
+    records = [_record("a", 0, [0, 1, 1, 0], 0.5), _record("b", 1, [0, 1, 0, 0], 0.75),
+               _record("c", 2, [1, 1, 0, 0], 0.5),
+               _record("d", 0, [1, 1, 1, 1], 0.5, data_seed=7)]  # other target examples: no partner  # fmt: skip
+    frame = checkpoints_frame(records)
+    last = frame[frame["step"] == 100].set_index("id")["agreement"]
+    assert last["a"] == 0.75 and last["b"] == 0.75 and last["c"] == 0.5  # a~b, b~c, c~a (cyclic)
+    assert pd.isna(last["d"]) and frame[frame["step"] == 50]["agreement"].isna().all()
+    errors = estimation_errors(frame)
+    assert errors.loc["agreement", "mean"] == pytest.approx(100 * (0.25 + 0.0 + 0.0) / 3)
+
+
+def test_a_sweep_records_predictions_and_reports_the_agreement(tmp_path):
+    """Through the real entry point: each run records its final model's target predictions, and the report's
+    estimation table has the two seeds' agreement beside the estimators."""
+    import json
+
+    from helpers import cli, write_suite
+
+    from adapt.bench.scoring import decode_predictions
+    from adapt.data import dataset_labels, task
+
+    suite = write_suite(tmp_path, seeds=2)
+    suite.write_text(suite.read_text().replace("eval_every = 20", 'eval_every = 20\nvalidators = ["doc"]\n'
+                                               "source_holdout = 0.2"))  # fmt: skip
+    out = tmp_path / "results"
+    result = cli("run", "--suite", suite, "--out", out, "--quiet")
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(p.read_text()) for p in (out / "runs").glob("*.json")]
+    labels = dataset_labels(task("moons", "source", "rotated", source_holdout=0.2).target_test)
+    for r in records:
+        predictions = decode_predictions(r["target_predictions"])
+        assert (predictions == labels).mean() == pytest.approx(r["accuracy"])
+    estimation = pd.read_csv(out / "report" / "estimation.csv", index_col=0)
+    assert {"doc", "agreement"} <= set(estimation.index)

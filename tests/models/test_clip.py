@@ -164,3 +164,58 @@ backbone = "clip"
     assert (torch.bincount(predicted, minlength=10) > 0).sum() >= 5  # a check that can tell heads apart
     expected = float((predicted == y).float().mean())
     assert runs["source_only"]["accuracy"] == pytest.approx(expected)
+
+
+def test_clip_zero_shot_is_a_row_of_a_uda_suite(tiny_config, tmp_path):
+    """``[methods.zero_shot]`` in a UDA suite: nothing trains, the row's accuracy is CLIP's zero-shot accuracy on
+    the task's class names, its one checkpoint (step 0) is scored by the suite's validators, and it stands in the
+    report beside SourceOnly (a linear head trained on the source)."""
+    ClipFeatures("tiny-clip", config=tiny_config)  # registers the tiny configuration
+    torch.manual_seed(0)
+    published = open_clip.create_model("tiny-clip")
+    with torch.no_grad():
+        published.visual.class_embedding.zero_()
+        published.visual.positional_embedding.zero_()
+    torch.save(published.state_dict(), tmp_path / "clip.pt")
+    suite, out = tmp_path / "clip-uda.toml", tmp_path / "results"
+    suite.write_text(f"""
+name = "clip-uda"
+seeds = 1
+eval_every = 5
+validators = ["entropy", "doc"]
+source_holdout = 0.1
+[train]
+steps = 5
+batch_size = 32
+[backbones.clip]
+kind = "clip"
+name = "tiny-clip"
+config = "{tiny_config}"
+checkpoint = "{tmp_path / "clip.pt"}"
+templates = ["a photo of the number {{}}."]
+[[tasks]]
+benchmark = "optdigits"
+source = "optdigits"
+target = "optdigits-m"
+backbone = "clip"
+[methods.zero_shot]
+[methods.source_only]
+""")
+    result = cli("run", "--suite", suite, "--out", out, "--quiet")
+    assert result.returncode == 0, result.stderr
+    runs = {r["config"]["method"]: r for r in (json.loads(p.read_text()) for p in (out / "runs").glob("*.json"))}
+    assert set(runs) == {"zero_shot", "source_only"} and {r["status"] for r in runs.values()} == {"ok"}
+    from adapt import data
+
+    task = data.task("optdigits", "optdigits", "optdigits-m")
+    x, y = task.target_test[:]
+    features = ClipFeatures("tiny-clip", config=tiny_config, checkpoint=str(tmp_path / "clip.pt"),
+                            templates=["a photo of the number {}."]).eval()  # fmt: skip
+    weight, bias = features.zero_shot_head(task.classes)
+    with torch.no_grad():
+        predicted = (features(x) @ weight.T + bias).argmax(1)
+    assert runs["zero_shot"]["accuracy"] == pytest.approx(float((predicted == y).float().mean()))
+    assert runs["zero_shot"]["accuracy"] != runs["source_only"]["accuracy"]
+    (checkpoint,) = runs["zero_shot"]["curve"]
+    assert checkpoint["step"] == 0 and {"val_entropy", "val_doc", "target_accuracy"} <= set(checkpoint)
+    assert "zero_shot" in (out / "report" / "summary.md").read_text()

@@ -15,6 +15,7 @@ import pandas as pd
 
 from ...estimate import GUARD_ESTIMATOR, GUARD_MARGIN
 from ...validators.accuracy import accuracy_estimators
+from .selection import RUN_ESTIMATES
 from .tables import to_markdown
 from .transfer import BASELINE, NEGATIVE_TRANSFER_POINTS, paired_gains, transfer_summary
 
@@ -32,8 +33,10 @@ def last_checkpoints(checkpoints: pd.DataFrame) -> pd.DataFrame:
 
 
 def estimator_columns(checkpoints: pd.DataFrame) -> list[str]:
-    """The checkpoint columns that are accuracy estimates, in registry order."""
-    return [name for name in accuracy_estimators() if name in checkpoints.columns]
+    """The checkpoint columns that are accuracy estimates: the estimators in registry order, then two seeds'
+    agreement (:func:`~adapt.bench.report.selection.seed_agreement`) where the runs recorded predictions."""
+    names = [name for name in accuracy_estimators() if name in checkpoints.columns]
+    return names + [name for name in RUN_ESTIMATES if name in checkpoints.columns and checkpoints[name].notna().any()]
 
 
 def estimation_errors(checkpoints: pd.DataFrame, by: str = "task") -> pd.DataFrame:

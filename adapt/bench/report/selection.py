@@ -3,6 +3,7 @@ compared with the last checkpoint and with the oracle, and how well each validat
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ...validators import spearman, weighted_spearman
+from ..scoring import decode_predictions
 from .common import ci95, task_key
 from .tables import runs_frame, task_name, to_markdown
 from .transfer import BASELINE, NEGATIVE_TRANSFER_POINTS, paired_gains
@@ -18,6 +20,9 @@ from .transfer import BASELINE, NEGATIVE_TRANSFER_POINTS, paired_gains
 ORACLE = "oracle (uses target labels)"
 #: Columns of :func:`checkpoints_frame` that are not validator scores.
 CHECKPOINT_KEYS = ("id", "method", "task", "budget", "draw", "seed", "step", "target_accuracy")
+#: Label-free estimates of a run's final model that are not validators (no checkpoint selects by them):
+#: 'agreement', its predictions' agreement with the next seed's run of the same configuration.
+RUN_ESTIMATES = ("agreement",)
 
 
 @dataclass(frozen=True)
@@ -77,7 +82,34 @@ def checkpoints_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
                    "target_accuracy": point["target_accuracy"]}  # fmt: skip
             row.update({k[4:]: v for k, v in point.items() if k.startswith("val_")})
             rows.append(row)
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    agreement = seed_agreement(records)
+    if agreement and not frame.empty:  # on each run's last checkpoint: its final model made the predictions
+        last = frame.groupby("id")["step"].transform("max") == frame["step"]
+        frame.loc[last, "agreement"] = frame.loc[last, "id"].map(agreement)
+    return frame
+
+
+def seed_agreement(records: list[dict[str, Any]]) -> dict[str, float]:
+    """Per run id: the fraction of target test examples on which the run's final model predicts what the run
+    of the next seed (cyclically) of the same configuration predicts -- two runs of one recipe that differ only
+    in their seed, whose agreement estimates either's accuracy (:func:`adapt.estimate.agreement_rate`; Jiang et
+    al., ICLR 2022; Baek et al., NeurIPS 2022). Runs without recorded predictions, or without a partner on the
+    same target examples (another data seed), have none."""
+    groups: dict[str, dict[int, dict[str, Any]]] = {}
+    for r in records:
+        if r["status"] == "ok" and r.get("target_predictions"):
+            rest = {k: v for k, v in r["config"].items() if k != "seed"}
+            groups.setdefault(json.dumps(rest, sort_keys=True, default=str), {})[r["config"]["seed"]] = r
+    agreement = {}
+    for runs in groups.values():
+        seeds = sorted(runs)
+        for i, seed in enumerate(seeds if len(seeds) > 1 else []):
+            partner = seeds[(i + 1) % len(seeds)]
+            mine, theirs = (decode_predictions(runs[s]["target_predictions"]) for s in (seed, partner))
+            if len(mine) == len(theirs):
+                agreement[runs[seed]["id"]] = float((mine == theirs).mean())
+    return agreement
 
 
 def selection_frame(checkpoints: pd.DataFrame | list[dict[str, Any]], runs: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -106,7 +138,7 @@ def selection_frame(checkpoints: pd.DataFrame | list[dict[str, Any]], runs: pd.D
     if checkpoints.empty or runs is None:
         return pd.DataFrame()
     by_id = runs.set_index("id")
-    validators = [c for c in checkpoints.columns if c not in CHECKPOINT_KEYS]
+    validators = [c for c in checkpoints.columns if c not in CHECKPOINT_KEYS + RUN_ESTIMATES]
     rows = []
     for run_id, group in checkpoints.groupby("id", sort=True):
         group = group.sort_values("step")
@@ -210,7 +242,7 @@ def validator_quality(checkpoints: pd.DataFrame | list[dict[str, Any]], by_metho
         checkpoints = checkpoints_frame(checkpoints)
     if checkpoints.empty:
         return pd.DataFrame()
-    validators = [c for c in checkpoints.columns if c not in CHECKPOINT_KEYS]
+    validators = [c for c in checkpoints.columns if c not in CHECKPOINT_KEYS + RUN_ESTIMATES]
     groups = (checkpoints.groupby(["task", "method"], sort=True) if by_method else
               checkpoints[checkpoints["method"] != BASELINE].groupby("task", sort=True))  # fmt: skip
     rows = []
