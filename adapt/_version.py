@@ -9,5 +9,5 @@ schedules), so that every earlier run reruns. A change confined to one component
 own ``revision`` instead, and only its runs rerun.
 """
 
-__version__ = "0.10.0"
+__version__ = "0.11.0"
 RESULTS_REVISION = 1

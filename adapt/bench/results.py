@@ -68,6 +68,8 @@ PAGE_LIST = (
          "adapt-bench run --suite image-shifts-mic --out results/image-shifts-mic --jobs 2"),
     Page("image-shifts-sdat", "SDAT: the same, sharpness-aware",
          "adapt-bench run --suite image-shifts-sdat --out results/image-shifts-sdat --jobs 2"),
+    Page("image-shifts-vit", "SDAT and MIC with a small ViT on the image shifts",
+         "adapt-bench run --suite image-shifts-vit --out results/image-shifts-vit --jobs 2"),
     Page("source-free", "Source-free adaptation, offline",
          "adapt-bench run --suite source-free --out results/source-free --jobs 2"),
     Page("corruptions-online", "Test-time adaptation on corrupted digits",
