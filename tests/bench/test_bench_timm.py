@@ -78,26 +78,32 @@ def test_bad_timm_backbones_are_refused_before_anything_runs(tmp_path, extra, me
         load_suite(str(suite))
 
 
+def _run_shrunk_vit_suite(text, tmp_path, name, steps, batch_size):
+    """A shipped ViT-B/16 suite's text with timm's test ViT at 224 px in its place, 2 steps of batch 4, run through
+    the real entry point on ``tmp_path / "data"``: the CLI's result and the records by method."""
+    text = text.replace('name = "vit_base_patch16_224.augreg_in21k_ft_in1k"\npretrained = true',
+                        'name = "test_vit"\nimg_size = 224')  # fmt: skip
+    text = text.replace(f"steps = {steps}", "steps = 2").replace(f"batch_size = {batch_size}", "batch_size = 4")
+    text = text.replace("eval_every = 1000", "eval_every = 1").replace("num_workers = 4", "num_workers = 0")
+    suite, out = tmp_path / f"{name}.toml", tmp_path / "results"
+    suite.write_text(text)
+    result = cli("run", "--suite", suite, "--out", out, "--data-root", tmp_path / "data", "--quiet")
+    assert result.returncode == 0, result.stderr
+    return result, {
+        r["config"]["method"]: r for r in (json.loads(p.read_text()) for p in (out / "runs").glob("*.json"))
+    }
+
+
 def test_the_officehome_vit_sdat_suite_runs_shrunk(tmp_path):
     """The shipped ``officehome-vit-sdat`` suite on a tiny Office-Home-style tree, one task, two steps, timm's test
     ViT in place of ViT-B/16: SDAT (``sam_rho``) and MIC reach the runs' records."""
-    import re
-
     from adapt.bench.suite import available_suites
 
     write_officehome_tree(tmp_path / "data", ("Art", "Clipart"), size=40, per_class=3)
     text = available_suites()["officehome-vit-sdat"].read_text()
     first_task_end = text.index("[[tasks]]", text.index("[[tasks]]") + 1)
     text = text[:first_task_end] + text[text.index("[methods.source_only]") :]  # the first task only
-    text = text.replace('name = "vit_base_patch16_224.augreg_in21k_ft_in1k"\npretrained = true',
-                        'name = "test_vit"\nimg_size = 224')  # fmt: skip
-    text = re.sub(r"steps = 30000", "steps = 2", text).replace("batch_size = 24", "batch_size = 4")
-    text = text.replace("eval_every = 1000", "eval_every = 1").replace("num_workers = 4", "num_workers = 0")
-    suite, out = tmp_path / "officehome-vit-sdat.toml", tmp_path / "results"
-    suite.write_text(text)
-    result = cli("run", "--suite", suite, "--out", out, "--data-root", tmp_path / "data", "--quiet")
-    assert result.returncode == 0, result.stderr
-    runs = {r["config"]["method"]: r for r in (json.loads(p.read_text()) for p in (out / "runs").glob("*.json"))}
+    _, runs = _run_shrunk_vit_suite(text, tmp_path, "officehome-vit-sdat", steps=30000, batch_size=24)
     assert set(runs) == {"source_only", "cdan+mcc", "cdan+mcc+mic"} and {r["status"] for r in runs.values()} == {"ok"}
     assert all(r["config"]["train"]["sam_rho"] == 0.02 for r in runs.values())
     assert runs["cdan+mcc+mic"]["config"]["hparams"]["regularizers"] == {"mcc": 1.0, "mic": 1.0}
@@ -148,15 +154,7 @@ def test_the_visda_vit_sdat_suite_runs_shrunk(tmp_path):
                 lines.append(f"{name}/{k}.jpg {label}")
         (base / "image_list.txt").write_text("\n".join(lines))
     text = available_suites()["visda-vit-sdat"].read_text()
-    text = text.replace('name = "vit_base_patch16_224.augreg_in21k_ft_in1k"\npretrained = true',
-                        'name = "test_vit"\nimg_size = 224')  # fmt: skip
-    text = text.replace("steps = 15000", "steps = 2").replace("batch_size = 32", "batch_size = 4")
-    text = text.replace("eval_every = 1000", "eval_every = 1").replace("num_workers = 4", "num_workers = 0")
-    suite, out = tmp_path / "visda-vit-sdat.toml", tmp_path / "results"
-    suite.write_text(text)
-    result = cli("run", "--suite", suite, "--out", out, "--data-root", tmp_path / "data", "--quiet")
-    assert result.returncode == 0, result.stderr
-    runs = {r["config"]["method"]: r for r in (json.loads(p.read_text()) for p in (out / "runs").glob("*.json"))}
+    result, runs = _run_shrunk_vit_suite(text, tmp_path, "visda-vit-sdat", steps=15000, batch_size=32)
     assert set(runs) == {"source_only", "cdan+mcc", "cdan+mcc+mic"} and {r["status"] for r in runs.values()} == {"ok"}
     assert all(r["config"]["train"]["sam_rho"] == 0.02 and r["metric"] == "mean_class_accuracy" for r in runs.values())
     assert "89.8" in result.stdout and "92.8" in result.stdout

@@ -113,16 +113,34 @@ def test_clip_weights_come_from_the_local_cache_or_an_error_naming_the_fix(tiny_
         ClipFeatures("ViT-Q-99")
 
 
-def test_clip_zero_shot_is_the_source_of_a_test_time_suite(tiny_config, tmp_path):
-    """``[source] pretrained = true`` with a CLIP backbone: nothing trains, SourceOnly's online accuracy is CLIP's
-    zero-shot accuracy on the task's class names, and TENT adapts CLIP's LayerNorms from there."""
+def _save_tiny_clip(tiny_config, path):
+    """The tiny open_clip model's weights at ``path``, standing in for pretrained CLIP weights."""
     ClipFeatures("tiny-clip", config=tiny_config)  # registers the tiny configuration
     torch.manual_seed(0)
-    published = open_clip.create_model("tiny-clip")  # stands in for pretrained CLIP weights
+    published = open_clip.create_model("tiny-clip")
     with torch.no_grad():  # embeddings that depend on the image (a random tower's barely do), so predictions vary
         published.visual.class_embedding.zero_()
         published.visual.positional_embedding.zero_()
-    torch.save(published.state_dict(), tmp_path / "clip.pt")
+    torch.save(published.state_dict(), path)
+
+
+def _zero_shot_predictions(tiny_config, path):
+    """CLIP's zero-shot predictions (computed here, not by the harness) on optdigits-m's test set, and its labels."""
+    from adapt import data
+
+    task = data.task("optdigits", "optdigits", "optdigits-m")
+    x, y = task.target_test[:]
+    features = ClipFeatures("tiny-clip", config=tiny_config, checkpoint=str(path),
+                            templates=["a photo of the number {}."]).eval()  # fmt: skip
+    weight, bias = features.zero_shot_head(task.classes)
+    with torch.no_grad():
+        return (features(x) @ weight.T + bias).argmax(1), y
+
+
+def test_clip_zero_shot_is_the_source_of_a_test_time_suite(tiny_config, tmp_path):
+    """``[source] pretrained = true`` with a CLIP backbone: nothing trains, SourceOnly's online accuracy is CLIP's
+    zero-shot accuracy on the task's class names, and TENT adapts CLIP's LayerNorms from there."""
+    _save_tiny_clip(tiny_config, tmp_path / "clip.pt")
     suite, out = tmp_path / "clip.toml", tmp_path / "results"
     suite.write_text(f"""
 name = "clip-zero-shot"
@@ -152,15 +170,7 @@ backbone = "clip"
     assert {r["status"] for r in runs.values()} == {"ok"} and runs["source_only"]["config"]["source_train"][
         "pretrained"
     ]
-    from adapt import data
-
-    task = data.task("optdigits", "optdigits", "optdigits-m")
-    x, y = task.target_test[:]
-    features = ClipFeatures("tiny-clip", config=tiny_config, checkpoint=str(tmp_path / "clip.pt"),
-                            templates=["a photo of the number {}."]).eval()  # fmt: skip
-    weight, bias = features.zero_shot_head(task.classes)
-    with torch.no_grad():
-        predicted = (features(x) @ weight.T + bias).argmax(1)
+    predicted, y = _zero_shot_predictions(tiny_config, tmp_path / "clip.pt")
     assert (torch.bincount(predicted, minlength=10) > 0).sum() >= 5  # a check that can tell heads apart
     expected = float((predicted == y).float().mean())
     assert runs["source_only"]["accuracy"] == pytest.approx(expected)
@@ -170,13 +180,7 @@ def test_clip_zero_shot_is_a_row_of_a_uda_suite(tiny_config, tmp_path):
     """``[methods.zero_shot]`` in a UDA suite: nothing trains, the row's accuracy is CLIP's zero-shot accuracy on
     the task's class names, its one checkpoint (step 0) is scored by the suite's validators, and it stands in the
     report beside SourceOnly (a linear head trained on the source)."""
-    ClipFeatures("tiny-clip", config=tiny_config)  # registers the tiny configuration
-    torch.manual_seed(0)
-    published = open_clip.create_model("tiny-clip")
-    with torch.no_grad():
-        published.visual.class_embedding.zero_()
-        published.visual.positional_embedding.zero_()
-    torch.save(published.state_dict(), tmp_path / "clip.pt")
+    _save_tiny_clip(tiny_config, tmp_path / "clip.pt")
     suite, out = tmp_path / "clip-uda.toml", tmp_path / "results"
     suite.write_text(f"""
 name = "clip-uda"
@@ -205,15 +209,7 @@ backbone = "clip"
     assert result.returncode == 0, result.stderr
     runs = {r["config"]["method"]: r for r in (json.loads(p.read_text()) for p in (out / "runs").glob("*.json"))}
     assert set(runs) == {"zero_shot", "source_only"} and {r["status"] for r in runs.values()} == {"ok"}
-    from adapt import data
-
-    task = data.task("optdigits", "optdigits", "optdigits-m")
-    x, y = task.target_test[:]
-    features = ClipFeatures("tiny-clip", config=tiny_config, checkpoint=str(tmp_path / "clip.pt"),
-                            templates=["a photo of the number {}."]).eval()  # fmt: skip
-    weight, bias = features.zero_shot_head(task.classes)
-    with torch.no_grad():
-        predicted = (features(x) @ weight.T + bias).argmax(1)
+    predicted, y = _zero_shot_predictions(tiny_config, tmp_path / "clip.pt")
     assert runs["zero_shot"]["accuracy"] == pytest.approx(float((predicted == y).float().mean()))
     assert runs["zero_shot"]["accuracy"] != runs["source_only"]["accuracy"]
     (checkpoint,) = runs["zero_shot"]["curve"]
