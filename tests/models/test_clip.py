@@ -137,12 +137,38 @@ def _zero_shot_predictions(tiny_config, path):
         return (features(x) @ weight.T + bias).argmax(1), y
 
 
+def _clip_task(tiny_config, checkpoint):
+    """A suite's tiny-CLIP backbone table and its one task (optdigits -> optdigits-m), as TOML."""
+    return f"""[backbones.clip]
+kind = "clip"
+name = "tiny-clip"
+config = "{tiny_config}"
+checkpoint = "{checkpoint}"
+templates = ["a photo of the number {{}}."]
+[[tasks]]
+benchmark = "optdigits"
+source = "optdigits"
+target = "optdigits-m"
+backbone = "clip"
+"""
+
+
+def _run_suite(tmp_path, text):
+    """The suite ``text`` through the real entry point into ``tmp_path / "results"``: its records by method."""
+    suite, out = tmp_path / "suite.toml", tmp_path / "results"
+    suite.write_text(text)
+    result = cli("run", "--suite", suite, "--out", out, "--quiet")
+    assert result.returncode == 0, result.stderr
+    return {r["config"]["method"]: r for r in (json.loads(p.read_text()) for p in (out / "runs").glob("*.json"))}
+
+
 def test_clip_zero_shot_is_the_source_of_a_test_time_suite(tiny_config, tmp_path):
     """``[source] pretrained = true`` with a CLIP backbone: nothing trains, SourceOnly's online accuracy is CLIP's
     zero-shot accuracy on the task's class names, and TENT adapts CLIP's LayerNorms from there."""
     _save_tiny_clip(tiny_config, tmp_path / "clip.pt")
-    suite, out = tmp_path / "clip.toml", tmp_path / "results"
-    suite.write_text(f"""
+    runs = _run_suite(
+        tmp_path,
+        f"""
 name = "clip-zero-shot"
 protocol = "online"
 seeds = 1
@@ -150,23 +176,10 @@ seeds = 1
 pretrained = true
 [train]
 batch_size = 64
-[backbones.clip]
-kind = "clip"
-name = "tiny-clip"
-config = "{tiny_config}"
-checkpoint = "{tmp_path / "clip.pt"}"
-templates = ["a photo of the number {{}}."]
-[[tasks]]
-benchmark = "optdigits"
-source = "optdigits"
-target = "optdigits-m"
-backbone = "clip"
-[methods.source_only]
+{_clip_task(tiny_config, tmp_path / "clip.pt")}[methods.source_only]
 [methods.tent]
-""")
-    result = cli("run", "--suite", suite, "--out", out, "--quiet")
-    assert result.returncode == 0, result.stderr
-    runs = {r["config"]["method"]: r for r in (json.loads(p.read_text()) for p in (out / "runs").glob("*.json"))}
+""",
+    )
     assert {r["status"] for r in runs.values()} == {"ok"} and runs["source_only"]["config"]["source_train"][
         "pretrained"
     ]
@@ -181,8 +194,9 @@ def test_clip_zero_shot_is_a_row_of_a_uda_suite(tiny_config, tmp_path):
     the task's class names, its one checkpoint (step 0) is scored by the suite's validators, and it stands in the
     report beside SourceOnly (a linear head trained on the source)."""
     _save_tiny_clip(tiny_config, tmp_path / "clip.pt")
-    suite, out = tmp_path / "clip-uda.toml", tmp_path / "results"
-    suite.write_text(f"""
+    runs = _run_suite(
+        tmp_path,
+        f"""
 name = "clip-uda"
 seeds = 1
 eval_every = 5
@@ -191,27 +205,14 @@ source_holdout = 0.1
 [train]
 steps = 5
 batch_size = 32
-[backbones.clip]
-kind = "clip"
-name = "tiny-clip"
-config = "{tiny_config}"
-checkpoint = "{tmp_path / "clip.pt"}"
-templates = ["a photo of the number {{}}."]
-[[tasks]]
-benchmark = "optdigits"
-source = "optdigits"
-target = "optdigits-m"
-backbone = "clip"
-[methods.zero_shot]
+{_clip_task(tiny_config, tmp_path / "clip.pt")}[methods.zero_shot]
 [methods.source_only]
-""")
-    result = cli("run", "--suite", suite, "--out", out, "--quiet")
-    assert result.returncode == 0, result.stderr
-    runs = {r["config"]["method"]: r for r in (json.loads(p.read_text()) for p in (out / "runs").glob("*.json"))}
+""",
+    )
     assert set(runs) == {"zero_shot", "source_only"} and {r["status"] for r in runs.values()} == {"ok"}
     predicted, y = _zero_shot_predictions(tiny_config, tmp_path / "clip.pt")
     assert runs["zero_shot"]["accuracy"] == pytest.approx(float((predicted == y).float().mean()))
     assert runs["zero_shot"]["accuracy"] != runs["source_only"]["accuracy"]
     (checkpoint,) = runs["zero_shot"]["curve"]
     assert checkpoint["step"] == 0 and {"val_entropy", "val_doc", "target_accuracy"} <= set(checkpoint)
-    assert "zero_shot" in (out / "report" / "summary.md").read_text()
+    assert "zero_shot" in (tmp_path / "results" / "report" / "summary.md").read_text()
